@@ -1,0 +1,46 @@
+# The front door: `make up` runs the stack, `make test` runs every test against real services.
+SHELL := /bin/bash
+TSX := node --import tsx
+TEST_FILES = $(shell find lib db functions ingest-gateway infra test -name '*.test.ts' -not -path '*/node_modules/*' | sort)
+
+.PHONY: up infra down status install test test-unit typecheck bench sweep migrate drop provision
+
+up: ## install what is missing, start everything, provision, migrate
+	@bash infra/stack.sh up all
+
+infra: ## only the services (NATS, object store, PostgreSQL), provisioned
+	@bash infra/stack.sh up infra
+
+down:
+	@bash infra/stack.sh down
+
+status:
+	@bash infra/stack.sh status
+
+install:
+	@bash infra/install.sh
+
+provision:
+	@$(TSX) infra/provision.ts
+
+migrate:
+	@$(TSX) db/migrate.ts
+
+sweep:
+	@$(TSX) functions/sweep/main.ts --once
+
+typecheck:
+	@npx --no-install tsc -p .
+
+test: ## everything, starting what it needs
+	@bash infra/stack.sh up infra
+	@npx --no-install tsc -p .
+	@$(TSX) --test --test-concurrency=1 --test-timeout=600000 $(TEST_FILES)
+
+bench:
+	@bash infra/stack.sh up infra
+	@$(TSX) bench/run.ts
+
+drop:
+	@test -n "$(DIR)" || { echo "usage: make drop DIR=path/to/hls-folder [PREFIX=name/in/bucket]"; exit 2; }
+	@$(TSX) functions/drop/main.ts "$(DIR)" $(if $(PREFIX),--prefix "$(PREFIX)")

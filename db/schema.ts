@@ -1,0 +1,95 @@
+import { sql } from "drizzle-orm";
+import {
+  pgTable,
+  text,
+  uuid,
+  doublePrecision,
+  bigint,
+  integer,
+  real,
+  timestamp,
+  index,
+  uniqueIndex,
+  check,
+} from "drizzle-orm/pg-core";
+
+export const recordingStatuses = ["live", "processing", "ready", "failed"] as const;
+export type RecordingStatus = (typeof recordingStatuses)[number];
+
+export const streamStates = ["idle", "live", "disabled"] as const;
+export type StreamState = (typeof streamStates)[number];
+
+const timestamps = {
+  createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+  updatedAt: timestamp("updated_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+};
+
+export const recordings = pgTable(
+  "recordings",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    /** The stream's name for broadcasts, the folder path for dropped folders. Not unique. */
+    streamId: text("stream_id").notNull(),
+    userId: text("user_id"),
+    title: text("title").notNull(),
+    durationSeconds: doublePrecision("duration_seconds"),
+    /** The MP4's object key in the recordings bucket. */
+    filePath: text("file_path"),
+    /** The JPEG poster's object key in the recordings bucket. */
+    thumbnailPath: text("thumbnail_path"),
+    fileSizeBytes: bigint("file_size_bytes", { mode: "number" }),
+    status: text("status", { enum: recordingStatuses }).notNull().default("processing"),
+    /** The HLS folder in the hls-streams bucket, no trailing slash: one recording per folder. */
+    sourcePrefix: text("source_prefix").notNull(),
+    /** The playlist object that was (or is being) converted, and its ETag: a changed playlist is reprocessed. */
+    playlistKey: text("playlist_key"),
+    playlistEtag: text("playlist_etag"),
+    /** Why it failed, in words a user can act on. */
+    error: text("error"),
+    /** 0..1 while processing. */
+    progress: real("progress").notNull().default(0),
+    width: integer("width"),
+    height: integer("height"),
+    videoCodec: text("video_codec"),
+    audioCodec: text("audio_codec"),
+    storyboardPath: text("storyboard_path"),
+    storyboardVttPath: text("storyboard_vtt_path"),
+    /** Which worker holds the job and until when; another may take it over after the lease ends. */
+    claimedBy: text("claimed_by"),
+    claimExpiresAt: timestamp("claim_expires_at", { withTimezone: true, mode: "date" }),
+    attempts: integer("attempts").notNull().default(0),
+    /** The broadcast session (gateway) this recording comes from, when it does. */
+    sessionId: text("session_id"),
+    ...timestamps,
+  },
+  (t) => [
+    uniqueIndex("recordings_source_prefix_key").on(t.sourcePrefix),
+    index("recordings_created_at_id_idx").on(t.createdAt.desc(), t.id.desc()),
+    index("recordings_status_created_at_idx").on(t.status, t.createdAt.desc(), t.id.desc()),
+    index("recordings_stream_created_at_idx").on(t.streamId, t.createdAt.desc(), t.id.desc()),
+    check("recordings_status_check", sql`${t.status} in ('live', 'processing', 'ready', 'failed')`),
+    check("recordings_progress_check", sql`${t.progress} >= 0 and ${t.progress} <= 1`),
+  ],
+);
+
+export const streams = pgTable(
+  "streams",
+  {
+    name: text("name").primaryKey(),
+    /** SRT passphrase (10-79 characters), checked at the handshake. */
+    secret: text("secret").notNull(),
+    userId: text("user_id"),
+    title: text("title"),
+    state: text("state", { enum: streamStates }).notNull().default("idle"),
+    currentSession: text("current_session"),
+    currentRecordingId: uuid("current_recording_id"),
+    lastConnectedAt: timestamp("last_connected_at", { withTimezone: true, mode: "date" }),
+    lastSegmentAt: timestamp("last_segment_at", { withTimezone: true, mode: "date" }),
+    ...timestamps,
+  },
+  (t) => [check("streams_state_check", sql`${t.state} in ('idle', 'live', 'disabled')`)],
+);
+
+export type Recording = typeof recordings.$inferSelect;
+export type NewRecording = typeof recordings.$inferInsert;
+export type Stream = typeof streams.$inferSelect;

@@ -1,0 +1,55 @@
+import type { S3Client } from "@aws-sdk/client-s3";
+import { jetstream } from "@nats-io/jetstream";
+import { headers } from "@nats-io/transport-node";
+import type { Config } from "../../lib/config.js";
+import type { Logger } from "../../lib/log.js";
+import type { NatsConnection } from "../../lib/nats.js";
+import { getText, listObjects } from "../../lib/s3.js";
+import type { Db } from "../../db/client.js";
+import { recordingsCoveringPlaylist } from "../../db/queries.js";
+import { encodeSweepEvent, isPlaylistKey } from "../events/decode.js";
+
+export interface SweepDeps {
+  s3: S3Client;
+  db: Db;
+  nc: NatsConnection;
+  log: Logger;
+  config: Pick<Config, "s3" | "nats">;
+}
+
+export interface SweepResult {
+  playlists: number;
+  published: string[];
+}
+
+/**
+ * Events are hints and any store can lose one: find every finished playlist (#EXT-X-ENDLIST)
+ * with no recording, or only one older than the playlist, and publish its event again.
+ */
+export async function sweep({ s3, db, nc, log, config }: SweepDeps): Promise<SweepResult> {
+  const js = jetstream(nc);
+  const bucket = config.s3.hlsBucket;
+  const result: SweepResult = { playlists: 0, published: [] };
+  for await (const obj of listObjects(s3, bucket)) {
+    if (!isPlaylistKey(obj.key)) continue;
+    result.playlists++;
+    const covering = await recordingsCoveringPlaylist(db, obj.key);
+    const upToDate = covering.some((r) => r.playlistEtag === obj.etag || r.updatedAt >= obj.lastModified);
+    if (upToDate) continue;
+    let text: string;
+    try {
+      text = await getText(s3, bucket, obj.key);
+    } catch (err) {
+      log.warn({ key: obj.key, err: (err as Error).message }, "sweep could not read playlist");
+      continue;
+    }
+    if (!text.includes("#EXT-X-ENDLIST")) continue;
+    const h = headers();
+    // Same playlist version swept twice within the stream's duplicate window is published once.
+    h.set("Nats-Msg-Id", `sweep:${bucket}/${obj.key}@${obj.etag}`);
+    await js.publish(config.nats.subject, encodeSweepEvent({ bucket, key: obj.key, size: obj.size, etag: obj.etag }), { headers: h });
+    result.published.push(obj.key);
+    log.info({ key: obj.key, stage: "sweep" }, "re-published event for a finished playlist with no recording");
+  }
+  return result;
+}

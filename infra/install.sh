@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs what the local stack needs, once: a second run checks and does nothing.
+# Debian packages system-wide; nats-server, versitygw (and MinIO when it can be built) into .cache/bin.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/infra/versions.sh"
+bin="$root/.cache/bin"
+mkdir -p "$bin"
+say() { printf 'install: %s\n' "$*"; }
+
+missing=()
+for p in $APT_PACKAGES; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || { echo "install: need root to apt-get install ${missing[*]} (or install them yourself)" >&2; exit 1; }
+  say "apt-get install ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian starts its own cluster on 5432; the stack runs its own PostgreSQL there instead.
+  if command -v pg_lsclusters >/dev/null; then
+    pg_lsclusters -h 2>/dev/null | awk '$4=="online"{print $1, $2}' | while read -r v c; do pg_ctlcluster "$v" "$c" stop || true; done
+  fi
+fi
+
+go_install() { # name module version
+  local name=$1 module=$2 version=$3 stamp="$bin/.$1.version"
+  if [ -x "$bin/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$version" ]; then return 0; fi
+  command -v go >/dev/null || { echo "install: Go is needed to build $name ($module@$version); install Go 1.22+ first" >&2; exit 1; }
+  say "go install $module@$version"
+  GOBIN="$bin" GOFLAGS=-mod=mod go install "$module@$version"
+  echo "$version" >"$stamp"
+}
+go_install nats-server "$NATS_SERVER_MODULE" "$NATS_SERVER_VERSION"
+go_install versitygw "$VERSITYGW_MODULE" "$VERSITYGW_VERSION"
+
+# MinIO: only when asked for or when auto might pick it. A failed build is remembered so a
+# second run does not try again (delete .cache/minio.unavailable to retry).
+store=${OBJECT_STORE:-auto}
+if [ "$store" != versitygw ] && [ -z "${MINIO_BIN:-}" ] && ! command -v minio >/dev/null && [ ! -x "$bin/minio" ]; then
+  if [ ! -f "$root/.cache/minio.unavailable" ] && command -v go >/dev/null; then
+    say "trying go install $MINIO_MODULE@$MINIO_COMMIT"
+    if GOBIN="$bin" GOFLAGS=-mod=mod timeout 600 go install "$MINIO_MODULE@$MINIO_COMMIT" >"$root/.cache/minio-install.log" 2>&1; then
+      say "MinIO built into $bin/minio"
+    else
+      say "MinIO cannot be built here ($(tail -n 1 "$root/.cache/minio-install.log")); the Versity S3 Gateway will serve S3"
+      touch "$root/.cache/minio.unavailable"
+    fi
+  fi
+fi
+
+# Node dependencies: reinstalled only when package-lock.json changed.
+lock_sum=$(sha256sum "$root/package-lock.json" | cut -d' ' -f1)
+if [ ! -d "$root/node_modules" ] || [ "$(cat "$root/node_modules/.lock-sum" 2>/dev/null)" != "$lock_sum" ]; then
+  say "npm ci"
+  (cd "$root" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lock_sum" >"$root/node_modules/.lock-sum"
+fi

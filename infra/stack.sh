@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# The local stack without Docker: `stack.sh up [infra]`, `stack.sh down`, `stack.sh status`.
+# Everything it starts keeps its data under .state/ and its pid under .state/pids/; down stops exactly those.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/infra/versions.sh"
+state="$root/.state"
+pids="$state/pids"
+logs="$state/logs"
+bin="$root/.cache/bin"
+mkdir -p "$pids" "$logs"
+
+S3_ADDR=${S3_ADDR:-127.0.0.1:9000}
+S3_CONSOLE_ADDR=${S3_CONSOLE_ADDR:-127.0.0.1:9001}
+NATS_PORT=${NATS_PORT:-4222}
+NATS_MONITOR_PORT=${NATS_MONITOR_PORT:-8222}
+PG_PORT=${PG_PORT:-5432}
+export MINIO_ACCESS_KEY=${MINIO_ACCESS_KEY:-minioadmin}
+export MINIO_SECRET_KEY=${MINIO_SECRET_KEY:-minioadmin123}
+export NATS_SUBJECT=${NATS_SUBJECT:-storage.events}
+export NATS_URL=${NATS_URL:-nats://127.0.0.1:$NATS_PORT}
+export MINIO_NATS_ARN=${MINIO_NATS_ARN:-arn:minio:sqs::PRIMARY:nats}
+CONVERT_REPLICAS=${CONVERT_REPLICAS:-2}
+THUMBNAIL_REPLICAS=${THUMBNAIL_REPLICAS:-1}
+
+say() { printf 'stack: %s\n' "$*"; }
+die() { printf 'stack: %s\n' "$*" >&2; exit 1; }
+
+alive() { local f="$pids/$1.pid"; [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
+
+port_busy() { # host:port
+  (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null
+}
+
+wait_for() { # what seconds command...
+  local what=$1 secs=$2; shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || die "$what did not become healthy in ${secs}s; see $logs/"
+    sleep 0.2
+  done
+}
+
+spawn() { # name logfile command... : starts in the background, records the pid
+  local name=$1 log=$2; shift 2
+  nohup "$@" >>"$log" 2>&1 </dev/null &
+  echo $! >"$pids/$name.pid"
+}
+
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+
+start_nats() {
+  alive nats && return 0
+  port_busy "127.0.0.1:$NATS_PORT" && die "port $NATS_PORT is taken by another process; stop it or set NATS_PORT"
+  mkdir -p "$state/nats"
+  spawn nats "$logs/nats.log" "$bin/nats-server" -a 127.0.0.1 -p "$NATS_PORT" -m "$NATS_MONITOR_PORT" -js -sd "$state/nats" -n vod-local
+  wait_for "NATS" 20 curl -fsS "http://127.0.0.1:$NATS_MONITOR_PORT/healthz?js-enabled-only=true"
+}
+
+start_postgres() {
+  local b; b=$(pg_bin); [ -n "$b" ] || die "PostgreSQL is not installed; run infra/install.sh"
+  local data="$state/postgres" sock="$state/pgsock"
+  if [ -f "$data/postmaster.pid" ] && kill -0 "$(head -n 1 "$data/postmaster.pid")" 2>/dev/null; then
+    head -n 1 "$data/postmaster.pid" >"$pids/postgres.pid"; return 0
+  fi
+  port_busy "127.0.0.1:$PG_PORT" && die "port $PG_PORT is taken by another PostgreSQL; stop it (pg_lsclusters; pg_ctlcluster 15 main stop) or set PG_PORT"
+  mkdir -p "$data" "$sock"
+  chown postgres:postgres "$data" "$sock"
+  chmod 700 "$data"
+  touch "$logs/postgres.log"; chown postgres:postgres "$logs/postgres.log"
+  if [ ! -f "$data/PG_VERSION" ]; then
+    local pw; pw=$(mktemp); echo postgres >"$pw"; chown postgres "$pw"
+    # initdb refuses root: PostgreSQL runs as the postgres user.
+    runuser -u postgres -- "$b/initdb" -D "$data" -U postgres --pwfile="$pw" --auth-local=trust --auth-host=scram-sha-256 -E UTF8 >"$logs/initdb.log" 2>&1 \
+      || { rm -f "$pw"; die "initdb failed; see $logs/initdb.log"; }
+    rm -f "$pw"
+  fi
+  runuser -u postgres -- "$b/pg_ctl" -D "$data" -l "$logs/postgres.log" -w -t 30 \
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $sock -c max_connections=200" start >/dev/null \
+    || die "PostgreSQL did not start; see $logs/postgres.log"
+  head -n 1 "$data/postmaster.pid" >"$pids/postgres.pid"
+}
+
+minio_binary() {
+  if [ -n "${MINIO_BIN:-}" ]; then [ -x "$MINIO_BIN" ] && { echo "$MINIO_BIN"; return; }; fi
+  command -v minio 2>/dev/null && return
+  [ -x "$bin/minio" ] && echo "$bin/minio"
+}
+
+choose_store() {
+  local want=${OBJECT_STORE:-auto} m; m=$(minio_binary || true)
+  case "$want" in
+    minio)
+      [ -n "$m" ] || die "OBJECT_STORE=minio but no MinIO binary: set MINIO_BIN=/path/to/minio, put minio on PATH, or build it with 'go install $MINIO_MODULE@$MINIO_COMMIT'"
+      echo "minio $m (OBJECT_STORE=minio)";;
+    versitygw) echo "versitygw $bin/versitygw (OBJECT_STORE=versitygw)";;
+    auto)
+      if [ -n "$m" ]; then echo "minio $m (auto: MinIO binary found)"
+      else echo "versitygw $bin/versitygw (auto: no MinIO binary here; set MINIO_BIN to use MinIO)"; fi;;
+    *) die "OBJECT_STORE must be auto, minio or versitygw (got '$want')";;
+  esac
+}
+
+start_object_store() {
+  local choice kind path why
+  choice=$(choose_store); kind=${choice%% *}; path=$(echo "$choice" | cut -d' ' -f2); why=${choice#* * }
+  if alive objectstore; then
+    [ "$(cat "$state/object-store")" = "$kind" ] || die "a $(cat "$state/object-store") object store is running; 'make down' before switching to $kind"
+    say "object store: $kind, already running"; return 0
+  fi
+  port_busy "$S3_ADDR" && die "$S3_ADDR is taken by another process; stop it or set S3_ADDR"
+  say "object store: $kind $why"
+  echo "$kind" >"$state/object-store"
+  if [ "$kind" = minio ]; then
+    mkdir -p "$state/minio" "$state/minio-events"
+    # The NATS target publishes with JetStream acks and keeps events on disk while NATS is down.
+    MINIO_ROOT_USER=$MINIO_ACCESS_KEY MINIO_ROOT_PASSWORD=$MINIO_SECRET_KEY \
+    MINIO_NOTIFY_NATS_ENABLE_PRIMARY=on \
+    MINIO_NOTIFY_NATS_ADDRESS_PRIMARY="127.0.0.1:$NATS_PORT" \
+    MINIO_NOTIFY_NATS_SUBJECT_PRIMARY="$NATS_SUBJECT" \
+    MINIO_NOTIFY_NATS_JETSTREAM_PRIMARY=on \
+    MINIO_NOTIFY_NATS_QUEUE_DIR_PRIMARY="$state/minio-events" \
+    MINIO_API_CORS_ALLOW_ORIGIN="${CORS_ORIGINS:-*}" \
+    MINIO_BROWSER=on \
+      spawn objectstore "$logs/objectstore.log" "$path" server "$state/minio" --address "$S3_ADDR" --console-address "$S3_CONSOLE_ADDR"
+    wait_for "MinIO" 60 curl -fsS "http://$S3_ADDR/minio/health/live"
+  else
+    mkdir -p "$state/versitygw"
+    spawn objectstore "$logs/objectstore.log" "$path" --port "$S3_ADDR" --access "$MINIO_ACCESS_KEY" --secret "$MINIO_SECRET_KEY" \
+      --quiet --event-nats-url "$NATS_URL" --event-nats-topic "$NATS_SUBJECT" --event-filter "$root/infra/versitygw-events.json" \
+      posix "$state/versitygw"
+    wait_for "the Versity S3 Gateway" 30 curl -sS -o /dev/null "http://$S3_ADDR/"
+  fi
+}
+
+tsx() { node --import tsx "$@"; }
+
+# App services: one process per replica, like a container per replica under docker-compose.
+start_app() { # name replicas entry
+  local name=$1 n=$2 entry=$3 i
+  for i in $(seq 1 "$n"); do
+    alive "$name-$i" && continue
+    [ -f "$root/$entry" ] || { say "$name: $entry is not built yet, not started"; return 0; }
+    REPLICA_ID="$name-$i" spawn "$name-$i" "$logs/$name-$i.log" node --import tsx "$root/$entry"
+  done
+  # Fewer replicas asked for than run: stop the extra ones.
+  for f in "$pids/$name"-*.pid; do
+    [ -e "$f" ] || continue
+    i=${f##*-}; i=${i%.pid}
+    [ "$i" -le "$n" ] || stop_pid "$(basename "$f" .pid)"
+  done
+}
+
+stop_pid() { # name
+  local f="$pids/$1.pid" pid
+  [ -f "$f" ] || return 0
+  pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$f"
+}
+
+up() {
+  local scope=${1:-all} t0=$SECONDS
+  bash "$root/infra/install.sh"
+  start_nats
+  start_postgres
+  start_object_store
+  (cd "$root" && tsx infra/provision.ts)
+  if [ "$scope" = all ]; then
+    start_app convert "$CONVERT_REPLICAS" functions/convert/main.ts
+    start_app thumbnail "$THUMBNAIL_REPLICAS" functions/thumbnail/main.ts
+    start_app api 1 functions/api/main.ts
+    start_app gateway 1 ingest-gateway/main.ts
+  fi
+  (cd "$root" && tsx functions/sweep/main.ts --once) || say "sweep failed; see above"
+  say "ready in $((SECONDS - t0))s"
+  status
+}
+
+down() {
+  local f name
+  for f in "$pids"/*.pid; do
+    [ -e "$f" ] || continue
+    name=$(basename "$f" .pid)
+    case "$name" in nats|postgres|objectstore) continue;; esac
+    stop_pid "$name"
+  done
+  stop_pid objectstore
+  if [ -f "$pids/postgres.pid" ]; then
+    runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$state/postgres" -m fast -w stop >/dev/null 2>&1 || true
+    rm -f "$pids/postgres.pid"
+  fi
+  stop_pid nats
+  say "stopped"
+}
+
+status() {
+  local f name
+  printf '  %-14s %s\n' "S3 ($(cat "$state/object-store" 2>/dev/null || echo '?'))" "http://$S3_ADDR  (access key $MINIO_ACCESS_KEY)"
+  [ "$(cat "$state/object-store" 2>/dev/null)" = minio ] && printf '  %-14s %s\n' "MinIO console" "http://$S3_CONSOLE_ADDR"
+  printf '  %-14s %s\n' "NATS" "$NATS_URL  (monitoring http://127.0.0.1:$NATS_MONITOR_PORT)"
+  printf '  %-14s %s\n' "PostgreSQL" "postgres://postgres:postgres@127.0.0.1:$PG_PORT/recording_db"
+  for f in "$pids"/*.pid; do
+    [ -e "$f" ] || continue
+    name=$(basename "$f" .pid)
+    if kill -0 "$(cat "$f")" 2>/dev/null; then printf '  %-14s pid %s\n' "$name" "$(cat "$f")"; else printf '  %-14s not running (see %s)\n' "$name" "$logs/$name.log"; fi
+  done
+}
+
+case "${1:-}" in
+  up) up "${2:-all}";;
+  down) down;;
+  status) status;;
+  restart-nats) stop_pid nats; start_nats;;
+  *) echo "usage: infra/stack.sh up [all|infra] | down | status" >&2; exit 2;;
+esac

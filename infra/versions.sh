@@ -1,0 +1,9 @@
+# Pinned versions of what the local stack installs; sourced by install.sh and stack.sh.
+NATS_SERVER_MODULE=github.com/nats-io/nats-server/v2
+NATS_SERVER_VERSION=v2.12.8
+VERSITYGW_MODULE=github.com/versity/versitygw/cmd/versitygw
+VERSITYGW_VERSION=v1.8.0
+# MinIO community edition ships as source only; RELEASE.2025-10-15T17-29-55Z is this commit.
+MINIO_MODULE=github.com/minio/minio
+MINIO_COMMIT=9e49d5e7a648f00e26f2246f4dc28e6b07f8c84a
+APT_PACKAGES="postgresql ffmpeg libsrt-openssl-dev pkg-config curl"

@@ -1,0 +1,178 @@
+import { z } from "zod";
+
+// The one place that reads process.env. Every service calls loadConfig() once at start;
+// a missing or malformed variable stops it with one line naming the variable.
+
+const DEV_ACCESS_KEY = "minioadmin";
+const DEV_SECRET_KEY = "minioadmin123";
+const DEV_DATABASE_URL = "postgres://postgres:postgres@127.0.0.1:5432/recording_db";
+
+const int = (min: number, max: number) =>
+  z.coerce.number({ error: `expected an integer from ${min} to ${max}` }).int(`expected an integer from ${min} to ${max}`).min(min, `expected an integer from ${min} to ${max}`).max(max, `expected an integer from ${min} to ${max}`);
+const seconds = z.coerce.number({ error: "expected a number of seconds" }).positive("expected a positive number of seconds");
+const bool = z
+  .enum(["true", "false", "1", "0", "on", "off", "yes", "no"], { error: "expected true or false" })
+  .transform((v) => ["true", "1", "on", "yes"].includes(v));
+const bucketName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "expected an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)");
+const natsName = z.string().regex(/^[A-Za-z0-9_-]+$/, "expected a NATS name (letters, digits, _ and -)");
+
+/** `localhost:9000`, `http://localhost:9000` and `https://s3.example.com` are all accepted. */
+const endpoint = z
+  .string()
+  .min(1, "expected host:port or a URL like http://127.0.0.1:9000")
+  .transform((v, ctx) => {
+    const withScheme = /^[a-z]+:\/\//i.test(v) ? v : `http://${v}`;
+    try {
+      const url = new URL(withScheme);
+      if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error("scheme");
+      return url.origin;
+    } catch {
+      ctx.addIssue({ code: "custom", message: "expected host:port or a URL like http://127.0.0.1:9000" });
+      return z.NEVER;
+    }
+  });
+
+const schema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+
+  MINIO_ENDPOINT: endpoint.default("http://127.0.0.1:9000"),
+  MINIO_USE_SSL: bool.optional(),
+  MINIO_REGION: z.string().min(1).default("us-east-1"),
+  MINIO_ACCESS_KEY: z.string().min(3, "expected an access key of at least 3 characters").default(DEV_ACCESS_KEY),
+  MINIO_SECRET_KEY: z.string().min(8, "expected a secret key of at least 8 characters").default(DEV_SECRET_KEY),
+  MINIO_HLS_BUCKET: bucketName.default("hls-streams"),
+  MINIO_BUCKET: bucketName.default("recordings"),
+  /** Public base URL for presigned links, when clients reach the store by another name than services do. */
+  MINIO_PUBLIC_ENDPOINT: endpoint.optional(),
+  /** Which store infra/ runs; only provisioning looks at it (everything else speaks plain S3). */
+  OBJECT_STORE: z.enum(["auto", "minio", "versitygw"], { error: "expected auto, minio or versitygw" }).default("auto"),
+  /** The MinIO NATS target's ARN, as MinIO prints it at start (the target ID keeps its case). */
+  MINIO_NATS_ARN: z.string().regex(/^arn:minio:sqs:[^:]*:[^:]+:nats$/, "expected an ARN like arn:minio:sqs::PRIMARY:nats").default("arn:minio:sqs::PRIMARY:nats"),
+  /** Origins allowed to fetch objects from the buckets in a browser (the API's web page). */
+  CORS_ORIGINS: z.string().min(1).default("*"),
+  PRESIGN_EXPIRY_SECONDS: int(60, 7 * 24 * 3600).default(3600),
+
+  NATS_URL: z
+    .string()
+    .regex(/^(nats|tls|ws|wss):\/\/[^\s,]+(,(nats|tls|ws|wss):\/\/[^\s,]+)*$/, "expected a NATS URL like nats://127.0.0.1:4222 (comma-separate several)")
+    .default("nats://127.0.0.1:4222"),
+  NATS_SUBJECT: z.string().regex(/^[A-Za-z0-9_.-]+$/, "expected a NATS subject like storage.events").default("storage.events"),
+  NATS_STREAM: natsName.default("STORAGE_EVENTS"),
+  CONVERT_CONSUMER: natsName.default("convert"),
+  THUMBNAIL_CONSUMER: natsName.default("thumbnail"),
+
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\/.+/, "expected a URL like postgres://user:password@host:5432/database")
+    .default(DEV_DATABASE_URL),
+
+  FUNCTION_CONCURRENCY: int(1, 64).default(1),
+  /** Delivery attempts before a job is given up and its recording marked failed. */
+  MAX_DELIVERIES: int(1, 100).default(8),
+  /** How long convert waits for segments a playlist names but that have not arrived. */
+  SEGMENT_WAIT_SECONDS: seconds.default(300),
+  SHUTDOWN_GRACE_SECONDS: seconds.default(30),
+  SWEEP_INTERVAL_SECONDS: seconds.default(180),
+  WORK_DIR: z.string().min(1).default("/tmp/vod-work"),
+  FFMPEG_PATH: z.string().min(1).optional(),
+  FFPROBE_PATH: z.string().min(1).optional(),
+
+  API_PORT: int(1, 65535).default(8080),
+  API_TOKEN: z.string().min(16, "expected a token of at least 16 characters").optional(),
+  API_READS_REQUIRE_TOKEN: bool.default(false),
+  METRICS_PORT: int(0, 65535).default(0),
+
+  GATEWAY_HTTP_PORT: int(1, 65535).default(9090),
+  SRT_PORT: int(1, 65535).default(9999),
+  SRT_HOST: z.string().min(1).default("0.0.0.0"),
+  /** Host name put in the OBS settings the gateway hands out. */
+  SRT_PUBLIC_HOST: z.string().min(1).default("127.0.0.1"),
+  INGEST_AUTH: z.enum(["on", "off"], { error: "expected on or off" }).default("on"),
+  INGEST_PROFILE: z.enum(["auto", "copy", "transcode"], { error: "expected auto, copy or transcode" }).default("auto"),
+  SEGMENT_SECONDS: int(1, 30).default(4),
+  RECONNECT_GRACE_SECONDS: seconds.default(30),
+  SPOOL_DIR: z.string().min(1).default("/tmp/vod-spool"),
+});
+
+export type Config = ReturnType<typeof loadConfig>;
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
+  // Empty strings count as unset, as docker-compose passes `VAR=` for unset variables.
+  const input = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = String(issue.path[0] ?? "environment");
+    const got = input[name] === undefined ? "it is not set" : `got ${JSON.stringify(input[name])}`;
+    throw new ConfigError(`config: ${name}: ${issue.message} (${got})`);
+  }
+  const e = parsed.data;
+
+  if (e.NODE_ENV === "production") {
+    if (!env.MINIO_ACCESS_KEY || !env.MINIO_SECRET_KEY || e.MINIO_ACCESS_KEY === DEV_ACCESS_KEY || e.MINIO_SECRET_KEY === DEV_SECRET_KEY)
+      throw new ConfigError("config: MINIO_ACCESS_KEY/MINIO_SECRET_KEY: the development credentials are refused when NODE_ENV=production; set your own");
+    const db = new URL(e.DATABASE_URL.replace(/^postgres(ql)?:/, "http:"));
+    if (!env.DATABASE_URL || decodeURIComponent(db.password) === "postgres" || db.password === "")
+      throw new ConfigError("config: DATABASE_URL: the development database password is refused when NODE_ENV=production; set a URL with your own password");
+    if (!e.API_TOKEN) throw new ConfigError("config: API_TOKEN: required when NODE_ENV=production (at least 16 characters)");
+    if (e.INGEST_AUTH === "off") throw new ConfigError("config: INGEST_AUTH: off is refused when NODE_ENV=production");
+  }
+
+  const useSsl = e.MINIO_USE_SSL ?? e.MINIO_ENDPOINT.startsWith("https:");
+  const s3Endpoint = useSsl ? e.MINIO_ENDPOINT.replace(/^http:/, "https:") : e.MINIO_ENDPOINT;
+
+  return {
+    env: e.NODE_ENV,
+    logLevel: e.LOG_LEVEL,
+    s3: {
+      endpoint: s3Endpoint,
+      publicEndpoint: e.MINIO_PUBLIC_ENDPOINT ?? s3Endpoint,
+      region: e.MINIO_REGION,
+      accessKey: e.MINIO_ACCESS_KEY,
+      secretKey: e.MINIO_SECRET_KEY,
+      hlsBucket: e.MINIO_HLS_BUCKET,
+      recordingsBucket: e.MINIO_BUCKET,
+      presignExpirySeconds: e.PRESIGN_EXPIRY_SECONDS,
+      objectStore: e.OBJECT_STORE,
+      minioNatsArn: e.MINIO_NATS_ARN,
+      corsOrigins: e.CORS_ORIGINS.split(",").map((o) => o.trim()),
+    },
+    nats: {
+      servers: e.NATS_URL.split(","),
+      subject: e.NATS_SUBJECT,
+      stream: e.NATS_STREAM,
+      consumers: { convert: e.CONVERT_CONSUMER, thumbnail: e.THUMBNAIL_CONSUMER },
+    },
+    databaseUrl: e.DATABASE_URL,
+    functions: {
+      concurrency: e.FUNCTION_CONCURRENCY,
+      maxDeliveries: e.MAX_DELIVERIES,
+      segmentWaitMs: e.SEGMENT_WAIT_SECONDS * 1000,
+      shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
+      sweepIntervalMs: e.SWEEP_INTERVAL_SECONDS * 1000,
+      workDir: e.WORK_DIR,
+      metricsPort: e.METRICS_PORT,
+    },
+    ffmpeg: { ffmpegPath: e.FFMPEG_PATH, ffprobePath: e.FFPROBE_PATH },
+    api: { port: e.API_PORT, token: e.API_TOKEN, readsRequireToken: e.API_READS_REQUIRE_TOKEN },
+    gateway: {
+      httpPort: e.GATEWAY_HTTP_PORT,
+      srtPort: e.SRT_PORT,
+      srtHost: e.SRT_HOST,
+      srtPublicHost: e.SRT_PUBLIC_HOST,
+      auth: e.INGEST_AUTH === "on",
+      profile: e.INGEST_PROFILE,
+      segmentSeconds: e.SEGMENT_SECONDS,
+      reconnectGraceMs: e.RECONNECT_GRACE_SECONDS * 1000,
+      spoolDir: e.SPOOL_DIR,
+      apiToken: e.API_TOKEN,
+    },
+  };
+}
