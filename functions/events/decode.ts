@@ -52,6 +52,8 @@ export function decodeStorageEvent(data: Uint8Array | string): StorageEvent[] {
   } catch {
     throw new EventDecodeError("notification body is not JSON");
   }
+  // S3's test event (the Versity gateway sends one when it connects) carries no object.
+  if ((json as { Event?: unknown })?.Event === "s3:TestEvent") return [];
   const parsed = body.safeParse(json);
   if (!parsed.success) throw new EventDecodeError(`notification body is not an S3 event: ${parsed.error.issues[0]?.message}`);
   const { Records, Key } = parsed.data;

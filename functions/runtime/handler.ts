@@ -1,0 +1,40 @@
+import type { S3Client } from "@aws-sdk/client-s3";
+import type { Config } from "../../lib/config.js";
+import type { Logger } from "../../lib/log.js";
+import type { Db } from "../../db/client.js";
+import type { StorageEvent } from "../events/decode.js";
+
+/** What a handler gets besides its event. Everything is passed in, so tests call handlers directly. */
+export interface HandlerContext {
+  s3: S3Client;
+  db: Db;
+  log: Logger;
+  config: Config;
+  /** Aborted when the worker shuts down or the job must stop; pass it to FFmpeg and S3 calls. */
+  signal: AbortSignal;
+  /** Reports progress (0..1) and keeps the message from being redelivered while a long job runs. */
+  progress(fraction: number): Promise<void>;
+  /** Delivery attempt of this event, from 1. */
+  attempt: number;
+  /** Name of this replica (logs, job claims). */
+  worker: string;
+}
+
+/** A pure function of (event, context); the runtime binds it to a JetStream consumer. */
+export type Handler = (event: StorageEvent, ctx: HandlerContext) => Promise<HandlerResult | void>;
+export type HandlerResult = "done" | "ignored";
+
+/** Retrying cannot help (a bad playlist, a path escaping its folder): the message is terminated. */
+export class PermanentError extends Error {
+  readonly kind = "permanent" as const;
+  override name = "PermanentError";
+}
+
+/** Worth retrying later (S3, DB or NATS hiccup): the message is nak'ed with a growing delay. */
+export class TransientError extends Error {
+  readonly kind = "transient" as const;
+  override name = "TransientError";
+}
+
+/** Called once when an event is given up (permanent error, or the last delivery failed), to record why. */
+export type GiveUp = (event: StorageEvent, reason: string, ctx: HandlerContext) => Promise<void>;
