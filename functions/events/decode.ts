@@ -103,3 +103,11 @@ export function encodeSweepEvent(e: Omit<StorageEvent, "eventName" | "sequencer"
     ],
   });
 }
+
+/**
+ * The events worth a function's time: created playlists in the HLS bucket. Everything else
+ * (segments, other buckets, deletions) is acknowledged without work; the Versity gateway sends it all.
+ */
+export function playlistEvents(events: StorageEvent[], hlsBucket: string): StorageEvent[] {
+  return events.filter((e) => e.bucket === hlsBucket && isObjectCreated(e) && isPlaylistKey(e.key));
+}
