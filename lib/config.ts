@@ -77,6 +77,8 @@ const schema = z.object({
   SHUTDOWN_GRACE_SECONDS: seconds.default(30),
   SWEEP_INTERVAL_SECONDS: seconds.default(180),
   WORK_DIR: z.string().min(1).default("/tmp/vod-work"),
+  /** Name of this replica in logs and job claims; infra/stack.sh sets it (convert-1, ...), else host and pid are used. */
+  REPLICA_ID: z.string().min(1).optional(),
   FFMPEG_PATH: z.string().min(1).optional(),
   FFPROBE_PATH: z.string().min(1).optional(),
 
@@ -159,6 +161,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       sweepIntervalMs: e.SWEEP_INTERVAL_SECONDS * 1000,
       workDir: e.WORK_DIR,
       metricsPort: e.METRICS_PORT,
+      replicaId: e.REPLICA_ID,
     },
     ffmpeg: { ffmpegPath: e.FFMPEG_PATH, ffprobePath: e.FFPROBE_PATH },
     api: { port: e.API_PORT, token: e.API_TOKEN, readsRequireToken: e.API_READS_REQUIRE_TOKEN },
