@@ -56,3 +56,20 @@ if [ ! -d "$root/node_modules" ] || [ "$(cat "$root/node_modules/.lock-sum" 2>/d
   (cd "$root" && npm ci --no-audit --no-fund --loglevel=error)
   echo "$lock_sum" >"$root/node_modules/.lock-sum"
 fi
+
+# >>> ingest-gateway SRT addon (issue 4): rebuilt only when its sources, Node or libsrt changed.
+srt_dir="$root/ingest-gateway/srt"
+if [ -f "$srt_dir/binding.gyp" ]; then
+  srt_sum=$( { cat "$srt_dir/binding.gyp" "$srt_dir"/src/*; node -v; pkg-config --modversion srt; } | sha256sum | cut -d' ' -f1)
+  srt_stamp="$srt_dir/build/.source-sum"
+  if [ ! -f "$srt_dir/build/Release/srt_ingest.node" ] || [ "$(cat "$srt_stamp" 2>/dev/null)" != "$srt_sum" ]; then
+    say "node-gyp rebuild (ingest-gateway/srt)"
+    # Debian's nodejs ships its headers in /usr/include/node: build offline against them when present.
+    nodedir=()
+    [ -f /usr/include/node/node_api.h ] && nodedir=(--nodedir=/usr)
+    (cd "$srt_dir" && "$root/node_modules/.bin/node-gyp" rebuild "${nodedir[@]}" --loglevel=error >"$root/.cache/srt-addon-build.log" 2>&1) \
+      || { echo "install: building the SRT addon failed; see .cache/srt-addon-build.log (needs libsrt-openssl-dev, pkg-config, g++, make)" >&2; exit 1; }
+    echo "$srt_sum" >"$srt_stamp"
+  fi
+fi
+# <<< ingest-gateway SRT addon

@@ -1,0 +1,13 @@
+{
+  "targets": [
+    {
+      "target_name": "srt_ingest",
+      "sources": ["src/addon.cc", "src/server.cc", "src/streamid.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "cflags_cc": ["<!@(pkg-config --cflags srt)", "-std=c++17", "-fexceptions", "-Wall"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "libraries": ["<!@(pkg-config --libs srt)", "-lpthread"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"]
+    }
+  ]
+}

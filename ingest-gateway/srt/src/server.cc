@@ -1,0 +1,479 @@
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <srt/access_control.h>
+#include <sys/syslog.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "streamid.h"
+
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::string FormatAddr(const sockaddr* sa) {
+  if (!sa) return "";
+  char host[INET6_ADDRSTRLEN] = {0};
+  if (sa->sa_family == AF_INET) {
+    auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+    return std::string(host) + ":" + std::to_string(ntohs(in->sin_port));
+  }
+  if (sa->sa_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+    return "[" + std::string(host) + "]:" + std::to_string(ntohs(in6->sin6_port));
+  }
+  return "";
+}
+
+int ListenHook(void* opaque, SRTSOCKET ns, int hsversion, const sockaddr* peer, const char* streamid) {
+  return static_cast<Core*>(opaque)->OnListen(ns, hsversion, peer, streamid);
+}
+
+// libsrt's log handler is process-wide; it forwards to every live server.
+std::mutex gCoresMu;
+std::vector<std::weak_ptr<Core>> gCores;
+
+void LogHandler(void*, int level, const char*, int, const char* area, const char* message) {
+  std::string msg = message ? message : "";
+  // A passphrase mismatch is refused inside libsrt after the listen callback said yes: its log is the only
+  // trace. This one line per refusal names the new socket (@id), which ties it to the handshake.
+  bool refusal = msg.find("connection rejected due to") != std::string::npos;
+  bool badSecret = refusal && msg.find("BADSECRET") != std::string::npos;
+  bool unsecure = refusal && msg.find("UNSECURE") != std::string::npos;
+  std::vector<std::shared_ptr<Core>> cores;
+  {
+    std::lock_guard<std::mutex> l(gCoresMu);
+    for (auto& w : gCores)
+      if (auto c = w.lock()) cores.push_back(c);
+  }
+  for (auto& c : cores) {
+    if (badSecret || unsecure) {
+      if (c->OnAuthFailureLog(msg, unsecure)) break;
+    } else if (level <= LOG_WARNING) {
+      c->EmitLog(level, area ? area : "", msg);
+    }
+  }
+}
+
+}  // namespace
+
+void InstallLogHandler() {
+  srt_setloghandler(nullptr, LogHandler);
+  srt_setloglevel(LOG_WARNING);
+  srt_setlogflags(SRT_LOGF_DISABLE_TIME | SRT_LOGF_DISABLE_THREADNAME | SRT_LOGF_DISABLE_EOL);
+}
+
+void Core::Emit(std::function<void(Napi::Env, Napi::Function)> fn) {
+  std::lock_guard<std::mutex> l(emitMu);
+  if (released) return;
+  tsfn.NonBlockingCall(std::move(fn));
+}
+
+void Core::EmitRefused(const std::string& stream, const std::string& peer, const std::string& reason, const std::string& message, int code) {
+  Emit([stream, peer, reason, message, code](Napi::Env env, Napi::Function fn) {
+    auto ev = Napi::Object::New(env);
+    ev.Set("type", "refused");
+    ev.Set("stream", stream);
+    ev.Set("peer", peer);
+    ev.Set("reason", reason);
+    ev.Set("message", message);
+    ev.Set("code", code);
+    fn.Call({ev});
+  });
+}
+
+void Core::EmitLog(int level, const std::string& area, const std::string& message) {
+  Emit([level, area, message](Napi::Env env, Napi::Function fn) {
+    auto ev = Napi::Object::New(env);
+    ev.Set("type", "log");
+    ev.Set("level", level <= LOG_ERR ? "error" : "warn");
+    ev.Set("area", area);
+    ev.Set("message", message);
+    fn.Call({ev});
+  });
+}
+
+int Core::OnListen(SRTSOCKET ns, int hsversion, const sockaddr* peerAddr, const char* streamid) {
+  // Runs on libsrt's receive thread, shared by every connection: answer from memory, never block.
+  std::string peer = FormatAddr(peerAddr);
+  StreamIdResult parsed = ParseStreamId(streamid ? streamid : "");
+  if (hsversion < 5) parsed = StreamIdResult{false, "", "the caller speaks SRT handshake v4, which carries no streamid; use SRT 1.3 or newer"};
+  if (!parsed.ok) {
+    srt_setrejectreason(ns, SRT_REJX_BAD_REQUEST);
+    EmitRefused("", peer, "bad-streamid", parsed.error, SRT_REJX_BAD_REQUEST);
+    return -1;
+  }
+  if (auth) {
+    StreamEntry entry;
+    bool found = false;
+    {
+      std::lock_guard<std::mutex> l(tableMu);
+      auto it = table.find(parsed.name);
+      if (it != table.end()) {
+        entry = it->second;
+        found = true;
+      }
+    }
+    if (!found) {
+      srt_setrejectreason(ns, SRT_REJX_NOTFOUND);
+      EmitRefused(parsed.name, peer, "unknown-stream",
+                  "no stream named '" + parsed.name + "' exists; create it (POST /streams) or check the streamid", SRT_REJX_NOTFOUND);
+      return -1;
+    }
+    if (entry.disabled) {
+      srt_setrejectreason(ns, SRT_REJX_FORBIDDEN);
+      EmitRefused(parsed.name, peer, "disabled", "stream '" + parsed.name + "' is disabled; enable it before publishing", SRT_REJX_FORBIDDEN);
+      return -1;
+    }
+    if (srt_setsockflag(ns, SRTO_PASSPHRASE, entry.passphrase.data(), static_cast<int>(entry.passphrase.size())) == SRT_ERROR) {
+      srt_setrejectreason(ns, SRT_REJX_ISE);
+      EmitRefused(parsed.name, peer, "bad-secret-config",
+                  "stream '" + parsed.name + "' has a secret libsrt refuses (it must be 10-79 characters); recreate the stream", SRT_REJX_ISE);
+      return -1;
+    }
+  }
+  std::lock_guard<std::mutex> l(handshakesMu);
+  int64_t now = NowMs();
+  while (!handshakes.empty() && now - handshakes.front().atMs > 10000) handshakes.pop_front();
+  handshakes.push_back({ns, parsed.name, peer, now});
+  return 0;
+}
+
+bool Core::OnAuthFailureLog(const std::string& message, bool unsecure) {
+  PendingHandshake hs{SRT_INVALID_SOCK, "", "", 0};
+  {
+    std::lock_guard<std::mutex> l(handshakesMu);
+    if (handshakes.empty()) return false;
+    // libsrt's log line may name the socket as @<id>; otherwise the newest handshake is the one failing.
+    auto match = handshakes.end();
+    for (auto it = handshakes.begin(); it != handshakes.end(); ++it) {
+      if (message.find("@" + std::to_string(it->sock)) != std::string::npos) match = it;
+    }
+    if (match == handshakes.end()) match = std::prev(handshakes.end());
+    hs = *match;
+    handshakes.erase(match);
+  }
+  // UNSECURE: one side has a passphrase and the other none; with auth on the server always has one.
+  if (unsecure && auth)
+    EmitRefused(hs.stream, hs.peer, "no-passphrase",
+                "stream '" + hs.stream + "' needs its passphrase: add &passphrase=<secret> to the SRT URL", SRT_REJ_BADSECRET);
+  else if (unsecure)
+    EmitRefused(hs.stream, hs.peer, "unexpected-passphrase",
+                "the caller sent a passphrase but this server runs without ingest auth; remove passphrase= from the SRT URL", SRT_REJ_UNSECURE);
+  else
+    EmitRefused(hs.stream, hs.peer, "wrong-passphrase",
+                "wrong passphrase for stream '" + hs.stream + "'; copy the secret from POST /streams into passphrase=", SRT_REJ_BADSECRET);
+  return true;
+}
+
+void Core::Start(const std::string& host, int port) {
+  listener = srt_create_socket();
+  if (listener == SRT_INVALID_SOCK) throw std::runtime_error(std::string("srt_create_socket: ") + srt_getlasterror_str());
+  int yes = 1;
+  srt_setsockflag(listener, SRTO_RCVSYN, &yes, sizeof yes);
+  srt_setsockflag(listener, SRTO_PEERIDLETIMEO, &peerIdleMs, sizeof peerIdleMs);
+  srt_setsockflag(listener, SRTO_RCVLATENCY, &latencyMs, sizeof latencyMs);
+  srt_setsockflag(listener, SRTO_LATENCY, &latencyMs, sizeof latencyMs);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(port));
+  if (inet_pton(AF_INET, host.c_str(), &sa.sin_addr) != 1) {
+    srt_close(listener);
+    throw std::runtime_error("SRT_HOST '" + host + "' is not an IPv4 address; use 0.0.0.0 or a local address");
+  }
+  if (srt_bind(listener, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == SRT_ERROR) {
+    std::string err = srt_getlasterror_str();
+    srt_close(listener);
+    throw std::runtime_error("cannot bind SRT to udp " + host + ":" + std::to_string(port) + " (" + err +
+                             "); another process may use the port: set SRT_PORT");
+  }
+  srt_listen_callback(listener, ListenHook, this);
+  if (srt_listen(listener, 64) == SRT_ERROR) {
+    std::string err = srt_getlasterror_str();
+    srt_close(listener);
+    throw std::runtime_error("srt_listen: " + err);
+  }
+  {
+    std::lock_guard<std::mutex> l(gCoresMu);
+    gCores.push_back(weak_from_this());
+  }
+  auto self = shared_from_this();
+  acceptThread = std::thread([self] { self->AcceptLoop(); });
+}
+
+void Core::AcceptLoop() {
+  while (!stopping) {
+    sockaddr_storage addr{};
+    int len = sizeof addr;
+    SRTSOCKET s = srt_accept(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+    if (s == SRT_INVALID_SOCK) {
+      if (stopping) break;
+      EmitLog(LOG_ERR, "accept", std::string("srt_accept failed: ") + srt_getlasterror_str());
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    char sid[600] = {0};
+    int sidlen = sizeof sid - 1;
+    srt_getsockflag(s, SRTO_STREAMID, sid, &sidlen);
+    StreamIdResult parsed = ParseStreamId(std::string(sid, sidlen > 0 ? sidlen : 0));
+    {
+      std::lock_guard<std::mutex> l(handshakesMu);
+      for (auto it = handshakes.begin(); it != handshakes.end(); ++it)
+        if (it->sock == s) {
+          handshakes.erase(it);
+          break;
+        }
+    }
+    auto conn = std::make_shared<Connection>();
+    conn->sock = s;
+    conn->stream = parsed.name;
+    conn->peer = FormatAddr(reinterpret_cast<sockaddr*>(&addr));
+    conn->lastDataMs = NowMs();
+    {
+      std::lock_guard<std::mutex> l(connsMu);
+      conns[s] = conn;
+    }
+    {
+      std::lock_guard<std::mutex> l(threadsMu);
+      liveThreads++;
+    }
+    Emit([conn](Napi::Env env, Napi::Function fn) {
+      auto ev = Napi::Object::New(env);
+      ev.Set("type", "connect");
+      ev.Set("id", static_cast<double>(conn->sock));
+      ev.Set("stream", conn->stream);
+      ev.Set("peer", conn->peer);
+      fn.Call({ev});
+    });
+    auto self = shared_from_this();
+    std::thread([self, conn] { self->RecvLoop(conn); }).detach();
+  }
+}
+
+void Core::RecvLoop(std::shared_ptr<Connection> conn) {
+  // One thread per connection: srt_recvmsg blocks, and live streams are few enough per machine.
+  char buf[1500];
+  std::string reason;
+  int64_t idleMs = 0;
+  auto self = shared_from_this();
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> l(conn->mu);
+      // Backpressure: stop reading while JavaScript has not taken what it was given, so memory stays bounded;
+      // libsrt then buffers, and in live mode drops what arrives too late.
+      conn->cv.wait(l, [&] { return conn->closing || (!conn->paused && conn->pending.size() < maxPending); });
+      if (conn->closing) {
+        reason = "stopped";
+        break;
+      }
+    }
+    int n = srt_recvmsg(conn->sock, buf, sizeof buf);
+    if (n == SRT_ERROR) {
+      std::lock_guard<std::mutex> l(conn->mu);
+      idleMs = NowMs() - conn->lastDataMs;
+      // libsrt reports a caller's clean close and a lost peer the same way; a lost peer is only
+      // noticed after the idle timeout, so silence that long before the break means the link dropped.
+      if (conn->closing) reason = "stopped";
+      else reason = idleMs >= peerIdleMs / 2 ? "timeout" : "closed";
+      break;
+    }
+    if (n <= 0) continue;
+    conn->lastDataMs = NowMs();
+    conn->bytes += static_cast<uint64_t>(n);
+    std::lock_guard<std::mutex> l(conn->mu);
+    conn->pending.insert(conn->pending.end(), buf, buf + n);
+    if (!conn->scheduled) {
+      conn->scheduled = true;
+      Emit([conn](Napi::Env env, Napi::Function fn) {
+        auto* data = new std::vector<char>();
+        {
+          std::lock_guard<std::mutex> l2(conn->mu);
+          data->swap(conn->pending);
+          conn->scheduled = false;
+        }
+        conn->cv.notify_all();
+        if (data->empty()) {
+          delete data;
+          return;
+        }
+        auto chunk = Napi::Buffer<char>::New(env, data->data(), data->size(), [](Napi::Env, char*, std::vector<char>* d) { delete d; }, data);
+        auto ev = Napi::Object::New(env);
+        ev.Set("type", "data");
+        ev.Set("id", static_cast<double>(conn->sock));
+        ev.Set("chunk", chunk);
+        fn.Call({ev});
+      });
+    }
+  }
+  srt_close(conn->sock);
+  {
+    std::lock_guard<std::mutex> l(connsMu);
+    conns.erase(conn->sock);
+  }
+  uint64_t bytes = conn->bytes;
+  Emit([conn, reason, idleMs, bytes](Napi::Env env, Napi::Function fn) {
+    auto ev = Napi::Object::New(env);
+    ev.Set("type", "close");
+    ev.Set("id", static_cast<double>(conn->sock));
+    ev.Set("stream", conn->stream);
+    ev.Set("reason", reason);
+    ev.Set("idleMs", static_cast<double>(idleMs));
+    ev.Set("bytes", static_cast<double>(bytes));
+    fn.Call({ev});
+  });
+  std::lock_guard<std::mutex> l(threadsMu);
+  liveThreads--;
+  threadsCv.notify_all();
+}
+
+void Core::Stop() {
+  if (stopping.exchange(true)) return;
+  if (listener != SRT_INVALID_SOCK) srt_close(listener);
+  if (acceptThread.joinable()) acceptThread.join();
+  std::vector<std::shared_ptr<Connection>> all;
+  {
+    std::lock_guard<std::mutex> l(connsMu);
+    for (auto& [s, c] : conns) all.push_back(c);
+  }
+  for (auto& c : all) {
+    {
+      std::lock_guard<std::mutex> l(c->mu);
+      c->closing = true;
+    }
+    c->cv.notify_all();
+    srt_close(c->sock);
+  }
+  {
+    std::unique_lock<std::mutex> l(threadsMu);
+    threadsCv.wait_for(l, std::chrono::seconds(5), [&] { return liveThreads == 0; });
+  }
+  {
+    std::lock_guard<std::mutex> l(gCoresMu);
+    for (auto it = gCores.begin(); it != gCores.end();) {
+      auto c = it->lock();
+      if (!c || c.get() == this) it = gCores.erase(it);
+      else ++it;
+    }
+  }
+  std::lock_guard<std::mutex> l(emitMu);
+  if (!released) {
+    released = true;
+    tsfn.Release();
+  }
+}
+
+Napi::Function IngestServer::Init(Napi::Env env) {
+  return DefineClass(env, "IngestServer",
+                     {
+                         InstanceMethod("listen", &IngestServer::Listen),
+                         InstanceMethod("setStreams", &IngestServer::SetStreams),
+                         InstanceMethod("close", &IngestServer::CloseConnection),
+                         InstanceMethod("pause", &IngestServer::Pause),
+                         InstanceMethod("stats", &IngestServer::Stats),
+                         InstanceMethod("stop", &IngestServer::Stop),
+                     });
+}
+
+IngestServer::IngestServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<IngestServer>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction())
+    throw Napi::TypeError::New(env, "new IngestServer(options, onEvent): expected an options object and a function");
+  auto opts = info[0].As<Napi::Object>();
+  core_ = std::make_shared<Core>();
+  if (opts.Has("auth")) core_->auth = opts.Get("auth").ToBoolean();
+  if (opts.Has("peerIdleMs")) core_->peerIdleMs = opts.Get("peerIdleMs").ToNumber().Int32Value();
+  if (opts.Has("latencyMs")) core_->latencyMs = opts.Get("latencyMs").ToNumber().Int32Value();
+  if (opts.Has("maxPendingBytes")) core_->maxPending = static_cast<size_t>(opts.Get("maxPendingBytes").ToNumber().Int64Value());
+  core_->tsfn = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "srt-ingest", 0, 1);
+}
+
+IngestServer::~IngestServer() {
+  if (core_) core_->Stop();
+}
+
+Napi::Value IngestServer::Listen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string host = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "0.0.0.0";
+  int port = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 9999;
+  try {
+    core_->Start(host, port);
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+  return env.Undefined();
+}
+
+Napi::Value IngestServer::SetStreams(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArray()) throw Napi::TypeError::New(env, "setStreams(list): expected an array of {name, passphrase, disabled}");
+  auto arr = info[0].As<Napi::Array>();
+  std::unordered_map<std::string, StreamEntry> next;
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    auto o = arr.Get(i).As<Napi::Object>();
+    StreamEntry e;
+    e.passphrase = o.Get("passphrase").ToString().Utf8Value();
+    e.disabled = o.Has("disabled") && o.Get("disabled").ToBoolean();
+    next[o.Get("name").ToString().Utf8Value()] = std::move(e);
+  }
+  std::lock_guard<std::mutex> l(core_->tableMu);
+  core_->table.swap(next);
+  return env.Undefined();
+}
+
+static std::shared_ptr<Connection> FindConn(Core& core, const Napi::CallbackInfo& info) {
+  SRTSOCKET id = static_cast<SRTSOCKET>(info[0].ToNumber().Int64Value());
+  std::lock_guard<std::mutex> l(core.connsMu);
+  auto it = core.conns.find(id);
+  return it == core.conns.end() ? nullptr : it->second;
+}
+
+Napi::Value IngestServer::CloseConnection(const Napi::CallbackInfo& info) {
+  auto conn = FindConn(*core_, info);
+  if (!conn) return Napi::Boolean::New(info.Env(), false);
+  {
+    std::lock_guard<std::mutex> l(conn->mu);
+    conn->closing = true;
+  }
+  conn->cv.notify_all();
+  srt_close(conn->sock);
+  return Napi::Boolean::New(info.Env(), true);
+}
+
+Napi::Value IngestServer::Pause(const Napi::CallbackInfo& info) {
+  auto conn = FindConn(*core_, info);
+  if (!conn) return Napi::Boolean::New(info.Env(), false);
+  {
+    std::lock_guard<std::mutex> l(conn->mu);
+    conn->paused = info[1].ToBoolean();
+  }
+  conn->cv.notify_all();
+  return Napi::Boolean::New(info.Env(), true);
+}
+
+Napi::Value IngestServer::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto conn = FindConn(*core_, info);
+  if (!conn) return env.Undefined();
+  SRT_TRACEBSTATS perf{};
+  if (srt_bstats(conn->sock, &perf, 0) == SRT_ERROR) return env.Undefined();
+  auto o = Napi::Object::New(env);
+  o.Set("bytesReceived", static_cast<double>(conn->bytes.load()));
+  o.Set("mbpsReceiveRate", perf.mbpsRecvRate);
+  o.Set("packetsLost", static_cast<double>(perf.pktRcvLossTotal));
+  o.Set("packetsDropped", static_cast<double>(perf.pktRcvDropTotal));
+  o.Set("rttMs", perf.msRTT);
+  o.Set("msLatency", perf.msRcvTsbPdDelay);
+  return o;
+}
+
+Napi::Value IngestServer::Stop(const Napi::CallbackInfo& info) {
+  core_->Stop();
+  return info.Env().Undefined();
+}
