@@ -18,6 +18,8 @@ export interface HandlerContext {
   attempt: number;
   /** Name of this replica (logs, job claims). */
   worker: string;
+  /** How long NATS waits for an ack or heartbeat before redelivering (the consumer's ack_wait); leases should be shorter. */
+  redeliverAfterMs?: number;
 }
 
 /** A pure function of (event, context); the runtime binds it to a JetStream consumer. */
@@ -34,6 +36,12 @@ export class PermanentError extends Error {
 export class TransientError extends Error {
   readonly kind = "transient" as const;
   override name = "TransientError";
+  /** When set, the next delivery comes after this long instead of the runtime's growing delay. */
+  readonly retryAfterMs?: number;
+  constructor(message: string, opts?: { retryAfterMs?: number; cause?: unknown }) {
+    super(message, opts?.cause === undefined ? undefined : { cause: opts.cause });
+    this.retryAfterMs = opts?.retryAfterMs;
+  }
 }
 
 /** Called once when an event is given up (permanent error, or the last delivery failed), to record why. */
