@@ -1,0 +1,83 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { getText, isNotFound } from "../../lib/s3.js";
+import { getLiveBroadcast, listLiveBroadcasts } from "../../db/catalog.js";
+import type { ApiDeps } from "./deps.js";
+import { ApiError } from "./errors.js";
+import { bearerAuth, passThrough } from "./auth.js";
+import { rewritePlaylist } from "./playlist.js";
+import { apiOrigin, createRouter } from "./router.js";
+import { errors, LiveListSchema, StreamParam } from "./schemas.js";
+
+const HLS_TYPE = "application/vnd.apple.mpegurl";
+
+/** Broadcasts now live. The gateway publishes each at hls-streams `<stream>/<session>/index.m3u8`. */
+export function liveRoutes(deps: ApiDeps) {
+  const { config, db, s3, presign } = deps;
+  const read = config.api.readsRequireToken ? bearerAuth(config.api.token, "read the API") : passThrough;
+  const security = config.api.readsRequireToken ? [{ bearerAuth: [] }] : [];
+  const app = createRouter();
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/live",
+      tags: ["live"],
+      summary: "Broadcasts now live, each with a playable HLS link",
+      middleware: read,
+      security,
+      responses: { 200: { content: { "application/json": { schema: LiveListSchema } }, description: "Live broadcasts, newest first" }, 401: errors[401], 403: errors[403] },
+    }),
+    async (c) => {
+      const origin = apiOrigin(c.req.url, c.req.header("x-forwarded-proto"));
+      const rows = await listLiveBroadcasts(db);
+      const items = await Promise.all(
+        rows.map(async (r) => ({
+          stream: r.stream,
+          title: r.title,
+          sessionId: r.sessionId!,
+          recordingId: r.recordingId,
+          startedAt: r.startedAt?.toISOString() ?? null,
+          lastSegmentAt: r.lastSegmentAt?.toISOString() ?? null,
+          playlistUrl: `${origin}/live/${encodeURIComponent(r.stream)}/index.m3u8`,
+          thumbnailUrl: r.thumbnailPath ? await presign(config.s3.recordingsBucket, r.thumbnailPath, { contentType: "image/jpeg" }) : null,
+        })),
+      );
+      return c.json({ items }, 200, { "cache-control": "no-store" });
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/live/{stream}/index.m3u8",
+      tags: ["live"],
+      summary: "The live broadcast's playlist, segments as presigned links",
+      middleware: read,
+      security,
+      request: { params: StreamParam },
+      responses: {
+        200: { content: { [HLS_TYPE]: { schema: z.string() } }, description: "An EVENT playlist that grows until the broadcast ends" },
+        401: errors[401], 403: errors[403], 404: errors[404], 502: errors[502],
+      },
+    }),
+    async (c) => {
+      const { stream } = c.req.valid("param");
+      const live = await getLiveBroadcast(db, stream);
+      if (!live?.sessionId) throw new ApiError("not_found", `stream ${stream} is not live now; GET /live lists the broadcasts that are`);
+      const folder = `${stream}/${live.sessionId}`;
+      const key = `${folder}/index.m3u8`;
+      let text: string;
+      try {
+        text = await getText(s3, config.s3.hlsBucket, key);
+      } catch (err) {
+        if (isNotFound(err)) throw new ApiError("not_found", `stream ${stream} is live but has not published its first segments yet; retry in a few seconds`);
+        throw err;
+      }
+      const body = await rewritePlaylist(text, { bucket: config.s3.hlsBucket, key, folder }, presign, { vod: false, variantUrl: (k) => k });
+      // Players reload a live playlist every target duration; a cached copy would freeze the stream.
+      return c.body(body, 200, { "content-type": HLS_TYPE, "cache-control": "no-cache, no-store" });
+    },
+  );
+
+  return app;
+}

@@ -1,0 +1,481 @@
+// The web page's script: plain ES module, no build. It talks to the same API any client uses.
+const app = document.getElementById("app");
+const TOKEN_KEY = "replay.apiToken";
+const PAGE_SIZE = 24;
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "class") el.className = v;
+    else if (k === "style") el.style.cssText = v;
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c !== undefined && c !== null && c !== false) el.append(c instanceof Node ? c : String(c));
+  return el;
+}
+
+function svg(path) {
+  const s = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  s.setAttribute("viewBox", "0 0 24 24");
+  const p = document.createElementNS("http://www.w3.org/2000/svg", "path");
+  p.setAttribute("d", path);
+  s.append(p);
+  return s;
+}
+const ICON_FILM = "M4 4h16a2 2 0 0 1 2 2v12a2 2 0 0 1-2 2H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2Zm0 2v2h2V6H4Zm14 0v2h2V6h-2ZM4 10v4h2v-4H4Zm14 0v4h2v-4h-2ZM4 16v2h2v-2H4Zm14 0v2h2v-2h-2ZM8 6v12h8V6H8Z";
+
+// --- API access -------------------------------------------------------------------------------
+
+const token = () => localStorage.getItem(TOKEN_KEY) || "";
+
+class ApiFailure extends Error {
+  constructor(status, body) {
+    super(body?.error?.message || `the API answered ${status}`);
+    this.status = status;
+    this.kind = body?.error?.kind;
+  }
+}
+
+async function api(path, opts = {}) {
+  const headers = { ...(opts.headers || {}) };
+  if (token()) headers.authorization = `Bearer ${token()}`;
+  if (opts.json !== undefined) headers["content-type"] = "application/json";
+  const res = await fetch(path, { method: opts.method || "GET", headers, body: opts.json !== undefined ? JSON.stringify(opts.json) : undefined });
+  if (res.status === 204) return null;
+  const body = await res.json().catch(() => null);
+  if (!res.ok) throw new ApiFailure(res.status, body);
+  return body;
+}
+
+/** Runs a write; on 401/403 asks for the token once and retries. */
+async function withToken(run) {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof ApiFailure && (err.status === 401 || err.status === 403)) {
+      toast(err.message, true);
+      if (await askToken()) return run();
+    }
+    throw err;
+  }
+}
+
+function askToken() {
+  const dialog = document.getElementById("token-dialog");
+  const input = document.getElementById("token-input");
+  input.value = token();
+  dialog.showModal();
+  return new Promise((resolve) => {
+    dialog.addEventListener(
+      "close",
+      () => {
+        if (dialog.returnValue === "save" && input.value.trim()) localStorage.setItem(TOKEN_KEY, input.value.trim());
+        if (dialog.returnValue === "clear") localStorage.removeItem(TOKEN_KEY);
+        updateTokenButton();
+        resolve(dialog.returnValue === "save");
+      },
+      { once: true },
+    );
+  });
+}
+
+function updateTokenButton() {
+  document.getElementById("token-button").textContent = token() ? "Signed in" : "Sign in";
+}
+
+let toastTimer;
+function toast(message, isError = false) {
+  const el = document.getElementById("toast");
+  el.textContent = message;
+  el.className = `toast show${isError ? " error" : ""}`;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (el.className = "toast"), 3500);
+}
+
+// --- Formatting -------------------------------------------------------------------------------
+
+function duration(seconds) {
+  if (seconds === null || seconds === undefined) return "";
+  const s = Math.round(seconds);
+  const hh = Math.floor(s / 3600), mm = Math.floor((s % 3600) / 60), ss = s % 60;
+  return hh ? `${hh}:${String(mm).padStart(2, "0")}:${String(ss).padStart(2, "0")}` : `${mm}:${String(ss).padStart(2, "0")}`;
+}
+
+function ago(iso) {
+  const sec = (Date.now() - new Date(iso).getTime()) / 1000;
+  const units = [["year", 31536000], ["month", 2592000], ["week", 604800], ["day", 86400], ["hour", 3600], ["minute", 60]];
+  for (const [name, size] of units) if (sec >= size) return new Intl.RelativeTimeFormat("en", { numeric: "auto" }).format(-Math.floor(sec / size), name);
+  return "just now";
+}
+
+function bytes(n) {
+  if (!n) return "";
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return `${n.toFixed(n >= 10 || i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+const STATUS_LABEL = { live: "Live", processing: "Processing", ready: "Ready", failed: "Failed" };
+
+function badge(status, progress) {
+  const label = status === "processing" ? `Processing ${Math.round((progress || 0) * 100)}%` : STATUS_LABEL[status];
+  return h("span", { class: `badge ${status}`, "data-testid": "status" }, status === "live" ? h("span", { class: "live-dot", style: "width:7px;height:7px;background:#fff" }) : null, label);
+}
+
+// --- Storyboard hover preview -----------------------------------------------------------------
+
+const storyboards = new Map();
+
+/** Cues of a storyboard WebVTT: [{start, end, url, x, y, w, h}]. */
+async function loadStoryboard(url) {
+  if (!storyboards.has(url)) {
+    storyboards.set(url, (async () => {
+      const res = await fetch(url, { headers: token() ? { authorization: `Bearer ${token()}` } : {} });
+      if (!res.ok) return [];
+      const lines = (await res.text()).split(/\r?\n/);
+      const cues = [];
+      const time = (t) => t.split(":").reduce((acc, part) => acc * 60 + parseFloat(part), 0);
+      for (let i = 0; i < lines.length - 1; i++) {
+        if (!lines[i].includes("-->")) continue;
+        const [a, b] = lines[i].split("-->").map((s) => s.trim().split(/\s+/)[0]);
+        const target = lines[i + 1].trim();
+        const m = /#xywh=(\d+),(\d+),(\d+),(\d+)/.exec(target);
+        if (!m) continue;
+        cues.push({ start: time(a), end: time(b), url: target.slice(0, target.indexOf("#")), x: +m[1], y: +m[2], w: +m[3], h: +m[4] });
+      }
+      return cues;
+    })().catch(() => []));
+  }
+  return storyboards.get(url);
+}
+
+function attachPreview(thumb, rec) {
+  if (!rec.storyboardUrl) return;
+  const preview = h("div", { class: "preview" });
+  const scrub = h("div", { class: "scrub" });
+  thumb.append(preview, scrub);
+  thumb.addEventListener("mousemove", async (e) => {
+    const cues = await loadStoryboard(rec.storyboardUrl);
+    if (!cues.length) return;
+    const box = thumb.getBoundingClientRect();
+    const fraction = Math.min(Math.max((e.clientX - box.left) / box.width, 0), 0.999);
+    const total = rec.durationSeconds || cues[cues.length - 1].end;
+    const t = fraction * total;
+    const cue = cues.find((c) => t >= c.start && t < c.end) || cues[cues.length - 1];
+    // Scale the tile to the card: the sprite is drawn bigger so one tile fills the box.
+    const sx = box.width / cue.w, sy = box.height / cue.h;
+    const img = preview.dataset.sprite === cue.url ? null : new Image();
+    if (img) { img.src = cue.url; preview.dataset.sprite = cue.url; preview.style.backgroundImage = `url("${cue.url}")`; img.onload = () => { preview.dataset.sheetW = img.naturalWidth; preview.dataset.sheetH = img.naturalHeight; position(); }; }
+    function position() {
+      if (!preview.dataset.sheetW) return;
+      preview.style.backgroundSize = `${preview.dataset.sheetW * sx}px ${preview.dataset.sheetH * sy}px`;
+      preview.style.backgroundPosition = `${-cue.x * sx}px ${-cue.y * sy}px`;
+      preview.classList.add("ready");
+      scrub.classList.add("ready");
+    }
+    position();
+    scrub.style.width = `${fraction * 100}%`;
+  });
+}
+
+// --- Library ----------------------------------------------------------------------------------
+
+function recordingCard(rec) {
+  const thumb = h("div", { class: "thumb" });
+  if (rec.thumbnailUrl) thumb.append(h("img", { src: rec.thumbnailUrl, alt: "", loading: "lazy" }));
+  else thumb.append(h("div", { class: "placeholder" }, svg(ICON_FILM)));
+  if (rec.status !== "ready") thumb.append(badge(rec.status, rec.progress));
+  if (rec.status === "processing") thumb.append(h("div", { class: "progress", role: "progressbar", "aria-valuenow": Math.round(rec.progress * 100) }, h("span", { style: `width:${Math.max(rec.progress * 100, 3)}%` })));
+  else if (rec.durationSeconds) thumb.append(h("span", { class: "duration" }, duration(rec.durationSeconds)));
+  attachPreview(thumb, rec);
+  const streamLink = h("span", { class: "stream-link", title: `Only ${rec.stream}`, onclick: (e) => { e.preventDefault(); setFilter({ stream: rec.stream }); } }, rec.stream);
+  return h(
+    "a",
+    { class: "card", href: `/watch/${rec.id}`, "data-testid": "recording", "data-id": rec.id, "data-status": rec.status },
+    thumb,
+    h(
+      "div",
+      { class: "card-body" },
+      h("h3", { class: "card-title" }, rec.title),
+      h("div", { class: "card-meta" }, streamLink, h("span", {}, "·"), h("span", { title: new Date(rec.createdAt).toLocaleString() }, ago(rec.createdAt)), rec.fileSizeBytes ? [h("span", {}, "·"), h("span", {}, bytes(rec.fileSizeBytes))] : null),
+      rec.status === "failed" && rec.error ? h("div", { class: "card-error" }, rec.error) : null,
+    ),
+  );
+}
+
+function liveCard(b) {
+  const thumb = h("div", { class: "thumb" }, b.thumbnailUrl ? h("img", { src: b.thumbnailUrl, alt: "" }) : h("div", { class: "placeholder" }, svg(ICON_FILM)), badge("live"));
+  return h(
+    "a",
+    { class: "card", href: `/watch/live/${encodeURIComponent(b.stream)}`, "data-testid": "live" },
+    thumb,
+    h("div", { class: "card-body" }, h("h3", { class: "card-title" }, b.title || b.stream), h("div", { class: "card-meta" }, h("span", {}, b.stream), h("span", {}, "·"), h("span", {}, b.startedAt ? `started ${ago(b.startedAt)}` : "live"))),
+  );
+}
+
+function skeletons(n) {
+  return Array.from({ length: n }, () => h("div", { class: "card skeleton" }, h("div", { class: "thumb" }), h("div", { class: "line" }), h("div", { class: "line short" })));
+}
+
+const filter = { q: "", status: "", stream: "", days: "" };
+let listToken = 0;
+let nextCursor = null;
+
+function readFilterFromUrl() {
+  const p = new URLSearchParams(location.search);
+  filter.q = p.get("q") || "";
+  filter.status = p.get("status") || "";
+  filter.stream = p.get("stream") || "";
+  filter.days = p.get("days") || "";
+}
+
+function setFilter(change) {
+  Object.assign(filter, change);
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(filter)) if (v) p.set(k, v);
+  history.replaceState(null, "", p.size ? `/?${p}` : "/");
+  syncControls();
+  loadRecordings(true);
+}
+
+function syncControls() {
+  document.getElementById("search").value = filter.q;
+  for (const chip of document.querySelectorAll("#status-filter .chip")) chip.classList.toggle("active", chip.dataset.status === filter.status);
+  document.getElementById("date-filter").value = filter.days;
+  const sf = document.getElementById("stream-filter");
+  sf.hidden = !filter.stream;
+  sf.replaceChildren(filter.stream ? h("button", { type: "button", onclick: () => setFilter({ stream: "" }) }, `Stream: ${filter.stream}`, h("span", { "aria-hidden": "true" }, "✕")) : "");
+}
+
+function listQuery(cursor) {
+  const p = new URLSearchParams({ limit: String(PAGE_SIZE) });
+  if (filter.q) p.set("q", filter.q);
+  if (filter.status) p.set("status", filter.status);
+  if (filter.stream) p.set("stream", filter.stream);
+  if (filter.days) p.set("from", new Date(Date.now() - Number(filter.days) * 86400_000).toISOString());
+  if (cursor) p.set("cursor", cursor);
+  return `/recordings?${p}`;
+}
+
+async function loadRecordings(reset) {
+  const grid = document.getElementById("grid");
+  const empty = document.getElementById("grid-empty");
+  const more = document.getElementById("grid-more");
+  const mine = ++listToken;
+  if (reset) {
+    nextCursor = null;
+    grid.replaceChildren(...skeletons(8));
+    empty.hidden = true;
+  }
+  try {
+    const page = await api(listQuery(reset ? null : nextCursor));
+    if (mine !== listToken) return;
+    if (reset) grid.replaceChildren();
+    grid.append(...page.items.map(recordingCard));
+    nextCursor = page.nextCursor;
+    more.hidden = !nextCursor;
+    if (grid.children.length === 0) {
+      empty.hidden = false;
+      const filtered = filter.q || filter.status || filter.stream || filter.days;
+      empty.replaceChildren(
+        h("strong", {}, filtered ? "Nothing matches" : "No recordings yet"),
+        filtered ? "Try another search or clear the filters." : "Go live with OBS, or drop an HLS folder into the hls-streams bucket: recordings appear here as they are converted.",
+      );
+    }
+  } catch (err) {
+    if (mine !== listToken) return;
+    grid.replaceChildren();
+    empty.hidden = false;
+    empty.replaceChildren(h("strong", {}, "Could not load recordings"), err.message);
+    if (err.status === 401 || err.status === 403) askToken().then((ok) => ok && loadRecordings(true));
+  }
+}
+
+async function loadLive() {
+  try {
+    const { items } = await api("/live");
+    document.getElementById("live-section").hidden = items.length === 0;
+    document.getElementById("live-grid").replaceChildren(...items.map(liveCard));
+  } catch {
+    document.getElementById("live-section").hidden = true;
+  }
+}
+
+/** Processing cards update in place, so progress moves without reloading the list. */
+async function refreshActiveCards() {
+  const cards = [...document.querySelectorAll('#grid .card[data-status="processing"], #grid .card[data-status="live"]')].slice(0, 12);
+  await Promise.all(
+    cards.map(async (card) => {
+      try {
+        const rec = await api(`/recordings/${card.dataset.id}`);
+        card.replaceWith(recordingCard(rec));
+      } catch (err) {
+        if (err.status === 404) card.remove();
+      }
+    }),
+  );
+}
+
+function startLibrary() {
+  readFilterFromUrl();
+  syncControls();
+  let debounce;
+  const search = document.getElementById("search");
+  search.addEventListener("input", () => {
+    clearTimeout(debounce);
+    debounce = setTimeout(() => setFilter({ q: search.value.trim() }), 250);
+  });
+  search.form.addEventListener("submit", (e) => { e.preventDefault(); clearTimeout(debounce); setFilter({ q: search.value.trim() }); });
+  for (const chip of document.querySelectorAll("#status-filter .chip")) chip.addEventListener("click", () => setFilter({ status: chip.dataset.status }));
+  document.getElementById("date-filter").addEventListener("change", (e) => setFilter({ days: e.target.value }));
+  document.getElementById("more-button").addEventListener("click", () => loadRecordings(false));
+  new IntersectionObserver((entries) => entries.some((e) => e.isIntersecting) && nextCursor && loadRecordings(false), { rootMargin: "400px" }).observe(document.getElementById("grid-more"));
+  loadLive();
+  loadRecordings(true);
+  setInterval(() => { loadLive(); refreshActiveCards(); }, 5000);
+}
+
+// --- Player -----------------------------------------------------------------------------------
+
+function playHls(video, url) {
+  if (window.Hls && window.Hls.isSupported()) {
+    const hls = new window.Hls({
+      // Only the API's own playlist needs the token; presigned segment links must go out without it.
+      xhrSetup: (xhr, u) => { if (token() && new URL(u, location.href).origin === location.origin) xhr.setRequestHeader("authorization", `Bearer ${token()}`); },
+    });
+    hls.loadSource(url);
+    hls.attachMedia(video);
+    hls.on(window.Hls.Events.ERROR, (_e, data) => { if (data.fatal) toast(`Playback stopped: ${data.details}`, true); });
+    return hls;
+  }
+  if (video.canPlayType("application/vnd.apple.mpegurl")) video.src = url;
+  else toast("This browser cannot play HLS", true);
+}
+
+function startPlayback(video) {
+  video.play().catch(() => { video.muted = true; video.play().catch(() => {}); });
+}
+
+function notice(title, text, progress) {
+  return h("div", { class: "notice" }, h("div", {}, h("strong", {}, title), text, progress !== undefined ? h("div", { class: "progress" }, h("span", { style: `width:${Math.max(progress * 100, 3)}%` })) : null));
+}
+
+function detailRow(label, value) {
+  return value ? [h("dt", {}, label), h("dd", {}, value)] : [];
+}
+
+async function startWatch(id) {
+  const player = document.getElementById("player");
+  const details = document.getElementById("details");
+  let rec;
+  try {
+    rec = await api(`/recordings/${id}`);
+  } catch (err) {
+    player.replaceChildren(notice(err.status === 404 ? "Recording not found" : "Could not load the recording", err.message));
+    details.replaceChildren(h("a", { class: "back", href: "/" }, "← All recordings"));
+    return;
+  }
+  document.title = `${rec.title} · Replay`;
+  if (rec.status === "ready" && rec.videoUrl) {
+    const video = h("video", { controls: true, playsinline: true, preload: "metadata", poster: rec.thumbnailUrl, src: rec.videoUrl, "data-testid": "player" });
+    player.replaceChildren(video);
+    startPlayback(video);
+  } else if (rec.status === "live" && rec.liveUrl) {
+    const video = h("video", { controls: true, playsinline: true, "data-testid": "player" });
+    player.replaceChildren(video);
+    playHls(video, rec.liveUrl);
+    startPlayback(video);
+  } else if (rec.status === "processing") {
+    player.replaceChildren(notice("Preparing the video", "It can be watched as soon as the conversion finishes.", rec.progress));
+    setTimeout(() => startWatch(id), 4000);
+  } else {
+    player.replaceChildren(notice("This recording cannot be played", rec.error || "Its conversion failed."));
+  }
+  renderDetails(details, rec);
+}
+
+function renderDetails(details, rec) {
+  const title = h("h1", { "data-testid": "title" }, rec.title);
+  const actions = h(
+    "div",
+    { class: "actions" },
+    rec.videoUrl ? h("a", { class: "ghost-button", href: rec.videoUrl, download: "" }, "Download") : null,
+    h("button", { class: "ghost-button", type: "button", onclick: () => rename() }, "Rename"),
+    rec.status !== "live" ? h("button", { class: "danger-button", type: "button", onclick: () => remove() }, "Delete") : null,
+  );
+  function rename() {
+    const input = h("input", { value: rec.title, maxlength: "200", "aria-label": "New title" });
+    const form = h("form", { class: "rename" }, input, h("button", { class: "primary-button", type: "submit" }, "Save"));
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      try {
+        const updated = await withToken(() => api(`/recordings/${rec.id}`, { method: "PATCH", json: { title: input.value } }));
+        rec.title = updated.title;
+        title.textContent = updated.title;
+        document.title = `${updated.title} · Replay`;
+        form.replaceWith(title);
+        toast("Renamed");
+      } catch (err) {
+        toast(err.message, true);
+      }
+    });
+    title.replaceWith(form);
+    input.focus();
+    input.select();
+  }
+  async function remove() {
+    if (!confirm(`Delete “${rec.title}”? Its video, thumbnails and source segments are removed for good.`)) return;
+    try {
+      await withToken(() => api(`/recordings/${rec.id}`, { method: "DELETE" }));
+      location.href = "/";
+    } catch (err) {
+      toast(err.message, true);
+    }
+  }
+  const resolution = rec.width && rec.height ? `${rec.width}×${rec.height}` : "";
+  const codecs = [rec.videoCodec, rec.audioCodec].filter(Boolean).join(" / ");
+  details.replaceChildren(
+    h("div", { class: "status-line" }, badge(rec.status, rec.progress), h("span", { class: "sub" }, new Date(rec.createdAt).toLocaleString())),
+    title,
+    h("div", { class: "sub" }, h("a", { href: `/?stream=${encodeURIComponent(rec.stream)}` }, rec.stream)),
+    rec.error ? h("div", { class: "error-box" }, rec.error) : null,
+    h("dl", {}, ...detailRow("Duration", duration(rec.durationSeconds)), ...detailRow("Resolution", resolution), ...detailRow("Codecs", codecs), ...detailRow("Size", bytes(rec.fileSizeBytes)), ...detailRow("Source", rec.sourceFolder)),
+    actions,
+    h("a", { class: "back", href: "/" }, "← All recordings"),
+  );
+}
+
+async function startLive(stream) {
+  const player = document.getElementById("player");
+  const details = document.getElementById("details");
+  const { items } = await api("/live").catch(() => ({ items: [] }));
+  const b = items.find((i) => i.stream === stream);
+  if (!b) {
+    player.replaceChildren(notice("Not live", `${stream} is not broadcasting right now.`));
+    details.replaceChildren(h("a", { class: "back", href: `/?stream=${encodeURIComponent(stream)}` }, `← Recordings of ${stream}`));
+    return;
+  }
+  document.title = `${b.title || b.stream} · Live · Replay`;
+  const video = h("video", { controls: true, playsinline: true, "data-testid": "player" });
+  player.replaceChildren(video);
+  playHls(video, b.playlistUrl);
+  startPlayback(video);
+  details.replaceChildren(
+    h("div", { class: "status-line" }, badge("live"), h("span", { class: "sub" }, b.startedAt ? `started ${ago(b.startedAt)}` : "")),
+    h("h1", {}, b.title || b.stream),
+    h("div", { class: "sub" }, b.stream),
+    h("a", { class: "back", href: "/" }, "← All recordings"),
+  );
+}
+
+// --- Start ------------------------------------------------------------------------------------
+
+updateTokenButton();
+document.getElementById("token-button").addEventListener("click", () => askToken());
+const view = app.dataset.view;
+if (view === "library") startLibrary();
+else if (view === "watch") startWatch(app.dataset.id);
+else if (view === "live") startLive(app.dataset.stream);

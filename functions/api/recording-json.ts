@@ -1,0 +1,49 @@
+import type { CatalogRecording } from "../../db/catalog.js";
+import type { ApiDeps } from "./deps.js";
+import type { z } from "@hono/zod-openapi";
+import type { RecordingSchema, RecordingSummarySchema } from "./schemas.js";
+
+type Row = Omit<CatalogRecording, "position">;
+
+/** A name safe in a Content-Disposition header: browsers save the MP4 under the recording's title. */
+export function downloadName(title: string): string {
+  const base = title.normalize("NFKD").replace(/[^\w .-]+/g, "_").replace(/\s+/g, " ").trim().slice(0, 100);
+  return `${base || "recording"}.mp4`;
+}
+
+export async function toSummary(deps: ApiDeps, row: Row, origin: string): Promise<z.infer<typeof RecordingSummarySchema>> {
+  const { recordingsBucket } = deps.config.s3;
+  return {
+    id: row.id,
+    stream: row.streamId,
+    title: row.title,
+    status: row.status,
+    progress: row.status === "ready" ? 1 : row.progress,
+    error: row.error,
+    durationSeconds: row.durationSeconds,
+    fileSizeBytes: row.fileSizeBytes,
+    width: row.width,
+    height: row.height,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+    thumbnailUrl: row.thumbnailPath ? await deps.presign(recordingsBucket, row.thumbnailPath, { contentType: "image/jpeg" }) : null,
+    storyboardUrl: row.storyboardVttPath ? `${origin}/recordings/${row.id}/storyboard.vtt` : null,
+  };
+}
+
+export async function toDetail(deps: ApiDeps, row: Row, origin: string): Promise<z.infer<typeof RecordingSchema>> {
+  const { recordingsBucket, presignExpirySeconds } = deps.config.s3;
+  const playable = row.filePath && row.status === "ready";
+  return {
+    ...(await toSummary(deps, row, origin)),
+    videoCodec: row.videoCodec,
+    audioCodec: row.audioCodec,
+    sourceFolder: row.sourcePrefix,
+    sessionId: row.sessionId,
+    videoUrl: playable ? await deps.presign(recordingsBucket, row.filePath!, { contentType: "video/mp4", filename: downloadName(row.title) }) : null,
+    hlsUrl: `${origin}/recordings/${row.id}/hls`,
+    liveUrl: row.status === "live" ? `${origin}/live/${encodeURIComponent(row.streamId)}/index.m3u8` : null,
+    // Links are reused for half their lifetime, so the earliest any of them ends is half the expiry from now.
+    linksExpireAt: new Date(Date.now() + (presignExpirySeconds * 1000) / 2).toISOString(),
+  };
+}

@@ -1,0 +1,242 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { DeleteObjectsCommand } from "@aws-sdk/client-s3";
+import { deletePrefix, getText, isNotFound } from "../../lib/s3.js";
+import { deleteRecordingRow, getRecording, listRecordings, renameRecording, type CatalogRecording } from "../../db/catalog.js";
+import type { ApiDeps } from "./deps.js";
+import { ApiError } from "./errors.js";
+import { bearerAuth, passThrough } from "./auth.js";
+import { decodeCursor, encodeCursor } from "./cursor.js";
+import { rewritePlaylist } from "./playlist.js";
+import { rewriteStoryboard } from "./storyboard.js";
+import { toDetail, toSummary } from "./recording-json.js";
+import { apiOrigin, createRouter } from "./router.js";
+import { errors, HlsQuery, IdParam, ListQuery, RecordingPageSchema, RecordingSchema, RenameBody } from "./schemas.js";
+
+const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { "application/json": { schema } }, description });
+const bearer = [{ bearerAuth: [] }];
+const HLS_TYPE = "application/vnd.apple.mpegurl";
+
+export function recordingRoutes(deps: ApiDeps) {
+  const { config, db, s3, presign, log } = deps;
+  const { hlsBucket, recordingsBucket } = config.s3;
+  const read = config.api.readsRequireToken ? bearerAuth(config.api.token, "read the API") : passThrough;
+  const write = bearerAuth(config.api.token, "change recordings");
+  const readSecurity = config.api.readsRequireToken ? bearer : [];
+  const origin = (c: { req: { url: string; header(n: string): string | undefined } }) => apiOrigin(c.req.url, c.req.header("x-forwarded-proto"));
+
+  async function mustGet(id: string): Promise<CatalogRecording> {
+    const row = await getRecording(db, id);
+    if (!row) throw new ApiError("not_found", `no recording with id ${id}; list them with GET /recordings`);
+    return row;
+  }
+
+  const app = createRouter();
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/recordings",
+      tags: ["recordings"],
+      summary: "List recordings, newest first",
+      description: "Keyset-paginated: pass `nextCursor` back as `cursor` until it is null. Filters combine with AND.",
+      middleware: read,
+      security: readSecurity,
+      request: { query: ListQuery },
+      responses: { 200: json(RecordingPageSchema, "A page of recordings"), 400: errors[400], 401: errors[401], 403: errors[403] },
+    }),
+    async (c) => {
+      const q = c.req.valid("query");
+      if (q.from && q.to && q.from >= q.to) throw new ApiError("invalid_request", "to: must be later than from", "to");
+      const after = q.cursor ? decodeCursor(q.cursor) : undefined;
+      const rows = await listRecordings(db, { status: q.status, stream: q.stream, from: q.from, to: q.to, q: q.q, after }, q.limit + 1);
+      const page = rows.slice(0, q.limit);
+      const last = page[page.length - 1];
+      const base = origin(c);
+      const items = await Promise.all(page.map((r) => toSummary(deps, r, base)));
+      const nextCursor = rows.length > q.limit && last ? encodeCursor({ createdAt: last.position, id: last.id }) : null;
+      return c.json({ items, nextCursor }, 200, { "cache-control": "no-store" });
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/recordings/{id}",
+      tags: ["recordings"],
+      summary: "One recording, with presigned expiring links",
+      middleware: read,
+      security: readSecurity,
+      request: { params: IdParam },
+      responses: { 200: json(RecordingSchema, "The recording"), 400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404] },
+    }),
+    async (c) => {
+      const row = await mustGet(c.req.valid("param").id);
+      return c.json(await toDetail(deps, row, origin(c)), 200, { "cache-control": "no-store" });
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/recordings/{id}/video",
+      tags: ["recordings"],
+      summary: "Redirect to the presigned MP4 (byte ranges work)",
+      middleware: read,
+      security: readSecurity,
+      request: { params: IdParam },
+      responses: { 302: { description: "Location is the presigned MP4 link" }, 400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409] },
+    }),
+    async (c) => {
+      const row = await mustGet(c.req.valid("param").id);
+      if (row.status !== "ready" || !row.filePath) {
+        const why = row.status === "failed" ? `its conversion failed: ${row.error ?? "no reason recorded"}` : `it is ${row.status}${row.status === "processing" ? ` (${Math.round(row.progress * 100)}%)` : ""}`;
+        throw new ApiError("conflict", `recording ${row.id} has no MP4 yet because ${why}; try again when its status is ready, or play ${"/recordings/" + row.id + "/hls"}`);
+      }
+      const detail = await toDetail(deps, row, origin(c));
+      c.header("cache-control", "no-store");
+      return c.redirect(detail.videoUrl!, 302);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/recordings/{id}/thumbnail",
+      tags: ["recordings"],
+      summary: "Redirect to the presigned poster JPEG",
+      middleware: read,
+      security: readSecurity,
+      request: { params: IdParam },
+      responses: { 302: { description: "Location is the presigned JPEG link" }, 400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404] },
+    }),
+    async (c) => {
+      const row = await mustGet(c.req.valid("param").id);
+      if (!row.thumbnailPath) throw new ApiError("not_found", `recording ${row.id} has no thumbnail yet; one is made shortly after its source arrives`);
+      c.header("cache-control", "no-store");
+      return c.redirect(await presign(recordingsBucket, row.thumbnailPath, { contentType: "image/jpeg" }), 302);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/recordings/{id}/hls",
+      tags: ["recordings"],
+      summary: "The source HLS as a VOD playlist with presigned segment links",
+      middleware: read,
+      security: readSecurity,
+      request: { params: IdParam, query: HlsQuery },
+      responses: {
+        200: { content: { [HLS_TYPE]: { schema: z.string() } }, description: "An M3U8 playlist" },
+        400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 502: errors[502],
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const { variant } = c.req.valid("query");
+      const row = await mustGet(id);
+      const folder = row.sourcePrefix;
+      const key = variant ?? row.playlistKey ?? `${folder}/index.m3u8`;
+      if (variant && (!variant.startsWith(`${folder}/`) || variant.split("/").includes("..") || !variant.endsWith(".m3u8"))) {
+        throw new ApiError("invalid_request", `variant: expected a playlist inside ${folder}/, as the master playlist links it`, "variant");
+      }
+      let text: string;
+      try {
+        text = await getText(s3, hlsBucket, key);
+      } catch (err) {
+        if (isNotFound(err)) throw new ApiError("not_found", `the source playlist ${key} is no longer in the ${hlsBucket} bucket; play the MP4 instead (GET /recordings/${id}/video)`);
+        throw err;
+      }
+      const base = `${origin(c)}/recordings/${id}/hls`;
+      const body = await rewritePlaylist(text, { bucket: hlsBucket, key, folder }, presign, {
+        vod: row.status !== "live",
+        variantUrl: (k) => `${base}?variant=${encodeURIComponent(k)}`,
+      });
+      return c.body(body, 200, { "content-type": HLS_TYPE, "cache-control": "no-store" });
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/recordings/{id}/storyboard.vtt",
+      tags: ["recordings"],
+      summary: "The storyboard's WebVTT, each tile a presigned sprite link with #xywh",
+      middleware: read,
+      security: readSecurity,
+      request: { params: IdParam },
+      responses: { 200: { content: { "text/vtt": { schema: z.string() } }, description: "WebVTT" }, 400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404] },
+    }),
+    async (c) => {
+      const row = await mustGet(c.req.valid("param").id);
+      if (!row.storyboardVttPath) throw new ApiError("not_found", `recording ${row.id} has no storyboard yet; it is made after the recording is converted`);
+      let vtt: string;
+      try {
+        vtt = await getText(s3, recordingsBucket, row.storyboardVttPath);
+      } catch (err) {
+        if (isNotFound(err)) throw new ApiError("not_found", `the storyboard ${row.storyboardVttPath} is missing from the ${recordingsBucket} bucket`);
+        throw err;
+      }
+      const key = row.storyboardVttPath;
+      const folder = key.includes("/") ? key.slice(0, key.lastIndexOf("/")) : "";
+      const body = await rewriteStoryboard(vtt, { bucket: recordingsBucket, key, folder }, presign);
+      return c.body(body, 200, { "content-type": "text/vtt; charset=utf-8", "cache-control": "no-store" });
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "patch",
+      path: "/recordings/{id}",
+      tags: ["recordings"],
+      summary: "Rename a recording",
+      middleware: write,
+      security: bearer,
+      request: { params: IdParam, body: { content: { "application/json": { schema: RenameBody } }, required: true } },
+      responses: { 200: json(RecordingSchema, "The renamed recording"), 400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404] },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const { title } = c.req.valid("json");
+      if (!(await renameRecording(db, id, title))) throw new ApiError("not_found", `no recording with id ${id}; list them with GET /recordings`);
+      log.info({ recording: id, title }, "recording renamed");
+      return c.json(await toDetail(deps, await mustGet(id), origin(c)), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/recordings/{id}",
+      tags: ["recordings"],
+      summary: "Delete a recording: its MP4, thumbnail, storyboard, source HLS folder and row",
+      middleware: write,
+      security: bearer,
+      request: { params: IdParam },
+      responses: { 204: { description: "Deleted" }, 400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409] },
+    }),
+    async (c) => {
+      const row = await mustGet(c.req.valid("param").id);
+      if (row.status === "live") throw new ApiError("conflict", `recording ${row.id} is still being broadcast; stop the stream first, then delete it`);
+      const started = Date.now();
+      // The source folder goes first: a folder left behind without its row would be converted again by the sweep.
+      let objects = 0;
+      if (row.sourcePrefix) {
+        objects += await deletePrefix(s3, hlsBucket, `${row.sourcePrefix}/`);
+        objects += await deletePrefix(s3, recordingsBucket, `${row.sourcePrefix}/`);
+      }
+      const outside = [row.filePath, row.thumbnailPath, row.storyboardPath, row.storyboardVttPath].filter(
+        (k): k is string => !!k && !(row.sourcePrefix && k.startsWith(`${row.sourcePrefix}/`)),
+      );
+      if (outside.length) {
+        await s3.send(new DeleteObjectsCommand({ Bucket: recordingsBucket, Delete: { Objects: outside.map((Key) => ({ Key })), Quiet: true } }));
+        objects += outside.length;
+      }
+      await deleteRecordingRow(db, row.id);
+      log.info({ recording: row.id, stream: row.streamId, objects, ms: Date.now() - started }, "recording deleted");
+      return c.body(null, 204);
+    },
+  );
+
+  return app;
+}

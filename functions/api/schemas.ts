@@ -1,0 +1,129 @@
+// The API's shapes, declared once: they validate requests, type the handlers and write /openapi.json.
+import { z } from "@hono/zod-openapi";
+import { recordingStatuses } from "../../db/schema.js";
+import { errorKinds } from "./errors.js";
+
+export const ErrorSchema = z
+  .object({
+    error: z.object({
+      kind: z.enum(Object.keys(errorKinds) as [keyof typeof errorKinds, ...(keyof typeof errorKinds)[]]),
+      message: z.string().openapi({ example: "limit: expected an integer from 1 to 200" }),
+      field: z.string().optional().openapi({ description: "The request field that was wrong, for 400s", example: "limit" }),
+    }),
+  })
+  .openapi("Error");
+
+const errorResponse = (description: string) => ({ content: { "application/json": { schema: ErrorSchema } }, description });
+export const errors = {
+  400: errorResponse("A parameter or the body is wrong; `field` names it"),
+  401: errorResponse("No bearer token was sent"),
+  403: errorResponse("The bearer token is wrong, or writes are disabled because API_TOKEN is not set"),
+  404: errorResponse("No such recording or broadcast"),
+  409: errorResponse("The recording is in a state that forbids this"),
+  502: errorResponse("The stored HLS playlist could not be served"),
+  503: errorResponse("A dependency (database, object store) did not answer"),
+};
+
+/** An ISO date (`2025-01-31`) or date-time (`2025-01-31T12:00:00Z`). */
+const isoDate = (what: string) =>
+  z
+    .string()
+    .refine((v) => /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(v) && !Number.isNaN(Date.parse(v)), {
+      message: `expected an ISO date like 2025-01-31 or 2025-01-31T12:00:00Z (${what})`,
+    })
+    .transform((v) => new Date(v))
+    .openapi({ type: "string", format: "date-time", example: "2025-01-31T00:00:00Z" });
+
+export const ListQuery = z.object({
+  limit: z.coerce
+    .number({ error: "expected an integer from 1 to 200" })
+    .int("expected an integer from 1 to 200")
+    .min(1, "expected an integer from 1 to 200")
+    .max(200, "expected an integer from 1 to 200")
+    .default(50)
+    .openapi({ example: 50, description: "Page size, 1-200 (default 50)" }),
+  cursor: z.string().max(200, "expected the nextCursor of a previous page").optional().openapi({ description: "The `nextCursor` of the previous page" }),
+  status: z.enum(recordingStatuses, { error: `expected one of ${recordingStatuses.join(", ")}` }).optional(),
+  stream: z.string().min(1, "expected a stream name").max(500, "expected at most 500 characters").optional().openapi({ description: "Exact stream name (or dropped folder path)" }),
+  from: isoDate("recordings created at or after it").optional().openapi({ description: "Created at or after (inclusive)" }),
+  to: isoDate("recordings created before it").optional().openapi({ description: "Created before (exclusive)" }),
+  q: z.string().trim().min(1, "expected at least one character to search for").max(200, "expected at most 200 characters").optional().openapi({ description: "Search: a substring of the title or stream name, any case" }),
+});
+
+export const IdParam = z.object({
+  id: z.uuid({ error: "expected a recording id (a UUID like 6f1c…-…)" }).openapi({ param: { name: "id", in: "path" }, example: "0f8fad5b-d9cb-469f-a165-70867728950e" }),
+});
+
+export const StreamParam = z.object({
+  stream: z.string().min(1).max(200).openapi({ param: { name: "stream", in: "path" }, example: "studio-a" }),
+});
+
+export const HlsQuery = z.object({
+  variant: z.string().min(1).max(1000).optional().openapi({ description: "For a master playlist: the variant's key, as the master playlist served by this route links it" }),
+});
+
+const RecordingBase = {
+  id: z.uuid(),
+  stream: z.string().openapi({ description: "Stream name, or the folder path for a dropped folder" }),
+  title: z.string(),
+  status: z.enum(recordingStatuses),
+  progress: z.number().openapi({ description: "0..1 while processing, 1 when ready" }),
+  error: z.string().nullable().openapi({ description: "Why it failed, when it did" }),
+  durationSeconds: z.number().nullable(),
+  fileSizeBytes: z.number().nullable(),
+  width: z.number().int().nullable(),
+  height: z.number().int().nullable(),
+  createdAt: z.string().openapi({ format: "date-time" }),
+  updatedAt: z.string().openapi({ format: "date-time" }),
+  thumbnailUrl: z.string().nullable().openapi({ description: "Presigned, expiring JPEG link" }),
+  storyboardUrl: z.string().nullable().openapi({ description: "WebVTT of preview tiles (served by the API, tiles presigned)" }),
+};
+
+export const RecordingSummarySchema = z.object(RecordingBase).openapi("RecordingSummary");
+
+export const RecordingSchema = z
+  .object({
+    ...RecordingBase,
+    videoCodec: z.string().nullable(),
+    audioCodec: z.string().nullable(),
+    sourceFolder: z.string().openapi({ description: "The HLS folder in the hls-streams bucket" }),
+    sessionId: z.string().nullable(),
+    videoUrl: z.string().nullable().openapi({ description: "Presigned, expiring MP4 link (byte ranges work); null until ready" }),
+    hlsUrl: z.string().openapi({ description: "The source HLS as a VOD playlist (served by the API, segments presigned)" }),
+    liveUrl: z.string().nullable().openapi({ description: "While live: the broadcast's playlist" }),
+    linksExpireAt: z.string().openapi({ format: "date-time", description: "When the presigned links stop working, at the earliest" }),
+  })
+  .openapi("Recording");
+
+export const RecordingPageSchema = z
+  .object({
+    items: z.array(RecordingSummarySchema),
+    nextCursor: z.string().nullable().openapi({ description: "Pass as `cursor` for the next page; null on the last page" }),
+  })
+  .openapi("RecordingPage");
+
+export const RenameBody = z
+  .object({
+    title: z
+      .string({ error: "expected a string" })
+      .trim()
+      .min(1, "expected a title of 1 to 200 characters")
+      .max(200, "expected a title of 1 to 200 characters"),
+  })
+  .strict()
+  .openapi("Rename");
+
+export const LiveBroadcastSchema = z
+  .object({
+    stream: z.string(),
+    title: z.string().nullable(),
+    sessionId: z.string(),
+    recordingId: z.string().nullable(),
+    startedAt: z.string().nullable().openapi({ format: "date-time" }),
+    lastSegmentAt: z.string().nullable().openapi({ format: "date-time" }),
+    playlistUrl: z.string().openapi({ description: "HLS playlist served by the API (segments presigned); play it with hls.js or Safari" }),
+    thumbnailUrl: z.string().nullable(),
+  })
+  .openapi("LiveBroadcast");
+
+export const LiveListSchema = z.object({ items: z.array(LiveBroadcastSchema) }).openapi("LiveBroadcasts");
