@@ -36,6 +36,7 @@ export async function provisionStream(jsm: JetStreamManager, nats: Config["nats"
     discard: DiscardPolicy.Old,
     max_age: nanos(7 * 24 * 3600 * 1000),
     duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+    num_replicas: nats.streamReplicas,
   };
   try {
     const info = await jsm.streams.info(nats.stream);

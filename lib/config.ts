@@ -61,6 +61,8 @@ const schema = z.object({
     .default("nats://127.0.0.1:4222"),
   NATS_SUBJECT: z.string().regex(/^[A-Za-z0-9_.-]+$/, "expected a NATS subject like storage.events").default("storage.events"),
   NATS_STREAM: natsName.default("STORAGE_EVENTS"),
+  /** 3 on a NATS cluster, so the stream survives losing a server. */
+  NATS_STREAM_REPLICAS: int(1, 5).default(1),
   CONVERT_CONSUMER: natsName.default("convert"),
   THUMBNAIL_CONSUMER: natsName.default("thumbnail"),
 
@@ -77,6 +79,8 @@ const schema = z.object({
   SHUTDOWN_GRACE_SECONDS: seconds.default(30),
   SWEEP_INTERVAL_SECONDS: seconds.default(180),
   WORK_DIR: z.string().min(1).default("/tmp/vod-work"),
+  /** Most frames in a recording's storyboard sprite: bounds the thumbnail's cost on long streams. */
+  STORYBOARD_MAX_TILES: int(1, 400).default(100),
   /** Name of this replica in logs and job claims; infra/stack.sh sets it (convert-1, ...), else host and pid are used. */
   REPLICA_ID: z.string().min(1).optional(),
   FFMPEG_PATH: z.string().min(1).optional(),
@@ -150,6 +154,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       servers: e.NATS_URL.split(","),
       subject: e.NATS_SUBJECT,
       stream: e.NATS_STREAM,
+      streamReplicas: e.NATS_STREAM_REPLICAS,
       consumers: { convert: e.CONVERT_CONSUMER, thumbnail: e.THUMBNAIL_CONSUMER },
     },
     databaseUrl: e.DATABASE_URL,
@@ -160,6 +165,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
       sweepIntervalMs: e.SWEEP_INTERVAL_SECONDS * 1000,
       workDir: e.WORK_DIR,
+      storyboardMaxTiles: e.STORYBOARD_MAX_TILES,
       metricsPort: e.METRICS_PORT,
       replicaId: e.REPLICA_ID,
     },
