@@ -137,18 +137,31 @@ start_object_store() {
 tsx() { node --import tsx "$@"; }
 
 # App services: one process per replica, like a container per replica under docker-compose.
-start_app() { # name replicas entry
-  local name=$1 n=$2 entry=$3 i
+# Replica i of a function serves /health and /metrics on base_port + i.
+start_app() { # name replicas entry port [fixed]: fixed = the service's own port, else port + replica number
+  local name=$1 n=$2 entry=$3 base=$4 fixed=${5:-} i port
+  [ -f "$root/$entry" ] || { say "$name: $entry is not built yet, not started"; return 0; }
   for i in $(seq 1 "$n"); do
+    if [ -n "$fixed" ]; then port=$base; else port=$((base + i)); fi
+    echo "$port" >"$state/$name-$i.port"
     alive "$name-$i" && continue
-    [ -f "$root/$entry" ] || { say "$name: $entry is not built yet, not started"; return 0; }
-    REPLICA_ID="$name-$i" spawn "$name-$i" "$logs/$name-$i.log" node --import tsx "$root/$entry"
+    REPLICA_ID="$name-$i" METRICS_PORT="$port" spawn "$name-$i" "$logs/$name-$i.log" node --import tsx "$root/$entry"
   done
   # Fewer replicas asked for than run: stop the extra ones.
   for f in "$pids/$name"-*.pid; do
     [ -e "$f" ] || continue
     i=${f##*-}; i=${i%.pid}
-    [ "$i" -le "$n" ] || stop_pid "$(basename "$f" .pid)"
+    [ "$i" -le "$n" ] || { stop_pid "$(basename "$f" .pid)"; rm -f "$state/$name-$i.port"; }
+  done
+}
+
+wait_apps() {
+  local f name port
+  for f in "$pids"/*.pid; do
+    name=$(basename "$f" .pid)
+    [ -f "$state/$name.port" ] || continue
+    port=$(cat "$state/$name.port")
+    wait_for "$name (http://127.0.0.1:$port/health; log $logs/$name.log)" 60 curl -fsS "http://127.0.0.1:$port/health"
   done
 }
 
@@ -172,10 +185,11 @@ up() {
   start_object_store
   (cd "$root" && tsx infra/provision.ts)
   if [ "$scope" = all ]; then
-    start_app convert "$CONVERT_REPLICAS" functions/convert/main.ts
-    start_app thumbnail "$THUMBNAIL_REPLICAS" functions/thumbnail/main.ts
-    start_app api 1 functions/api/main.ts
-    start_app gateway 1 ingest-gateway/main.ts
+    start_app convert "$CONVERT_REPLICAS" functions/convert/main.ts 9100
+    start_app thumbnail "$THUMBNAIL_REPLICAS" functions/thumbnail/main.ts 9200
+    start_app api 1 functions/api/main.ts "${API_PORT:-8080}" fixed
+    start_app gateway 1 ingest-gateway/main.ts "${GATEWAY_HTTP_PORT:-9090}" fixed
+    wait_apps
   fi
   (cd "$root" && tsx functions/sweep/main.ts --once) || say "sweep failed; see above"
   say "ready in $((SECONDS - t0))s"
@@ -208,7 +222,10 @@ status() {
   for f in "$pids"/*.pid; do
     [ -e "$f" ] || continue
     name=$(basename "$f" .pid)
-    if kill -0 "$(cat "$f")" 2>/dev/null; then printf '  %-14s pid %s\n' "$name" "$(cat "$f")"; else printf '  %-14s not running (see %s)\n' "$name" "$logs/$name.log"; fi
+    if kill -0 "$(cat "$f")" 2>/dev/null; then
+      if [ -f "$state/$name.port" ]; then printf '  %-14s http://127.0.0.1:%s  (pid %s)\n' "$name" "$(cat "$state/$name.port")" "$(cat "$f")"
+      else printf '  %-14s pid %s\n' "$name" "$(cat "$f")"; fi
+    else printf '  %-14s not running (see %s)\n' "$name" "$logs/$name.log"; fi
   done
 }
 
