@@ -1,0 +1,60 @@
+import { createWriteStream } from "node:fs";
+import { pipeline } from "node:stream/promises";
+import type { Readable } from "node:stream";
+import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { isNotFound } from "../../lib/s3.js";
+import type { ByteRange, SegmentRef } from "./playlist.js";
+
+/** A segment that gave no bytes to decode; the caller tries another one. */
+export class SegmentUnreadable extends Error {
+  override name = "SegmentUnreadable";
+  constructor(
+    readonly reason: "missing" | "empty",
+    readonly key: string,
+  ) {
+    super(reason === "missing" ? `segment ${key} is not in the bucket` : `segment ${key} is empty`);
+  }
+}
+
+const rangeHeader = (r?: ByteRange) => (r ? `bytes=${r.offset}-${r.offset + r.length - 1}` : undefined);
+
+async function get(s3: S3Client, bucket: string, key: string, range: ByteRange | undefined, signal?: AbortSignal) {
+  try {
+    return await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: rangeHeader(range) }), { abortSignal: signal });
+  } catch (err) {
+    if (isNotFound(err)) throw new SegmentUnreadable("missing", key);
+    throw err;
+  }
+}
+
+/** Init sections are shared by every segment of a playlist: read each once per job. */
+export type InitCache = Map<string, Promise<Uint8Array>>;
+
+/**
+ * Writes one segment (after its #EXT-X-MAP init section, for fMP4) to `dest`, so FFmpeg can seek in it.
+ * Only this segment's bytes are read: the cost does not depend on the stream's length.
+ */
+export async function fetchSegment(s3: S3Client, bucket: string, seg: SegmentRef, dest: string, inits: InitCache, signal?: AbortSignal): Promise<number> {
+  let init: Uint8Array | undefined;
+  if (seg.init) {
+    const cacheKey = `${seg.init.key}@${rangeHeader(seg.init.range) ?? ""}`;
+    let pending = inits.get(cacheKey);
+    if (!pending) {
+      pending = get(s3, bucket, seg.init.key, seg.init.range, signal).then((r) => r.Body!.transformToByteArray());
+      inits.set(cacheKey, pending);
+      // A failed read must not be remembered: the next segment tries again.
+      pending.catch(() => inits.delete(cacheKey));
+    }
+    init = await pending;
+    if (init.length === 0) throw new SegmentUnreadable("empty", seg.init.key);
+  }
+  const res = await get(s3, bucket, seg.key, seg.range, signal);
+  if (res.ContentLength === 0) {
+    (res.Body as Readable | undefined)?.destroy?.();
+    throw new SegmentUnreadable("empty", seg.key);
+  }
+  const out = createWriteStream(dest);
+  if (init) out.write(init);
+  await pipeline(res.Body as Readable, out, { signal });
+  return (init?.length ?? 0) + (res.ContentLength ?? 0);
+}
