@@ -47,9 +47,9 @@ export async function runMigrations(databaseUrl: string): Promise<void> {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { loadConfig } = await import("../lib/config.js");
+  const { loadConfigOrExit } = await import("../lib/config.js");
+  const config = loadConfigOrExit();
   try {
-    const config = loadConfig();
     await runMigrations(config.databaseUrl);
     console.log(JSON.stringify({ level: "info", msg: "migrations applied", database: new URL(config.databaseUrl).pathname.slice(1) }));
   } catch (err) {

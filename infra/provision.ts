@@ -16,7 +16,7 @@ import {
   type JetStreamManager,
 } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
-import { loadConfig, type Config } from "../lib/config.js";
+import { loadConfigOrExit, type Config } from "../lib/config.js";
 import { createS3 } from "../lib/s3.js";
 import { connectNats, type NatsConnection } from "../lib/nats.js";
 import { runMigrations } from "../db/migrate.js";
@@ -190,8 +190,8 @@ export async function provision(config: Config): Promise<{ store: string; cors: 
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const config = loadConfigOrExit();
   try {
-    const config = loadConfig();
     const { store, cors } = await provision(config);
     console.log(
       `provision: ${store}: buckets ${config.s3.hlsBucket}, ${config.s3.recordingsBucket} (private, CORS per ${cors}); ` +

@@ -62,3 +62,16 @@ test("production refuses the development credentials and needs an API token", ()
   fails(noToken, /API_TOKEN: required when NODE_ENV=production/);
   fails({ ...prod, INGEST_AUTH: "off" }, /INGEST_AUTH: off is refused/);
 });
+
+test("a service started with a bad setting prints that one line and exits 1", async () => {
+  const { execa } = await import("execa");
+  for (const [env, line] of [
+    [{ NATS_URL: "localhost" }, /^config: NATS_URL: expected a NATS URL/],
+    [{ NODE_ENV: "production" }, /^config: MINIO_ACCESS_KEY\/MINIO_SECRET_KEY: the development credentials are refused/],
+  ] as const) {
+    const r = await execa("node", ["--import", "tsx", "functions/sweep/main.ts", "--once"], { env: { ...env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" }, extendEnv: true, reject: false, cwd: new URL("..", import.meta.url) });
+    assert.equal(r.exitCode, 1);
+    assert.match(r.stderr, line);
+    assert.equal(r.stderr.trim().split("\n").length, 1, `one line, got: ${r.stderr}`);
+  }
+});

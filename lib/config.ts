@@ -101,6 +101,8 @@ const schema = z.object({
   SEGMENT_SECONDS: int(1, 30).default(4),
   RECONNECT_GRACE_SECONDS: seconds.default(30),
   SPOOL_DIR: z.string().min(1).default("/tmp/vod-spool"),
+  /** Finished segments waiting for the store, all streams together; beyond it the oldest waiting are dropped. */
+  SPOOL_MAX_MB: int(16, 1_000_000).default(2048),
 });
 
 export type Config = ReturnType<typeof loadConfig>;
@@ -181,7 +183,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       segmentSeconds: e.SEGMENT_SECONDS,
       reconnectGraceMs: e.RECONNECT_GRACE_SECONDS * 1000,
       spoolDir: e.SPOOL_DIR,
+      spoolMaxBytes: e.SPOOL_MAX_MB * 1024 * 1024,
       apiToken: e.API_TOKEN,
     },
   };
+}
+
+/** For a service's entry point: a bad setting prints its one line and exits, no stack trace. */
+export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env): Config {
+  try {
+    return loadConfig(env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(1);
+  }
 }

@@ -1,4 +1,4 @@
-import { loadConfig } from "../../lib/config.js";
+import { loadConfigOrExit } from "../../lib/config.js";
 import { createLogger } from "../../lib/log.js";
 import { createS3 } from "../../lib/s3.js";
 import { connectNats } from "../../lib/nats.js";
@@ -6,7 +6,7 @@ import { createDb, closeDb } from "../../db/client.js";
 import { sweep } from "./sweep.js";
 
 // `sweep --once` runs one pass (make up, make sweep); without it, one pass every SWEEP_INTERVAL_SECONDS.
-const config = loadConfig();
+const config = loadConfigOrExit();
 const log = createLogger("sweep", config.logLevel);
 const s3 = createS3(config.s3);
 const db = createDb(config.databaseUrl, { max: 2 });
