@@ -1,0 +1,52 @@
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { mkdir, readdir, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import type { Logger } from "../../lib/log.js";
+
+// Each job writes into its own folder under WORK_DIR named `<host>~<pid>~<random>`. A replica killed
+// with -9 leaves its folder behind: any replica on the same host removes folders whose process is
+// gone; folders of other hosts sharing the volume are removed only when old.
+
+const SEP = "~";
+const FOREIGN_MAX_AGE_MS = 24 * 3600 * 1000;
+
+export async function createJobDir(workDir: string): Promise<string> {
+  const dir = join(workDir, [hostname(), process.pid, randomBytes(4).toString("hex")].join(SEP));
+  await mkdir(dir, { recursive: true });
+  return dir;
+}
+
+/** Removes the job folders of processes that no longer run; returns how many. */
+export async function removeDeadJobDirs(workDir: string, log: Logger): Promise<number> {
+  let entries: string[];
+  try {
+    entries = await readdir(workDir);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of entries) {
+    const [host, pidText] = name.split(SEP);
+    const pid = Number(pidText);
+    const path = join(workDir, name);
+    let dead: boolean;
+    if (host === hostname() && Number.isInteger(pid)) dead = !isAlive(pid);
+    else dead = Date.now() - (await stat(path).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs > FOREIGN_MAX_AGE_MS;
+    if (!dead) continue;
+    await rm(path, { recursive: true, force: true });
+    removed++;
+  }
+  if (removed) log.info({ removed, workDir }, "removed temp folders left by replicas that stopped");
+  return removed;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it runs, as another user.
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
