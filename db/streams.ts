@@ -1,0 +1,95 @@
+// Queries of the ingest gateway: streams (who may publish) and the recording row of each broadcast.
+import { and, asc, eq, isNotNull } from "drizzle-orm";
+import type { Db } from "./client.js";
+import { recordings, streams, type Stream } from "./schema.js";
+
+export async function listStreams(db: Db): Promise<Stream[]> {
+  return db.select().from(streams).orderBy(asc(streams.name));
+}
+
+export async function getStream(db: Db, name: string): Promise<Stream | undefined> {
+  const [row] = await db.select().from(streams).where(eq(streams.name, name));
+  return row;
+}
+
+/** Undefined when a stream of that name exists already. */
+export async function createStream(db: Db, s: { name: string; secret: string; title?: string; userId?: string }): Promise<Stream | undefined> {
+  const [row] = await db
+    .insert(streams)
+    .values({ name: s.name, secret: s.secret, title: s.title, userId: s.userId })
+    .onConflictDoNothing({ target: streams.name })
+    .returning();
+  return row;
+}
+
+export async function deleteStream(db: Db, name: string): Promise<boolean> {
+  const rows = await db.delete(streams).where(eq(streams.name, name)).returning({ name: streams.name });
+  return rows.length > 0;
+}
+
+/**
+ * A broadcast begins: its recording row (status live) and the stream's state, together.
+ * With ingest auth off a name may have no stream row yet; one is made with `fallbackSecret`.
+ */
+export async function startBroadcast(
+  db: Db,
+  b: { stream: string; session: string; sourcePrefix: string; title: string; fallbackSecret: string; now: Date },
+): Promise<{ recordingId: string }> {
+  return db.transaction(async (tx) => {
+    await tx.insert(streams).values({ name: b.stream, secret: b.fallbackSecret }).onConflictDoNothing({ target: streams.name });
+    const [stream] = await tx.select().from(streams).where(eq(streams.name, b.stream));
+    const [rec] = await tx
+      .insert(recordings)
+      .values({
+        streamId: b.stream,
+        userId: stream?.userId,
+        title: stream?.title ? `${stream.title} (${b.title})` : `${b.stream} ${b.title}`,
+        status: "live",
+        sourcePrefix: b.sourcePrefix,
+        sessionId: b.session,
+      })
+      .onConflictDoUpdate({ target: recordings.sourcePrefix, set: { updatedAt: b.now } })
+      .returning({ id: recordings.id });
+    await tx
+      .update(streams)
+      .set({ state: "live", currentSession: b.session, currentRecordingId: rec!.id, lastConnectedAt: b.now, updatedAt: b.now })
+      .where(eq(streams.name, b.stream));
+    return { recordingId: rec!.id };
+  });
+}
+
+/** A caller came back to a running session (reconnect within the grace period, or after a gateway restart). */
+export async function resumeBroadcast(db: Db, b: { stream: string; session: string; recordingId: string; now: Date }): Promise<void> {
+  await db
+    .update(streams)
+    .set({ state: "live", currentSession: b.session, currentRecordingId: b.recordingId, lastConnectedAt: b.now, updatedAt: b.now })
+    .where(eq(streams.name, b.stream));
+}
+
+export async function markSegmentStored(db: Db, stream: string, at: Date): Promise<void> {
+  await db.update(streams).set({ lastSegmentAt: at }).where(eq(streams.name, stream));
+}
+
+/** Back to idle, unless a newer session of the same stream has started meanwhile. */
+export async function endBroadcast(db: Db, stream: string, session: string, now: Date): Promise<void> {
+  await db
+    .update(streams)
+    .set({ state: "idle", currentSession: null, currentRecordingId: null, updatedAt: now })
+    .where(and(eq(streams.name, stream), eq(streams.currentSession, session), eq(streams.state, "live")));
+}
+
+/** A broadcast that never stored a segment has nothing to convert: say so on its row. */
+export async function failEmptyRecording(db: Db, recordingId: string, error: string): Promise<void> {
+  await db
+    .update(recordings)
+    .set({ status: "failed", error, updatedAt: new Date() })
+    .where(and(eq(recordings.id, recordingId), eq(recordings.status, "live")));
+}
+
+/** Broadcasts the gateway started and never finished (it stopped or crashed): crash recovery's work list. */
+export async function unfinishedBroadcasts(db: Db) {
+  return db
+    .select({ id: recordings.id, stream: recordings.streamId, session: recordings.sessionId, sourcePrefix: recordings.sourcePrefix, createdAt: recordings.createdAt })
+    .from(recordings)
+    .where(and(eq(recordings.status, "live"), isNotNull(recordings.sessionId)));
+}

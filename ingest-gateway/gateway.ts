@@ -1,0 +1,89 @@
+// Wires the gateway together: SRT listener → sessions → uploader, HTTP control API, crash recovery.
+import { HeadBucketCommand } from "@aws-sdk/client-s3";
+import type { ServerType } from "@hono/node-server";
+import { Hono } from "hono";
+import { sql } from "drizzle-orm";
+import type { Config } from "../lib/config.js";
+import { resolveFfmpeg } from "../lib/ffmpeg.js";
+import type { Logger } from "../lib/log.js";
+import { connectNats, type NatsConnection } from "../lib/nats.js";
+import { createS3 } from "../lib/s3.js";
+import { listen, mountOps } from "../lib/service.js";
+import { closeDb, createDb } from "../db/client.js";
+import { createApp } from "./http/app.js";
+import { createGatewayMetrics } from "./metrics.js";
+import { SessionManager } from "./session/manager.js";
+import { recoverSessions } from "./session/recovery.js";
+import { StreamTable } from "./session/stream-table.js";
+import { loadAddon } from "./srt/addon.js";
+import { retry } from "./uploader/retry.js";
+import { SpoolBudget } from "./uploader/spool-budget.js";
+
+/** libsrt declares a silent caller gone after this; a drop is told from a clean hang-up by it. */
+const PEER_IDLE_MS = 5000;
+
+export async function startGateway(config: Config, log: Logger): Promise<{ close(): Promise<void> }> {
+  const addon = loadAddon();
+  const metrics = createGatewayMetrics();
+  const s3 = createS3(config.s3);
+  const db = createDb(config.databaseUrl, { max: 10 });
+  const { ffmpeg } = resolveFfmpeg(config.ffmpeg);
+  const budget = new SpoolBudget(config.gateway.spoolMaxBytes);
+  const manager = new SessionManager({ s3, db, log, config, metrics, budget, ffmpeg }, log);
+  const server = new addon.IngestServer({ auth: config.gateway.auth, peerIdleMs: PEER_IDLE_MS }, (ev) => {
+    try {
+      manager.handle(ev);
+    } catch (err) {
+      log.error({ err: (err as Error).message, event: ev.type }, "handling an SRT event failed");
+    }
+  });
+  manager.server = server;
+  const table = new StreamTable(db, server, log);
+
+  // The DB may still be starting (make up): the table and recovery need it before callers are let in.
+  const streams = await retry(() => table.refresh(), { what: "loading streams", log, context: {}, maxMs: 120_000 });
+  const recovered = await retry(() => recoverSessions({ s3, db, log, config, manager }), { what: "crash recovery", log, context: {}, maxMs: 120_000 });
+  log.info({ streams, ...Object.fromEntries(Object.entries(recovered).map(([k, v]) => [k, v.length])) }, "stream table loaded, unfinished broadcasts recovered");
+  table.start();
+
+  server.listen(config.gateway.srtHost, config.gateway.srtPort);
+  log.info({ srt: `${config.gateway.srtHost}:${config.gateway.srtPort}`, auth: config.gateway.auth, profile: config.gateway.profile, srtVersion: addon.srtVersion }, "SRT listener up");
+  if (!config.gateway.auth) log.warn("INGEST_AUTH=off: any stream name is accepted without a passphrase (development only)");
+  if (!config.gateway.apiToken) log.warn("API_TOKEN is not set: anyone reaching the HTTP port can create, delete and stop streams");
+
+  let nc: NatsConnection | undefined;
+  connectNats(config.nats, "ingest-gateway").then(
+    (c) => (nc = c),
+    (err) => log.warn({ err: (err as Error).message }, "NATS is not reachable; /health reports it"),
+  );
+
+  const api = createApp({ db, log, config, manager, stats: (id) => server.stats(id), refreshStreams: () => table.refresh() });
+  // Ops routes on a plain Hono app (what lib/service expects), the typed API mounted beside them.
+  const app = new Hono();
+  mountOps(app, metrics.registry, {
+    s3: async () => {
+      await s3.send(new HeadBucketCommand({ Bucket: config.s3.hlsBucket }));
+    },
+    db: async () => {
+      await db.execute(sql`select 1`);
+    },
+    nats: async () => {
+      if (!nc) throw new Error("not connected");
+      await nc.flush();
+    },
+  });
+  app.route("/", api);
+  const http: ServerType = await listen(app, config.gateway.httpPort, log);
+
+  return {
+    async close() {
+      table.stop();
+      server.stop();
+      await manager.suspendAll();
+      await new Promise<void>((r) => http.close(() => r()));
+      await nc?.close().catch(() => {});
+      await closeDb(db);
+      s3.destroy();
+    },
+  };
+}

@@ -1,0 +1,223 @@
+// One broadcast of one stream: a session folder `<stream>/<session>/`, its recording row, and the
+// connections that feed it one after another (a reconnect within the grace period continues it).
+import { randomBytes } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { S3Client } from "@aws-sdk/client-s3";
+import type { Config } from "../../lib/config.js";
+import type { Logger } from "../../lib/log.js";
+import type { Db } from "../../db/client.js";
+import { endBroadcast, failEmptyRecording, markSegmentStored, resumeBroadcast, startBroadcast } from "../../db/streams.js";
+import type { GatewayMetrics } from "../metrics.js";
+import { SessionUploader } from "../uploader/uploader.js";
+import { retry } from "../uploader/retry.js";
+import type { SpoolBudget } from "../uploader/spool-budget.js";
+import { Connection } from "./connection.js";
+import { Playlist, nextSegmentIndex } from "./playlist.js";
+import { Segmenter, type FinishedSegment } from "./segmenter.js";
+
+export interface BroadcastDeps {
+  s3: S3Client;
+  db: Db;
+  log: Logger;
+  config: Config;
+  metrics: GatewayMetrics;
+  budget: SpoolBudget;
+  ffmpeg: string;
+  /** Pauses or resumes reading one SRT connection. */
+  pauseConnection(id: number, paused: boolean): void;
+}
+
+export type BroadcastState = "live" | "waiting" | "ending" | "ended";
+
+/** Sortable and unique: `20261125T031500Z-ab12`. */
+export function newSessionId(now: Date): string {
+  return `${now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}-${randomBytes(2).toString("hex")}`;
+}
+
+export function spoolRoot(spoolDir: string): string {
+  return join(spoolDir, "sessions");
+}
+
+export class Broadcast {
+  state: BroadcastState = "live";
+  readonly prefix: string;
+  readonly playlist: Playlist;
+  readonly uploader: SessionUploader;
+  connection?: Connection;
+  lastSegmentAt?: Date;
+  waitingSince?: Date;
+  endReason?: string;
+  recordingId?: string;
+  private readonly spool: string;
+  private nextIndex: number;
+  private segmentsSeen: number;
+  private chain: Promise<void> = Promise.resolve();
+  private readonly ready: Promise<void>;
+  private graceTimer?: NodeJS.Timeout;
+  private stopRequested = false;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly d: BroadcastDeps,
+    readonly stream: string,
+    readonly session: string,
+    readonly startedAt: Date,
+    private readonly onEnding: (b: Broadcast) => void,
+    resumed?: { recordingId: string; playlist: Playlist },
+  ) {
+    this.prefix = `${stream}/${session}`;
+    this.log = d.log.child({ stream, session });
+    this.playlist = resumed?.playlist ?? new Playlist(d.config.gateway.segmentSeconds);
+    this.nextIndex = nextSegmentIndex(this.playlist.entries);
+    this.segmentsSeen = this.playlist.entries.length;
+    this.spool = join(spoolRoot(d.config.gateway.spoolDir), stream, session);
+    mkdirSync(this.spool, { recursive: true });
+    this.uploader = new SessionUploader({
+      s3: d.s3,
+      bucket: d.config.s3.hlsBucket,
+      prefix: this.prefix,
+      playlist: this.playlist,
+      log: d.log,
+      metrics: d.metrics,
+      budget: d.budget,
+      context: { stream, session },
+      onStored: (seg, ms) => this.segmentStored(seg.name, ms),
+    });
+    if (resumed) {
+      this.recordingId = resumed.recordingId;
+      this.ready = Promise.resolve();
+    } else {
+      this.ready = this.insertRow();
+    }
+  }
+
+  private async insertRow(): Promise<void> {
+    const { recordingId } = await retry(
+      () =>
+        startBroadcast(this.d.db, {
+          stream: this.stream,
+          session: this.session,
+          sourcePrefix: this.prefix,
+          title: this.startedAt.toISOString().replace("T", " ").slice(0, 16) + " UTC",
+          // Only used when ingest auth is off and the name has no row: never a usable credential.
+          fallbackSecret: randomBytes(24).toString("base64url"),
+          now: this.startedAt,
+        }),
+      { what: "recording the broadcast in the database", log: this.d.log, context: { stream: this.stream, session: this.session }, maxMs: 5 * 60_000 },
+    );
+    this.recordingId = recordingId;
+    this.log.info({ recording: recordingId, prefix: this.prefix }, "broadcast started");
+  }
+
+  /** A new SRT connection for this stream: it continues the session after the current one has finished. */
+  attach(id: number, peer: string): Connection {
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.graceTimer = undefined;
+    const wasWaiting = this.state === "waiting";
+    this.state = "live";
+    this.waitingSince = undefined;
+    const conn = new Connection({
+      id,
+      stream: this.stream,
+      peer,
+      segmentSeconds: this.d.config.gateway.segmentSeconds,
+      forced: this.d.config.gateway.profile,
+      log: this.log,
+      spawn: (profile, startIndex, onSegment) =>
+        new Segmenter({ ffmpeg: this.d.ffmpeg, dir: this.spool, startIndex, segmentSeconds: this.d.config.gateway.segmentSeconds, profile, log: this.log, onSegment }),
+      onSegment: (s, c) => this.segmentFinished(s, c),
+      backpressure: (paused) => this.d.pauseConnection(id, paused),
+    });
+    this.connection = conn;
+    // Numbering continues where the previous connection's FFmpeg stopped, so it must have finished.
+    this.chain = this.chain.then(async () => {
+      conn.start(this.nextIndex);
+      await conn.done;
+    });
+    if (wasWaiting || this.segmentsSeen > 0) {
+      this.log.info({ peer, connection: id }, "caller reconnected; the session continues after a discontinuity");
+      void this.ready.then(() => resumeBroadcast(this.d.db, { stream: this.stream, session: this.session, recordingId: this.recordingId!, now: new Date() })).catch((err) =>
+        this.log.warn({ err: (err as Error).message }, "could not mark the stream live again"),
+      );
+    }
+    return conn;
+  }
+
+  private segmentFinished(s: FinishedSegment, conn: Connection): void {
+    const m = /^seg(\d+)\.ts$/.exec(s.name);
+    if (m) this.nextIndex = Math.max(this.nextIndex, Number(m[1]) + 1);
+    const discontinuity = conn.segments === 1 && this.segmentsSeen > 0;
+    this.segmentsSeen++;
+    void this.uploader.enqueue({ name: s.name, path: s.path, duration: s.duration, closedAt: s.closedAt, discontinuity });
+  }
+
+  private segmentStored(name: string, ms: number): void {
+    this.lastSegmentAt = new Date();
+    this.d.metrics.segmentsStored.inc();
+    this.d.metrics.segmentStoreSeconds.observe(ms / 1000);
+    this.log.info({ segment: name, ms, stage: "segment-stored" }, "segment stored");
+    void markSegmentStored(this.d.db, this.stream, this.lastSegmentAt).catch(() => {});
+  }
+
+  /** Its SRT connection closed; `reason` comes from the addon. */
+  detached(conn: Connection, reason: "closed" | "timeout" | "stopped"): void {
+    conn.end();
+    if (this.connection !== conn) return; // replaced by a newer connection
+    this.connection = undefined;
+    if (this.stopRequested) void this.finish("stopped through the API");
+    else if (reason === "closed") void this.finish("the caller ended the stream");
+    else if (reason === "timeout") this.wait(this.d.config.gateway.reconnectGraceMs);
+  }
+
+  /** Keeps the session open for a reconnect; finalises it when none comes in time. */
+  wait(ms: number): void {
+    this.state = "waiting";
+    this.waitingSince ??= new Date();
+    this.log.info({ graceMs: Math.round(ms) }, "caller lost; waiting for it to reconnect");
+    this.graceTimer = setTimeout(() => void this.finish(`no reconnect within ${this.d.config.gateway.reconnectGraceMs / 1000} s`), ms);
+  }
+
+  /** POST /streams/:name/stop: end cleanly, whatever the caller does. Returns the connection to close, if any. */
+  requestStop(): number | undefined {
+    this.stopRequested = true;
+    if (this.connection) return this.connection.id;
+    void this.finish("stopped through the API");
+    return undefined;
+  }
+
+  private finishing?: Promise<void>;
+  finish(why: string): Promise<void> {
+    if (!this.finishing) {
+      this.finishing = this.doFinish(why);
+      this.onEnding(this);
+    }
+    return this.finishing;
+  }
+
+  private async doFinish(why: string): Promise<void> {
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.state = "ending";
+    this.endReason = why;
+    await this.chain;
+    await this.ready.catch(() => {});
+    try {
+      const stored = await this.uploader.finish();
+      if (!stored && this.recordingId)
+        await failEmptyRecording(this.d.db, this.recordingId, "the broadcast ended before a first segment was recorded; check that the encoder sends video (MPEG-TS over SRT)");
+      await endBroadcast(this.d.db, this.stream, this.session, new Date());
+      this.log.info({ recording: this.recordingId, why, segments: this.playlist.entries.length, seconds: Math.round(this.playlist.duration) }, stored ? "broadcast ended; final playlist stored" : "broadcast ended with no segment");
+    } catch (err) {
+      this.log.error({ err: (err as Error).message, why }, "could not finish the broadcast; the next gateway start finalises it from the store");
+    }
+    this.state = "ended";
+  }
+
+  /** Gateway shutdown: store what is finished, leave the session open for a reconnect after the restart. */
+  async suspend(): Promise<void> {
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.connection?.end();
+    await this.chain;
+    await this.uploader.drain();
+  }
+}

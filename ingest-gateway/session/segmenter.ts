@@ -1,0 +1,96 @@
+// One FFmpeg per connection: MPEG-TS on stdin, 4 s MPEG-TS segments in the spool folder,
+// and one CSV line on stdout per finished segment (the segment muxer writes it when the file is closed).
+import { createInterface } from "node:readline";
+import { join } from "node:path";
+import { execa, type ResultPromise } from "execa";
+import type { Logger } from "../../lib/log.js";
+import type { Profile } from "./ts-probe.js";
+
+export interface FinishedSegment {
+  name: string;
+  path: string;
+  duration: number;
+  /** Wall clock (ms) when FFmpeg closed the file. */
+  closedAt: number;
+}
+
+export interface SegmenterOptions {
+  ffmpeg: string;
+  dir: string;
+  startIndex: number;
+  segmentSeconds: number;
+  profile: Profile;
+  log: Logger;
+  onSegment(seg: FinishedSegment): void;
+}
+
+/** The original service's transcode settings: libx264 faster, CRF 23 capped at 3000k, GOP 50 at 25 fps, AAC 128k 48 kHz stereo. */
+const TRANSCODE = [
+  "-c:v", "libx264", "-preset", "faster", "-crf", "23", "-maxrate", "3000k", "-bufsize", "6000k",
+  "-g", "50", "-keyint_min", "50", "-sc_threshold", "0", "-r", "25", "-pix_fmt", "yuv420p",
+  "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2",
+];
+
+export function segmenterArgs(o: Pick<SegmenterOptions, "dir" | "startIndex" | "segmentSeconds" | "profile">): string[] {
+  return [
+    "-hide_banner", "-nostdin", "-loglevel", "error",
+    "-fflags", "+genpts+discardcorrupt", "-f", "mpegts", "-i", "pipe:0",
+    "-map", "0:v:0?", "-map", "0:a:0?",
+    ...(o.profile === "copy" ? ["-c", "copy"] : TRANSCODE),
+    "-max_muxing_queue_size", "4096",
+    "-f", "segment", "-segment_time", String(o.segmentSeconds), "-segment_format", "mpegts",
+    "-segment_list", "pipe:1", "-segment_list_type", "csv",
+    "-segment_start_number", String(o.startIndex),
+    join(o.dir, "seg%05d.ts"),
+  ];
+}
+
+export class Segmenter {
+  private readonly proc: ResultPromise<{ stdin: "pipe"; stdout: "pipe"; stderr: "pipe"; buffer: false; reject: false }>;
+  private stderrTail = "";
+  /** Resolves when FFmpeg exited and every segment line was read. */
+  readonly exited: Promise<{ code: number | undefined; error?: string }>;
+
+  constructor(private readonly o: SegmenterOptions) {
+    this.proc = execa(o.ffmpeg, segmenterArgs(o), { stdin: "pipe", stdout: "pipe", stderr: "pipe", buffer: false, reject: false });
+    this.proc.stdin.on("error", () => {
+      // FFmpeg exited early (bad input): its exit code and stderr say why.
+    });
+    this.proc.stderr.on("data", (d: Buffer) => {
+      this.stderrTail = (this.stderrTail + d.toString()).slice(-2000);
+    });
+    const lines = createInterface({ input: this.proc.stdout });
+    const linesDone = new Promise<void>((resolve) => lines.on("close", resolve));
+    lines.on("line", (line) => {
+      const [file, start, end] = line.split(",");
+      if (!file || start === undefined || end === undefined) return;
+      const duration = Number(end) - Number(start);
+      o.onSegment({ name: file, path: join(o.dir, file), duration: duration > 0 ? duration : o.segmentSeconds, closedAt: Date.now() });
+    });
+    this.exited = Promise.all([this.proc, linesDone]).then(([r]) => {
+      const code = r.exitCode;
+      const error = code === 0 ? undefined : `ffmpeg exited with ${code ?? r.signal}: ${this.stderrTail.trim().split("\n").slice(-3).join(" | ")}`;
+      return { code, error };
+    });
+  }
+
+  /** false when FFmpeg's stdin is full: wait for onDrain before writing more. */
+  write(chunk: Buffer): boolean {
+    if (this.proc.stdin.destroyed || this.proc.stdin.writableEnded) return true;
+    return this.proc.stdin.write(chunk);
+  }
+
+  onDrain(cb: () => void): void {
+    this.proc.stdin.once("drain", cb);
+  }
+
+  /** End of input: FFmpeg writes the last (short) segment and exits. */
+  end(): Promise<{ code: number | undefined; error?: string }> {
+    if (!this.proc.stdin.writableEnded) this.proc.stdin.end();
+    return this.exited;
+  }
+
+  kill(): void {
+    this.proc.kill("SIGKILL");
+  }
+}

@@ -1,0 +1,126 @@
+// Per session, in order: each finished segment is stored, then the playlist that now lists it.
+// So the playlist in the store only ever names segments that exist.
+import { statSync } from "node:fs";
+import { readFile, rm } from "node:fs/promises";
+import type { S3Client } from "@aws-sdk/client-s3";
+import { putText } from "../../lib/s3.js";
+import type { Logger } from "../../lib/log.js";
+import { PLAYLIST_NAME, type Playlist } from "../session/playlist.js";
+import type { GatewayMetrics } from "../metrics.js";
+import { retry } from "./retry.js";
+import type { SpoolBudget } from "./spool-budget.js";
+
+export interface QueuedSegment {
+  name: string;
+  path: string;
+  duration: number;
+  discontinuity: boolean;
+  closedAt: number;
+  bytes: number;
+}
+
+export interface UploaderDeps {
+  s3: S3Client;
+  bucket: string;
+  /** `<stream>/<session>`, no trailing slash. */
+  prefix: string;
+  playlist: Playlist;
+  log: Logger;
+  metrics: GatewayMetrics;
+  budget: SpoolBudget;
+  context: Record<string, unknown>;
+  /** Called after the playlist naming this segment is stored. */
+  onStored(seg: QueuedSegment, storeMs: number): void;
+}
+
+export class SessionUploader {
+  private queue: QueuedSegment[] = [];
+  private running?: Promise<void>;
+  private dropped = false;
+  private readonly abort = new AbortController();
+
+  constructor(private readonly d: UploaderDeps) {}
+
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  async enqueue(seg: Omit<QueuedSegment, "bytes">): Promise<void> {
+    // Synchronous on purpose: segments must enter the queue in the order FFmpeg finished them.
+    let bytes = 0;
+    try {
+      bytes = statSync(seg.path).size;
+    } catch {
+      // FFmpeg reported a file that is gone: the loop skips it.
+    }
+    this.d.budget.take(bytes);
+    this.queue.push({ ...seg, bytes });
+    // Bounded disk: when the store cannot keep up, the oldest waiting segment of this session goes first.
+    const inFlight = this.running ? 1 : 0;
+    while (this.d.budget.over && this.queue.length > inFlight + 1) {
+      const victim = this.queue.splice(inFlight, 1)[0]!;
+      this.d.budget.give(victim.bytes);
+      this.dropped = true;
+      this.d.metrics.segmentsDropped.inc();
+      await rm(victim.path, { force: true });
+      this.d.log.error({ ...this.d.context, segment: victim.name, spoolBytes: this.d.budget.usedBytes },
+        "spool is full because the object store is not keeping up; dropped the oldest waiting segment (check the store's health)");
+    }
+    this.kick();
+  }
+
+  private kick() {
+    if (this.running) return;
+    this.running = this.loop().finally(() => {
+      this.running = undefined;
+      if (this.queue.length) this.kick();
+    });
+  }
+
+  private async loop(): Promise<void> {
+    for (let seg = this.queue[0]; seg; seg = this.queue[0]) {
+      const key = `${this.d.prefix}/${seg.name}`;
+      const body = await readFile(seg.path).catch(() => undefined);
+      if (body) {
+        await retry(() => putText(this.d.s3, this.d.bucket, key, body, "video/mp2t"), {
+          what: "storing a segment", log: this.d.log, context: { ...this.d.context, key }, signal: this.abort.signal,
+          onRetry: () => this.d.metrics.uploadRetries.inc(),
+        });
+        this.d.playlist.add({ uri: seg.name, duration: seg.duration, discontinuity: seg.discontinuity || this.dropped });
+        this.dropped = false;
+        await this.writePlaylist(false);
+      }
+      this.queue.shift();
+      this.d.budget.give(seg.bytes);
+      await rm(seg.path, { force: true });
+      if (body) this.d.onStored(seg, Date.now() - seg.closedAt);
+    }
+  }
+
+  async writePlaylist(ended: boolean, maxMs?: number): Promise<void> {
+    const key = `${this.d.prefix}/${PLAYLIST_NAME}`;
+    const text = this.d.playlist.render(ended);
+    await retry(() => putText(this.d.s3, this.d.bucket, key, text, "application/vnd.apple.mpegurl"), {
+      what: ended ? "storing the final playlist" : "storing the playlist", log: this.d.log, context: { ...this.d.context, key },
+      signal: this.abort.signal, maxMs, onRetry: () => this.d.metrics.uploadRetries.inc(),
+    });
+  }
+
+  /** Waits until every queued segment and its playlist are stored. */
+  async drain(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  /** Stores what is queued, then the playlist with #EXT-X-ENDLIST, last. Returns false when there was nothing to finish. */
+  async finish(): Promise<boolean> {
+    await this.drain();
+    if (this.d.playlist.entries.length === 0) return false;
+    await this.writePlaylist(true, 10 * 60_000);
+    return true;
+  }
+
+  /** Shutdown: stop retrying. */
+  cancel(): void {
+    this.abort.abort();
+  }
+}
