@@ -63,6 +63,7 @@ export const handleThumbnail: Handler = async (event, ctx) => {
       ctx.log.debug({ key: event.key, reason: found.reason, stage: "thumbnail" }, "playlist event ignored");
       return "ignored";
     }
+    const lookupMs = ms();
     folder = found.folder;
     if (folder === "") throw new PlaylistError(`playlist ${event.key} is at the top of the bucket; put each recording in its own folder`);
     if (found.segments.length === 0) throw new PlaylistError(`playlist ${found.mediaKey} lists no segments; upload a playlist with at least one #EXTINF segment`);
@@ -70,22 +71,29 @@ export const handleThumbnail: Handler = async (event, ctx) => {
     const keys = thumbnailKeys(folder);
     const bucket = config.s3.recordingsBucket;
 
-    const done = await thumbnailFields(db, folder);
-    if (done?.storyboardVttPath && (await madeFor(s3, bucket, keys.vtt, signal)) === found.version) {
-      log.info({ version: found.version }, "thumbnail already made for this playlist version");
-      return "done";
-    }
-    await ensureRecordingForFolder(db, folder);
-
     dir = join(config.functions.workDir, "thumbnail", randomUUID());
     await mkdir(dir, { recursive: true });
     const inits: InitCache = new Map();
     const deps: FrameDeps = { s3, bucket: event.bucket, ffmpeg: resolveFfmpeg(config.ffmpeg).ffmpeg, dir, inits, log, signal };
 
-    const poster = await makePoster(deps, found.segments, found.duration);
+    // The poster is started at once; meanwhile the database says whether this version was already made.
+    const skip = new AbortController();
+    const framesFrom = ms();
+    const posterJob = makePoster({ ...deps, signal: AbortSignal.any([signal, skip.signal]) }, found.segments, found.duration);
+    posterJob.catch(() => {});
+    const done = await thumbnailFields(db, folder);
+    if (done?.storyboardVttPath && (await madeFor(s3, bucket, keys.vtt, signal)) === found.version) {
+      skip.abort(new Error("already made"));
+      await posterJob.catch(() => {});
+      log.info({ version: found.version }, "thumbnail already made for this playlist version");
+      return "done";
+    }
+    await ensureRecordingForFolder(db, folder);
+    const poster = await posterJob;
+    const frameMs = ms() - framesFrom;
     await put(s3, bucket, keys.poster, poster.jpeg, "image/jpeg", found.version, signal);
     await setPoster(db, folder, keys.poster);
-    log.info({ key: keys.poster, segment: poster.segment.key, at: poster.at, yavg: poster.yavg, bytes: poster.jpeg.length, ms: ms() }, "poster uploaded");
+    log.info({ key: keys.poster, segment: poster.segment.key, at: poster.at, yavg: poster.yavg, bytes: poster.jpeg.length, lookupMs, frameMs, ms: ms() }, "poster uploaded");
 
     const aspect = poster.width / poster.height;
     const board = await makeStoryboard(deps, found.segments, found.duration, { maxTiles: config.functions.storyboardMaxTiles, aspect, spriteName: SPRITE_NAME });
