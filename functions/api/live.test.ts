@@ -1,12 +1,9 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
-import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { eq } from "drizzle-orm";
 import { recordings, streams } from "../../db/schema.js";
 import { createTestEnv, type TestEnv } from "../../test/harness.js";
-import { startApi, vodMedia, type RunningApi } from "./test-support.js";
+import { publishLive as publishLiveIn, startApi, type RunningApi } from "./test-support.js";
 
 let env: TestEnv;
 let api: RunningApi;
@@ -20,19 +17,7 @@ after(async () => {
   await env?.close();
 });
 
-/** Publishes what the gateway publishes mid-broadcast: segments, then an EVENT playlist without #EXT-X-ENDLIST. */
-async function publishLive(stream: string, session: string, playlist?: (text: string) => string) {
-  const m = await vodMedia();
-  const folder = `${stream}/${session}`;
-  const put = (key: string, body: Buffer | string) => env.s3.send(new PutObjectCommand({ Bucket: env.config.s3.hlsBucket, Key: key, Body: body }));
-  for (const f of m.hlsFiles.filter((f) => f.endsWith(".ts"))) await put(`${folder}/${f}`, await readFile(join(m.hlsDir, f)));
-  const vod = await readFile(join(m.hlsDir, "index.m3u8"), "utf8");
-  const event = vod.replace("#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-PLAYLIST-TYPE:EVENT").replace("#EXT-X-ENDLIST\n", "");
-  await put(`${folder}/index.m3u8`, playlist ? playlist(event) : event);
-  const [rec] = await env.db.insert(recordings).values({ streamId: stream, title: `${stream} live`, sourcePrefix: folder, status: "live", sessionId: session }).returning();
-  await env.db.insert(streams).values({ name: stream, secret: "secret-0123456789", state: "live", currentSession: session, currentRecordingId: rec!.id, lastConnectedAt: new Date() });
-  return rec!;
-}
+const publishLive = (stream: string, session: string, playlist?: (text: string) => string) => publishLiveIn(env, stream, session, undefined, playlist);
 
 test("GET /live lists broadcasts now live with a playlist URL the API serves", async () => {
   const rec = await publishLive("studio", "s-20250101");

@@ -1,6 +1,6 @@
 // What the API's tests share: real media made with FFmpeg, recordings stored the way convert and
 // thumbnail store them, and the app served on a free port over the test environment's buckets and database.
-import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
@@ -8,7 +8,7 @@ import { execa } from "execa";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { createLogger } from "../../lib/log.js";
 import { createMetrics, listen } from "../../lib/service.js";
-import { recordings, type NewRecording } from "../../db/schema.js";
+import { recordings, streams, type NewRecording } from "../../db/schema.js";
 import { makeHls } from "../../test/media.js";
 import type { TestEnv } from "../../test/harness.js";
 import type { Config } from "../../lib/config.js";
@@ -91,6 +91,20 @@ export async function storeReadyRecording(env: TestEnv, folder: string, row: Par
   return inserted!;
 }
 
+/** Publishes what the gateway publishes mid-broadcast (segments, then an EVENT playlist without #EXT-X-ENDLIST) and marks the stream live. */
+export async function publishLive(env: TestEnv, stream: string, session: string, title = `${stream} live`, playlist?: (text: string) => string) {
+  const m = await vodMedia();
+  const folder = `${stream}/${session}`;
+  const { hlsBucket } = env.config.s3;
+  for (const f of m.hlsFiles.filter((f) => f.endsWith(".ts"))) await put(env, hlsBucket, `${folder}/${f}`, await readFile(join(m.hlsDir, f)), "video/mp2t");
+  const vod = await readFile(join(m.hlsDir, "index.m3u8"), "utf8");
+  const event = vod.replace("#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-PLAYLIST-TYPE:EVENT").replace("#EXT-X-ENDLIST\n", "");
+  await put(env, hlsBucket, `${folder}/index.m3u8`, playlist ? playlist(event) : event, "application/vnd.apple.mpegurl");
+  const [rec] = await env.db.insert(recordings).values({ streamId: stream, title, sourcePrefix: folder, status: "live", sessionId: session }).returning();
+  await env.db.insert(streams).values({ name: stream, secret: "secret-0123456789", state: "live", currentSession: session, currentRecordingId: rec!.id, lastConnectedAt: new Date() });
+  return rec!;
+}
+
 export interface RunningApi {
   url: string;
   config: Config;
@@ -112,8 +126,3 @@ export async function startApi(env: TestEnv, change: (c: Config) => Config = (c)
 }
 
 export const withToken = (token: string, readsRequireToken = false) => (c: Config): Config => ({ ...c, api: { ...c.api, token, readsRequireToken } });
-
-export async function writeFileIn(dir: string, name: string, body: string | Buffer) {
-  await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, name), body);
-}

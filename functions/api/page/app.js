@@ -438,14 +438,32 @@ function renderDetails(details, rec) {
   const resolution = rec.width && rec.height ? `${rec.width}×${rec.height}` : "";
   const codecs = [rec.videoCodec, rec.audioCodec].filter(Boolean).join(" / ");
   details.replaceChildren(
-    h("div", { class: "status-line" }, badge(rec.status, rec.progress), h("span", { class: "sub" }, new Date(rec.createdAt).toLocaleString())),
-    title,
-    h("div", { class: "sub" }, h("a", { href: `/?stream=${encodeURIComponent(rec.stream)}` }, rec.stream)),
-    rec.error ? h("div", { class: "error-box" }, rec.error) : null,
-    h("dl", {}, ...detailRow("Duration", duration(rec.durationSeconds)), ...detailRow("Resolution", resolution), ...detailRow("Codecs", codecs), ...detailRow("Size", bytes(rec.fileSizeBytes)), ...detailRow("Source", rec.sourceFolder)),
-    actions,
-    h("a", { class: "back", href: "/" }, "← All recordings"),
+    ...[
+      h("div", { class: "status-line" }, badge(rec.status, rec.progress), h("span", { class: "sub" }, new Date(rec.createdAt).toLocaleString())),
+      title,
+      h("div", { class: "sub" }, h("a", { href: `/?stream=${encodeURIComponent(rec.stream)}` }, rec.stream)),
+      rec.error ? h("div", { class: "error-box" }, rec.error) : null,
+      h("dl", {}, ...detailRow("Duration", duration(rec.durationSeconds)), ...detailRow("Resolution", resolution), ...detailRow("Codecs", codecs), ...detailRow("Size", bytes(rec.fileSizeBytes)), ...detailRow("Source", rec.sourceFolder)),
+      actions,
+      h("a", { class: "back", href: "/" }, "← All recordings"),
+    ].filter(Boolean),
   );
+  showMoreFrom(rec.stream, rec.id);
+}
+
+/** Other recordings of the same stream under the player, so the page is not a dead end. */
+async function showMoreFrom(stream, exceptId) {
+  const more = document.getElementById("more-from");
+  if (!more || more.dataset.stream === stream) return;
+  more.dataset.stream = stream;
+  try {
+    const page = await api(`/recordings?stream=${encodeURIComponent(stream)}&limit=9`);
+    const items = page.items.filter((r) => r.id !== exceptId).slice(0, 8);
+    more.hidden = items.length === 0;
+    more.replaceChildren(h("div", { class: "section-head" }, h("h2", {}, `More from ${stream}`)), h("div", { class: "grid" }, ...items.map(recordingCard)));
+  } catch {
+    more.hidden = true;
+  }
 }
 
 async function startLive(stream) {
@@ -469,6 +487,7 @@ async function startLive(stream) {
     h("div", { class: "sub" }, b.stream),
     h("a", { class: "back", href: "/" }, "← All recordings"),
   );
+  showMoreFrom(b.stream, b.recordingId);
 }
 
 // --- Start ------------------------------------------------------------------------------------

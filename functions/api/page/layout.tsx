@@ -95,6 +95,7 @@ export function WatchView() {
         <div class="player" id="player"></div>
       </div>
       <aside class="details" id="details"></aside>
+      <section class="section more-from" id="more-from" hidden></section>
     </div>
   );
 }
