@@ -11,7 +11,7 @@ import { PermanentError, TransientError, type GiveUp, type Handler, type Handler
 import { folderOf, recordingName, writeLocalPlaylist } from "./playlist.js";
 import { checkSegments, resolveSource, type Source } from "./source.js";
 import { codecArgs, probeInput, probeOutput, remux, type Tools } from "./remux.js";
-import { createJobDir, removeDeadJobDirs } from "./workdir.js";
+import { createJobDir, recordChild, removeDeadJobDirs } from "./workdir.js";
 
 // convert: a finished HLS folder → one faststart MP4 in the recordings bucket and its row, ready.
 // Stages: resolve the playlist → claim the folder → wait for segments → probe → remux → upload → record.
@@ -101,7 +101,7 @@ export const convert: Handler = async (event, ctx) => {
     const output = join(dir, "output.mp4");
     const fragmented = src.segments.some((s) => s.map);
     const targetSeconds = Math.max(...src.segments.map((s) => s.duration));
-    await remux({ tools, input, output, streams, fragmented, targetSeconds, seconds: src.seconds, signal, describe, onProgress: (f) => report(f * REMUX_SHARE) });
+    await remux({ tools, input, output, streams, fragmented, targetSeconds, seconds: src.seconds, signal, describe, onStart: (pid) => recordChild(dir, pid), onProgress: (f) => report(f * REMUX_SHARE) });
     const facts = await probeOutput(tools, output, signal);
     checkDuration(src, facts.duration);
     const remuxMs = Math.round(performance.now() - t0);

@@ -69,12 +69,13 @@ export function codecArgs(input: InputStreams): { args: string[]; reencodes: str
 
 /**
  * Discontinuities reset timestamps: FFmpeg folds jumps larger than this threshold so the MP4's timeline
- * stays continuous. MPEG-TS interleaves audio and video closely, so a small threshold is safe; fMP4
+ * stays continuous, and content FFmpeg had to skip (a corrupt segment) shows up as a shorter MP4 that
+ * convert refuses. MPEG-TS interleaves audio and video closely, so a 1 s threshold is safe; fMP4
  * carries each track's whole fragment at once (audio arrives a segment "late"), so its threshold must
  * stay above a segment's length or the audio would be shifted.
  */
 export function discontinuityArgs(o: { fragmented: boolean; targetSeconds: number }): string[] {
-  const seconds = o.fragmented ? Math.max(10, Math.ceil(o.targetSeconds * 2) + 1) : 2;
+  const seconds = o.fragmented ? Math.max(10, Math.ceil(o.targetSeconds * 2) + 1) : 1;
   return ["-dts_delta_threshold", String(seconds)];
 }
 
@@ -92,6 +93,7 @@ export interface RemuxOptions {
   onProgress: (fraction: number) => void;
   /** Turns presigned URLs in FFmpeg's messages back into segment names. */
   describe: (msg: string) => string;
+  onStart?: (pid: number | undefined) => Promise<void>;
 }
 
 /**
@@ -138,6 +140,7 @@ export async function remux(o: RemuxOptions): Promise<void> {
     ],
     { reject: false, cancelSignal: o.signal, forceKillAfterDelay: 2000, buffer: { stdout: false, stderr: true }, stdin: "ignore" },
   );
+  await o.onStart?.(sub.pid);
   const lines = createInterface({ input: sub.stdout! });
   lines.on("line", (line) => {
     const m = /^out_time_us=(\d+)/.exec(line);

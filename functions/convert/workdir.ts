@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { mkdir, readdir, rm, stat } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "../../lib/log.js";
 
@@ -34,11 +34,32 @@ export async function removeDeadJobDirs(workDir: string, log: Logger): Promise<n
     if (host === hostname() && Number.isInteger(pid)) dead = !isAlive(pid);
     else dead = Date.now() - (await stat(path).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs > FOREIGN_MAX_AGE_MS;
     if (!dead) continue;
+    await killOrphan(path);
     await rm(path, { recursive: true, force: true });
     removed++;
   }
   if (removed) log.info({ removed, workDir }, "removed temp folders left by replicas that stopped");
   return removed;
+}
+
+/** Notes which child (FFmpeg) works in a job folder, so a replica cleaning up after a crash can stop it. */
+export async function recordChild(dir: string, pid: number | undefined): Promise<void> {
+  if (pid) await writeFile(join(dir, CHILD_PID_FILE), String(pid)).catch(() => {});
+}
+const CHILD_PID_FILE = "child.pid";
+
+/** A replica killed with -9 leaves its FFmpeg running: stop it, if that pid still names a process working in `dir`. */
+async function killOrphan(dir: string): Promise<void> {
+  const pid = Number(await readFile(join(dir, CHILD_PID_FILE), "utf8").catch(() => ""));
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+  if (cmdline.includes(dir)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
 }
 
 function isAlive(pid: number): boolean {

@@ -1,0 +1,250 @@
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { cp, mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
+import HLS from "hls-parser";
+import { eq, like } from "drizzle-orm";
+import { createTestEnv, waitFor, type TestEnv } from "../../test/harness.js";
+import { makeHls, probe } from "../../test/media.js";
+import { startWorkers, stopWorkers, waitForRecording, type Worker } from "../../test/workers.js";
+import { listObjects, presignGet } from "../../lib/s3.js";
+import { recordings } from "../../db/schema.js";
+import { listFolder, uploadFiles, type LocalFile } from "../drop/upload.js";
+import type { MediaPlaylist } from "./playlist.js";
+
+// Two convert replicas on the real stack convert folders uploaded the way users and the gateway do.
+
+let env: TestEnv;
+let workers: Worker[];
+let media: string;
+
+before(async () => {
+  env = await createTestEnv("convert", { SEGMENT_WAIT_SECONDS: "4" });
+  media = await mkdtemp(join(tmpdir(), "convert-test-"));
+  await Promise.all([
+    makeHls(join(media, "ts"), { seconds: 6, size: "320x180" }),
+    makeHls(join(media, "fmp4"), { seconds: 6, size: "320x180", kind: "fmp4" }),
+    makeHls(join(media, "part-a"), { seconds: 4, size: "320x180" }),
+    makeHls(join(media, "part-b"), { seconds: 4, size: "320x180" }),
+    makeHls(join(media, "low"), { seconds: 6, size: "320x180", videoBitrate: "200k" }),
+    makeHls(join(media, "high"), { seconds: 6, size: "640x360", videoBitrate: "600k" }),
+  ]);
+  workers = await startWorkers(env, "functions/convert/main.ts", 2);
+});
+
+after(async () => {
+  await stopWorkers(workers ?? []);
+  await env.close();
+  await rm(media, { recursive: true, force: true });
+});
+
+const hls = () => env.config.s3.hlsBucket;
+
+async function upload(localDir: string, prefix: string, skip?: (f: LocalFile) => boolean) {
+  await uploadFiles(env.s3, hls(), prefix, await listFolder(localDir), { skip });
+}
+
+async function put(key: string, body: string | Uint8Array) {
+  await env.s3.send(new PutObjectCommand({ Bucket: hls(), Key: key, Body: body }));
+}
+
+function playlistSeconds(text: string): number {
+  return (HLS.parse(text) as MediaPlaylist).segments.reduce((s, seg) => s + seg.duration, 0);
+}
+
+async function mp4Keys(folder: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const o of listObjects(env.s3, env.config.s3.recordingsBucket, `${folder}/`)) if (o.key.endsWith(".mp4")) keys.push(o.key);
+  return keys;
+}
+
+async function rowsUnder(folder: string) {
+  return env.db.select().from(recordings).where(like(recordings.sourcePrefix, `${folder}%`));
+}
+
+/** The folder's one recording is ready, as one MP4 with audio and video whose duration matches the playlist. */
+async function assertConverted(folder: string, seconds: number) {
+  const r = await waitForRecording(env, folder);
+  assert.equal(r.status, "ready", `expected ready, got ${r.status}: ${r.error}`);
+  assert.deepEqual(await mp4Keys(folder), [r.filePath]);
+  const p = await probe(await presignGet(env.config.s3, env.config.s3.recordingsBucket, r.filePath!));
+  assert.ok(Math.abs(p.duration - seconds) <= 0.5, `MP4 lasts ${p.duration} s, the playlist ${seconds} s`);
+  assert.equal(p.video, "h264");
+  assert.equal(p.audio, "aac");
+  assert.ok(Math.abs(r.durationSeconds! - p.duration) < 0.01);
+  assert.ok(r.fileSizeBytes! > 0);
+  assert.equal(r.progress, 1);
+  assert.equal(r.claimedBy, null);
+  assert.equal((await rowsUnder(folder)).length, 1, "one row for the folder");
+  return r;
+}
+
+test("an MPEG-TS folder becomes one ready MP4 named after its folder, with size, resolution and codecs recorded", async () => {
+  await upload(join(media, "ts"), "drops/ts-folder");
+  const r = await assertConverted("drops/ts-folder", playlistSeconds(await readFile(join(media, "ts/index.m3u8"), "utf8")));
+  assert.equal(r.filePath, "drops/ts-folder/ts-folder.mp4");
+  assert.equal(r.streamId, "drops/ts-folder");
+  assert.equal(r.title, "ts-folder");
+  assert.deepEqual([r.width, r.height, r.videoCodec, r.audioCodec], [320, 180, "h264", "aac"]);
+  assert.equal(r.attempts, 1);
+});
+
+test("an fMP4 folder (#EXT-X-MAP init section) becomes one ready MP4", async () => {
+  await upload(join(media, "fmp4"), "drops/fmp4-folder");
+  await assertConverted("drops/fmp4-folder", playlistSeconds(await readFile(join(media, "fmp4/index.m3u8"), "utf8")));
+});
+
+test("a folder with a discontinuity (timestamps restart) gives an MP4 with a continuous timeline as long as the playlist", async () => {
+  const dir = join(media, "disc");
+  await mkdir(dir, { recursive: true });
+  const lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:2", "#EXT-X-PLAYLIST-TYPE:VOD"];
+  for (const part of ["a", "b"]) {
+    const pl = HLS.parse(await readFile(join(media, `part-${part}/index.m3u8`), "utf8")) as MediaPlaylist;
+    if (part === "b") lines.push("#EXT-X-DISCONTINUITY");
+    for (const s of pl.segments) {
+      await cp(join(media, `part-${part}`, s.uri), join(dir, `${part}-${s.uri}`));
+      lines.push(`#EXTINF:${s.duration},`, `${part}-${s.uri}`);
+    }
+  }
+  lines.push("#EXT-X-ENDLIST", "");
+  await writeFile(join(dir, "index.m3u8"), lines.join("\n"));
+  await upload(dir, "drops/discontinuity");
+  await assertConverted("drops/discontinuity", playlistSeconds(lines.join("\n")));
+});
+
+test("a master playlist with two variants gives one recording for its folder, from the highest-bandwidth variant", async () => {
+  const dir = join(media, "master");
+  await cp(join(media, "low"), join(dir, "low"), { recursive: true });
+  await cp(join(media, "high"), join(dir, "high"), { recursive: true });
+  await writeFile(
+    join(dir, "master.m3u8"),
+    "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=400000,RESOLUTION=320x180\nlow/index.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=900000,RESOLUTION=640x360\nhigh/index.m3u8\n",
+  );
+  // Variant playlists land before the master (the uploader's order): their events must still map to the master's folder.
+  await upload(dir, "drops/master");
+  const r = await assertConverted("drops/master", playlistSeconds(await readFile(join(media, "high/index.m3u8"), "utf8")));
+  assert.deepEqual([r.width, r.height], [640, 360]);
+  assert.equal(r.playlistKey, "drops/master/high/index.m3u8");
+  assert.equal(r.filePath, "drops/master/master.mp4");
+});
+
+test("folder and segment names with spaces, + and non-ASCII letters convert", async () => {
+  const dir = join(media, "names");
+  await cp(join(media, "ts"), dir, { recursive: true });
+  let text = await readFile(join(dir, "index.m3u8"), "utf8");
+  for (const f of (await readdir(dir)).filter((f) => f.endsWith(".ts"))) {
+    const renamed = f.replace("seg", "partie été #");
+    await rename(join(dir, f), join(dir, renamed));
+    // One raw name, the others percent-encoded: playlists in the wild use both.
+    text = text.replace(f, f.endsWith("000.ts") ? renamed.replace("#", "%23") : encodeURIComponent(renamed));
+  }
+  await writeFile(join(dir, "index.m3u8"), text);
+  await upload(dir, "talk + q&a/émission x");
+  const r = await assertConverted("talk + q&a/émission x", playlistSeconds(text));
+  assert.equal(r.filePath, "talk + q&a/émission x/émission x.mp4");
+});
+
+test("a playlist uploaded before its segments is converted once the segments land", async () => {
+  const playlist = await readFile(join(media, "ts/index.m3u8"));
+  await put("drops/playlist-first/index.m3u8", playlist);
+  await waitFor("the folder to be claimed and waiting", async () => (await rowsUnder("drops/playlist-first"))[0]?.status === "processing");
+  await upload(join(media, "ts"), "drops/playlist-first", (f) => f.rel.endsWith(".m3u8"));
+  const r = await assertConverted("drops/playlist-first", playlistSeconds(playlist.toString()));
+  assert.equal(r.attempts, 1);
+});
+
+test("a segment that never arrives fails the recording after SEGMENT_WAIT_SECONDS, naming the segment", async () => {
+  await upload(join(media, "ts"), "drops/missing", (f) => f.rel === "seg001.ts");
+  const r = await waitForRecording(env, "drops/missing");
+  assert.equal(r.status, "failed");
+  assert.match(r.error!, /1 segment\(s\) named in drops\/missing\/index\.m3u8 never arrived .*: seg001\.ts\. Upload them, then upload the playlist again/);
+  assert.deepEqual(await mp4Keys("drops/missing"), []);
+});
+
+test("the same finished playlist PUT five times is converted once: one MP4, one row, one claim", async () => {
+  await upload(join(media, "ts"), "drops/five-puts", (f) => f.rel.endsWith(".m3u8"));
+  const playlist = await readFile(join(media, "ts/index.m3u8"));
+  for (let i = 0; i < 5; i++) await put("drops/five-puts/index.m3u8", playlist);
+  const r = await assertConverted("drops/five-puts", playlistSeconds(playlist.toString()));
+  assert.equal(r.attempts, 1);
+  // Late duplicates still arrive after ready: they must leave the recording as it is.
+  await new Promise((res) => setTimeout(res, 3000));
+  const [again] = await rowsUnder("drops/five-puts");
+  assert.deepEqual([again!.status, again!.attempts, again!.updatedAt.getTime()], ["ready", 1, r.updatedAt.getTime()]);
+});
+
+test("a changed playlist in a converted folder is converted again, replacing the MP4", async () => {
+  await upload(join(media, "ts"), "drops/changed");
+  const first = await assertConverted("drops/changed", 6);
+  const shorter = (await readFile(join(media, "ts/index.m3u8"), "utf8")).replace(/#EXTINF:[\d.]+,\nseg002\.ts\n/, "");
+  await put("drops/changed/index.m3u8", shorter);
+  const second = await waitFor("the new version to be ready", async () => {
+    const [r] = await rowsUnder("drops/changed");
+    return r && r.status === "ready" && r.playlistEtag !== first.playlistEtag ? r : undefined;
+  }, 60_000);
+  assert.equal(second.id, first.id);
+  assert.ok(Math.abs(second.durationSeconds! - playlistSeconds(shorter)) <= 0.5);
+  assert.deepEqual(await mp4Keys("drops/changed"), [first.filePath]);
+});
+
+test("a broadcast's live row (made by the gateway) is taken over: one row keeps the stream's name and title", async () => {
+  await env.db.insert(recordings).values({ streamId: "cam1", sessionId: "s42", title: "Morning show", sourcePrefix: "cam1/s42", status: "live" });
+  await upload(join(media, "ts"), "cam1/s42");
+  const r = await assertConverted("cam1/s42", 6);
+  assert.deepEqual([r.streamId, r.sessionId, r.title, r.filePath], ["cam1", "s42", "Morning show", "cam1/s42/s42.mp4"]);
+});
+
+test("bad inputs each fail with a clear error while a good folder next to them converts", async () => {
+  const ts = await readFile(join(media, "ts/index.m3u8"), "utf8");
+  const seg = await readFile(join(media, "ts/seg000.ts"));
+  const bad: Record<string, RegExp> = {};
+
+  await put("bad/not-a-playlist/index.m3u8", "this is a shopping list, not a playlist\n");
+  bad["bad/not-a-playlist"] = /bad\/not-a-playlist\/index\.m3u8 is not an HLS playlist \(it does not start with #EXTM3U\): upload a valid \.m3u8 file/;
+
+  await put("bad/other/seg000.ts", seg);
+  await put("bad/dotdot/index.m3u8", ts.replace("seg000.ts", "../other/seg000.ts"));
+  bad["bad/dotdot"] = /references "\.\.\/other\/seg000\.ts", which resolves to "bad\/other\/seg000\.ts" outside the folder "bad\/dotdot": segments must be relative paths/;
+
+  await put("bad/http/index.m3u8", ts.replace("seg000.ts", "http://example.com/seg000.ts"));
+  bad["bad/http"] = /references "http:\/\/example\.com\/seg000\.ts", an absolute URL: segments must be relative paths/;
+
+  await upload(join(media, "ts"), "bad/empty-segment", (f) => f.rel === "seg001.ts" || f.rel.endsWith(".m3u8"));
+  await put("bad/empty-segment/seg001.ts", new Uint8Array(0));
+  await put("bad/empty-segment/index.m3u8", ts);
+  bad["bad/empty-segment"] = /1 segment\(s\) are empty \(0 bytes\): seg001\.ts\. Upload them again/;
+
+  await upload(join(media, "ts"), "bad/corrupt-segment", (f) => f.rel === "seg001.ts" || f.rel.endsWith(".m3u8"));
+  await put("bad/corrupt-segment/seg001.ts", new Uint8Array(Array.from({ length: 150_000 }, (_, i) => (i * 7919) % 251)));
+  await put("bad/corrupt-segment/index.m3u8", ts);
+  bad["bad/corrupt-segment"] = /some segments are corrupt or not media/;
+
+  await put("bad/no-segments/index.m3u8", "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-ENDLIST\n");
+  bad["bad/no-segments"] = /lists no segments: there is nothing to convert/;
+
+  await upload(join(media, "ts"), "bad/good-neighbour");
+
+  for (const [folder, error] of Object.entries(bad)) {
+    const r = await waitForRecording(env, folder);
+    assert.equal(r.status, "failed", `${folder} should fail`);
+    assert.match(r.error!, error, `${folder}: ${r.error}`);
+    assert.deepEqual(await mp4Keys(folder), []);
+  }
+  await assertConverted("bad/good-neighbour", 6);
+  // The segment the ../ playlist pointed at is not a recording of its own, and was not converted.
+  assert.equal((await env.db.select().from(recordings).where(eq(recordings.sourcePrefix, "bad/other"))).length, 0);
+  assert.deepEqual(await mp4Keys("bad/other"), []);
+});
+
+test("a live playlist (no #EXT-X-ENDLIST yet) is acked without creating a recording", async () => {
+  const live = (await readFile(join(media, "ts/index.m3u8"), "utf8")).replace("#EXT-X-ENDLIST\n", "").replace("#EXT-X-PLAYLIST-TYPE:VOD\n", "");
+  await upload(join(media, "ts"), "live/in-progress", (f) => f.rel.endsWith(".m3u8"));
+  await put("live/in-progress/index.m3u8", live);
+  await put("live/marker/index.m3u8", "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-ENDLIST\n");
+  // Events are handled in order per replica; once the marker's failure is recorded the live event was handled too.
+  await waitForRecording(env, "live/marker");
+  await waitFor("both replicas to have handled everything", async () => (await rowsUnder("live/in-progress")).length === 0);
+  assert.equal((await rowsUnder("live/in-progress")).length, 0);
+});

@@ -1,0 +1,71 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import HLS from "hls-parser";
+import { PermanentError } from "../runtime/handler.js";
+import { folderOf, parsePlaylist, pickVariant, recordingName, resolveSegmentKey, resolveSegments, writeLocalPlaylist, type MasterPlaylist, type MediaPlaylist } from "./playlist.js";
+
+const media = (body: string) => parsePlaylist(`#EXTM3U\n#EXT-X-TARGETDURATION:2\n${body}\n#EXT-X-ENDLIST\n`, "f/index.m3u8") as MediaPlaylist;
+
+test("segment URIs resolve relative to the playlist, with percent-encoding, spaces and non-ASCII kept", () => {
+  assert.equal(resolveSegmentKey("talk + q&a/émission x/index.m3u8", "seg 001.ts", "talk + q&a/émission x"), "talk + q&a/émission x/seg 001.ts");
+  assert.equal(resolveSegmentKey("a/b/index.m3u8", "%C3%A9t%C3%A9%20001.ts", "a/b"), "a/b/été 001.ts");
+  assert.equal(resolveSegmentKey("a/b/v0/index.m3u8", "./x/../seg.ts", "a/b"), "a/b/v0/seg.ts");
+  assert.equal(resolveSegmentKey("a/b/v0/index.m3u8", "../shared/init.mp4", "a/b"), "a/b/shared/init.mp4");
+  assert.equal(resolveSegmentKey("index.m3u8", "seg.ts", ""), "seg.ts");
+});
+
+test("segment URIs that leave the folder, the bucket or the store are refused with a message saying why", () => {
+  const refused = (uri: string, why: RegExp) =>
+    assert.throws(() => resolveSegmentKey("a/b/index.m3u8", uri, "a/b"), (err: unknown) => err instanceof PermanentError && why.test(err.message) && err.message.includes("relative paths"));
+  refused("../c/seg.ts", /outside the folder "a\/b"/);
+  refused("../../../../etc/passwd", /escapes the bucket/);
+  refused("http://evil.example/seg.ts", /absolute URL/);
+  refused("https://127.0.0.1:9000/hls-streams/a/b/seg.ts", /absolute URL/);
+  refused("//evil.example/seg.ts", /absolute path/);
+  refused("/other-bucket/seg.ts", /absolute path/);
+  refused("s3://other-bucket/seg.ts", /absolute URL/);
+  refused("file:///etc/passwd", /absolute URL/);
+  refused("seg.ts?X-Amz-Signature=1", /query string/);
+  refused("..", /outside the folder/);
+});
+
+test("a text that is not a playlist, and a playlist with no segments, fail with what to do", () => {
+  assert.throws(() => parsePlaylist("hello", "x/index.m3u8"), /x\/index\.m3u8 is not an HLS playlist .*upload a valid \.m3u8/);
+  assert.throws(() => resolveSegments("f/index.m3u8", media(""), "f"), /lists no segments/);
+});
+
+test("the highest-bandwidth variant is chosen, I-frame playlists are not", () => {
+  const master = parsePlaylist(
+    "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360\nmid/index.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=2500000,RESOLUTION=1280x720\nhigh/index.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=300000\nlow/index.m3u8\n#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=9000000,URI=\"iframes.m3u8\"\n",
+    "m/master.m3u8",
+  ) as MasterPlaylist;
+  assert.equal(master.isMasterPlaylist, true);
+  assert.equal(pickVariant(master)?.uri, "high/index.m3u8");
+});
+
+test("discontinuities, fMP4 init sections and byte ranges are carried into the playlist FFmpeg reads", () => {
+  const m = media('#EXT-X-MAP:URI="init.mp4"\n#EXTINF:2,\nseg0.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI="init2.mp4"\n#EXTINF:1.5,\n#EXT-X-BYTERANGE:1000@0\nseg1.m4s');
+  const segs = resolveSegments("f/index.m3u8", m, "f");
+  assert.deepEqual(segs.map((s) => [s.key, s.duration, s.discontinuity, s.map?.key]), [
+    ["f/seg0.m4s", 2, false, "f/init.mp4"],
+    ["f/seg1.m4s", 1.5, true, "f/init2.mp4"],
+  ]);
+  const text = writeLocalPlaylist(segs, (k) => `https://s3.test/${encodeURI(k)}?sig=1`);
+  const again = HLS.parse(text) as MediaPlaylist;
+  assert.equal(again.endlist, true);
+  assert.deepEqual(again.segments.map((s) => [s.uri, s.duration, Boolean(s.discontinuity), s.map?.uri, s.byterange?.length]), [
+    ["https://s3.test/f/seg0.m4s?sig=1", 2, false, "https://s3.test/f/init.mp4?sig=1", undefined],
+    ["https://s3.test/f/seg1.m4s?sig=1", 1.5, true, "https://s3.test/f/init2.mp4?sig=1", 1000],
+  ]);
+});
+
+test("encrypted playlists are refused rather than converted into noise", () => {
+  assert.throws(() => resolveSegments("f/index.m3u8", media('#EXT-X-KEY:METHOD=AES-128,URI="key.bin"\n#EXTINF:2,\nseg0.ts'), "f"), /encrypted/);
+});
+
+test("the recording is named after its folder, or after the playlist at the bucket root", () => {
+  assert.equal(folderOf("a/b/index.m3u8"), "a/b");
+  assert.equal(folderOf("index.m3u8"), "");
+  assert.equal(recordingName("talks/2026/keynote", "talks/2026/keynote/index.m3u8"), "keynote");
+  assert.equal(recordingName("", "my show.m3u8"), "my show");
+});
