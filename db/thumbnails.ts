@@ -2,19 +2,14 @@ import { eq } from "drizzle-orm";
 import type { Db } from "./client.js";
 import { recordings } from "./schema.js";
 
-/** A dropped folder's title: its last path segment (`shows/2024/Ep 1` → `Ep 1`). */
-export function folderTitle(folder: string): string {
-  return folder.split("/").filter(Boolean).pop() ?? folder;
-}
-
 /**
- * Makes sure the folder has its recording row, as convert would create it (status `processing`,
- * stream_id = folder path, title = last folder name). An existing row, whoever made it, is left as it is.
+ * Makes sure the folder has its recording row, as convert's claim would create it (status `processing`,
+ * stream_id = folder path, title = convert's name for it). An existing row, whoever made it, is left as it is.
  */
-export async function ensureRecordingForFolder(db: Db, folder: string): Promise<void> {
+export async function ensureRecordingForFolder(db: Db, folder: string, title: string): Promise<void> {
   await db
     .insert(recordings)
-    .values({ sourcePrefix: folder, streamId: folder, title: folderTitle(folder), status: "processing" })
+    .values({ sourcePrefix: folder, streamId: folder, title, status: "processing" })
     .onConflictDoNothing({ target: recordings.sourcePrefix });
 }
 

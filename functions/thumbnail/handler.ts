@@ -8,25 +8,28 @@ import { isNotFound } from "../../lib/s3.js";
 import { ensureRecordingForFolder, setPoster, setStoryboard, thumbnailFields } from "../../db/thumbnails.js";
 import { isObjectCreated, isPlaylistKey } from "../events/decode.js";
 import { PermanentError, TransientError, type Handler } from "../runtime/handler.js";
-import { lookupPlaylist, PlaylistError } from "./playlist.js";
-import { makePoster, type FrameDeps } from "./poster.js";
+import { guessTimeline, lookupPlaylist, readEventPlaylist, type Timeline } from "./playlist.js";
+import { makePoster, type FrameDeps, type Poster } from "./poster.js";
 import { makeStoryboard, TILE_BATCH } from "./storyboard.js";
 import type { InitCache } from "./segment.js";
 
-export const POSTER_NAME = "thumbnail.jpg";
-export const SPRITE_NAME = "storyboard.jpg";
-export const VTT_NAME = "storyboard.vtt";
 /** Object metadata naming the playlist version the images were made from: a repeated event is skipped. */
 const VERSION_META = "playlist-version";
+// Metadata travels in HTTP headers, which must be ASCII: keys with spaces or accents are escaped.
+const metaValue = (version: string) => encodeURIComponent(version);
 
-/** Where a recording's images go in the recordings bucket: beside its MP4, in the same folder path. */
-export function thumbnailKeys(folder: string) {
-  return { poster: `${folder}/${POSTER_NAME}`, sprite: `${folder}/${SPRITE_NAME}`, vtt: `${folder}/${VTT_NAME}` };
+/**
+ * Where a recording's images go in the recordings bucket: in its folder, beside the MP4. A playlist at
+ * the bucket's top level has no folder: its images are named after it, as its MP4 is.
+ */
+export function thumbnailKeys(folder: string, name = "") {
+  const base = folder ? `${folder}/` : `${name}.`;
+  return { poster: `${base}thumbnail.jpg`, sprite: `${base}storyboard.jpg`, vtt: `${base}storyboard.vtt` };
 }
 
 async function put(s3: S3Client, bucket: string, key: string, body: Uint8Array | string, contentType: string, version: string, signal: AbortSignal) {
   await s3.send(
-    new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType, Metadata: { [VERSION_META]: version } }),
+    new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType, Metadata: { [VERSION_META]: metaValue(version) } }),
     { abortSignal: signal },
   );
 }
@@ -57,46 +60,66 @@ export const handleThumbnail: Handler = async (event, ctx) => {
   const ms = () => Math.round(performance.now() - began);
   let folder: string | undefined;
   let dir: string | undefined;
+  // The poster being made, cancellable when it turns out to be for the wrong playlist or not needed.
+  let poster: { job: Promise<Poster>; cancel: AbortController } | undefined;
+  const stopPoster = async () => {
+    poster?.cancel.abort(new Error("poster not needed"));
+    await poster?.job.catch(() => {});
+    poster = undefined;
+  };
+
   try {
-    const found = await lookupPlaylist(s3, event.bucket, event.key, signal);
+    const read = await readEventPlaylist(s3, event.bucket, event.key, signal);
+    if (read.kind === "ignored") {
+      ctx.log.debug({ key: event.key, reason: read.reason, stage: "thumbnail" }, "playlist event ignored");
+      return "ignored";
+    }
+    dir = join(config.functions.workDir, "thumbnail", randomUUID());
+    await mkdir(dir, { recursive: true });
+    const deps: FrameDeps = { s3, bucket: event.bucket, ffmpeg: resolveFfmpeg(config.ffmpeg).ffmpeg, dir, inits: new Map() as InitCache, log: ctx.log, signal };
+    const startPoster = (t: Timeline) => {
+      const cancel = new AbortController();
+      const job = makePoster({ ...deps, signal: AbortSignal.any([signal, cancel.signal]) }, t.segments, t.duration);
+      job.catch(() => {});
+      poster = { job, cancel };
+    };
+
+    // Finding the folder may list it and read a master; meanwhile the poster starts from the event's own
+    // playlist, which is what gets used whenever that playlist is a finished media playlist.
+    const lookup = lookupPlaylist(s3, event.bucket, event.key, signal);
+    lookup.catch(() => {});
+    const guess = guessTimeline(event.key, read.text, read.etag);
+    if (guess) startPoster(guess);
+    const found = await lookup;
     if (found.kind === "ignored") {
       ctx.log.debug({ key: event.key, reason: found.reason, stage: "thumbnail" }, "playlist event ignored");
       return "ignored";
     }
     const lookupMs = ms();
+    if (!guess || guess.version !== found.version) {
+      await stopPoster();
+      startPoster(found);
+    }
     folder = found.folder;
-    if (folder === "") throw new PlaylistError(`playlist ${event.key} is at the top of the bucket; put each recording in its own folder`);
-    if (found.segments.length === 0) throw new PlaylistError(`playlist ${found.mediaKey} lists no segments; upload a playlist with at least one #EXTINF segment`);
+    if (found.segments.length === 0) throw new PermanentError(`${found.mediaKey} lists no segments: upload a playlist that lists its segments`);
     const log = ctx.log.child({ recording: folder, stage: "thumbnail" });
-    const keys = thumbnailKeys(folder);
+    deps.log = log;
+    const keys = thumbnailKeys(folder, found.name);
     const bucket = config.s3.recordingsBucket;
 
-    dir = join(config.functions.workDir, "thumbnail", randomUUID());
-    await mkdir(dir, { recursive: true });
-    const inits: InitCache = new Map();
-    const deps: FrameDeps = { s3, bucket: event.bucket, ffmpeg: resolveFfmpeg(config.ffmpeg).ffmpeg, dir, inits, log, signal };
-
-    // The poster is started at once; meanwhile the database says whether this version was already made.
-    const skip = new AbortController();
-    const framesFrom = ms();
-    const posterJob = makePoster({ ...deps, signal: AbortSignal.any([signal, skip.signal]) }, found.segments, found.duration);
-    posterJob.catch(() => {});
     const done = await thumbnailFields(db, folder);
-    if (done?.storyboardVttPath && (await madeFor(s3, bucket, keys.vtt, signal)) === found.version) {
-      skip.abort(new Error("already made"));
-      await posterJob.catch(() => {});
+    if (done?.storyboardVttPath === keys.vtt && (await madeFor(s3, bucket, keys.vtt, signal)) === metaValue(found.version)) {
       log.info({ version: found.version }, "thumbnail already made for this playlist version");
       return "done";
     }
-    await ensureRecordingForFolder(db, folder);
-    const poster = await posterJob;
-    const frameMs = ms() - framesFrom;
-    await put(s3, bucket, keys.poster, poster.jpeg, "image/jpeg", found.version, signal);
+    await ensureRecordingForFolder(db, folder, found.name);
+    const made = await poster!.job;
+    await put(s3, bucket, keys.poster, made.jpeg, "image/jpeg", found.version, signal);
     await setPoster(db, folder, keys.poster);
-    log.info({ key: keys.poster, segment: poster.segment.key, at: poster.at, yavg: poster.yavg, bytes: poster.jpeg.length, lookupMs, frameMs, ms: ms() }, "poster uploaded");
+    log.info({ key: keys.poster, segment: made.segment.key, at: made.at, yavg: made.yavg, bytes: made.jpeg.length, lookupMs, ms: ms() }, "poster uploaded");
 
-    const aspect = poster.width / poster.height;
-    const board = await makeStoryboard(deps, found.segments, found.duration, { maxTiles: config.functions.storyboardMaxTiles, aspect, spriteName: SPRITE_NAME });
+    const spriteName = keys.sprite.slice(keys.sprite.lastIndexOf("/") + 1);
+    const board = await makeStoryboard(deps, found.segments, found.duration, { maxTiles: config.functions.storyboardMaxTiles, aspect: made.width / made.height, spriteName });
     if (!board) {
       log.warn({ ms: ms() }, "no storyboard: no segment gave a frame");
       return "done";
@@ -111,6 +134,7 @@ export const handleThumbnail: Handler = async (event, ctx) => {
     // S3, database or file system trouble: worth another delivery.
     throw new TransientError(`thumbnail for ${folder ?? event.key} failed: ${(err as Error).message}; it will be retried`, { cause: err });
   } finally {
+    await stopPoster();
     if (dir) await rm(dir, { recursive: true, force: true });
   }
 };
