@@ -1,5 +1,5 @@
 // Named queries for the VOD API: the catalogue of recordings and the broadcasts now live.
-import { and, desc, eq, gte, lt, sql, type SQL } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import type { Db } from "./client.js";
 import { recordings, streams, type RecordingStatus } from "./schema.js";
 
@@ -14,34 +14,47 @@ export interface RecordingFilter {
   after?: { createdAt: string; id: string };
 }
 
-const columns = {
-  id: recordings.id,
-  streamId: recordings.streamId,
-  userId: recordings.userId,
-  title: recordings.title,
-  status: recordings.status,
-  progress: recordings.progress,
-  error: recordings.error,
-  durationSeconds: recordings.durationSeconds,
-  fileSizeBytes: recordings.fileSizeBytes,
-  width: recordings.width,
-  height: recordings.height,
-  videoCodec: recordings.videoCodec,
-  audioCodec: recordings.audioCodec,
-  filePath: recordings.filePath,
-  thumbnailPath: recordings.thumbnailPath,
-  storyboardPath: recordings.storyboardPath,
-  storyboardVttPath: recordings.storyboardVttPath,
-  sourcePrefix: recordings.sourcePrefix,
-  playlistKey: recordings.playlistKey,
-  sessionId: recordings.sessionId,
-  createdAt: recordings.createdAt,
-  updatedAt: recordings.updatedAt,
-  /** created_at in full precision, for the next page's cursor. */
-  position: sql<string>`to_char(${recordings.createdAt} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`,
-};
+/** A recording as the API shows it; timestamps are ISO strings (UTC, milliseconds). */
+export interface CatalogRecording {
+  id: string;
+  streamId: string;
+  userId: string | null;
+  title: string;
+  status: RecordingStatus;
+  progress: number;
+  error: string | null;
+  durationSeconds: number | null;
+  fileSizeBytes: number | null;
+  width: number | null;
+  height: number | null;
+  videoCodec: string | null;
+  audioCodec: string | null;
+  filePath: string | null;
+  thumbnailPath: string | null;
+  storyboardPath: string | null;
+  storyboardVttPath: string | null;
+  sourcePrefix: string;
+  playlistKey: string | null;
+  sessionId: string | null;
+  createdAt: string;
+  updatedAt: string;
+  /** created_at to the microsecond, as PostgreSQL stores it: what a page cursor must carry. */
+  position: string;
+}
 
-export type CatalogRecording = NonNullable<Awaited<ReturnType<typeof getRecording>>>;
+// The list is the API's hottest path: these two read through postgres.js directly, without the ORM's
+// per-row mapping, which cost a fifth of the CPU of a 50-row page.
+function recordingColumns(pg: Db["$client"]) {
+  return pg`
+    id, stream_id as "streamId", user_id as "userId", title, status, progress, error,
+    duration_seconds as "durationSeconds", file_size_bytes::float8 as "fileSizeBytes", width, height,
+    video_codec as "videoCodec", audio_codec as "audioCodec", file_path as "filePath",
+    thumbnail_path as "thumbnailPath", storyboard_path as "storyboardPath", storyboard_vtt_path as "storyboardVttPath",
+    source_prefix as "sourcePrefix", playlist_key as "playlistKey", session_id as "sessionId",
+    to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "createdAt",
+    to_char(updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "updatedAt",
+    to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as position`;
+}
 
 /** `%`, `_` and `\` are LIKE wildcards; a search for them means the characters themselves. */
 function containsPattern(q: string): string {
@@ -53,25 +66,28 @@ function containsPattern(q: string): string {
  * (…, created_at desc, id desc) indexes, so a page deep in the list costs what the first one does.
  * Rows inserted meanwhile are newer than any cursor, so they never shift a page already being walked.
  */
-export async function listRecordings(db: Db, filter: RecordingFilter, limit: number) {
-  const where: SQL[] = [];
-  if (filter.status) where.push(eq(recordings.status, filter.status));
-  if (filter.stream) where.push(eq(recordings.streamId, filter.stream));
-  if (filter.from) where.push(gte(recordings.createdAt, filter.from));
-  if (filter.to) where.push(lt(recordings.createdAt, filter.to));
+export async function listRecordings(db: Db, filter: RecordingFilter, limit: number): Promise<CatalogRecording[]> {
+  const pg = db.$client;
+  const where = [];
+  if (filter.status) where.push(pg`status = ${filter.status}`);
+  if (filter.stream) where.push(pg`stream_id = ${filter.stream}`);
+  if (filter.from) where.push(pg`created_at >= ${filter.from.toISOString()}::timestamptz`);
+  if (filter.to) where.push(pg`created_at < ${filter.to.toISOString()}::timestamptz`);
   // The same expression as the trigram index in migration 0001, so that index serves it.
-  if (filter.q) where.push(sql`(${recordings.title} || ' ' || ${recordings.streamId}) ilike ${containsPattern(filter.q)}`);
-  if (filter.after) where.push(sql`(${recordings.createdAt}, ${recordings.id}) < (${filter.after.createdAt}::timestamptz, ${filter.after.id}::uuid)`);
-  return db
-    .select(columns)
-    .from(recordings)
-    .where(and(...where))
-    .orderBy(desc(recordings.createdAt), desc(recordings.id))
-    .limit(limit);
+  if (filter.q) where.push(pg`(title || ' ' || stream_id) ilike ${containsPattern(filter.q)}`);
+  if (filter.after) where.push(pg`(created_at, id) < (${filter.after.createdAt}::timestamptz, ${filter.after.id}::uuid)`);
+  const conditions = where.length ? pg`where ${where.reduce((all, c) => pg`${all} and ${c}`)}` : pg``;
+  // NULLS LAST as the indexes are built: plain DESC means NULLS FIRST, which PostgreSQL would not match
+  // to those indexes (even on NOT NULL columns) and would sort the whole table instead.
+  return pg<CatalogRecording[]>`
+    select ${recordingColumns(pg)} from recordings ${conditions}
+    order by created_at desc nulls last, id desc nulls last
+    limit ${limit}`;
 }
 
-export async function getRecording(db: Db, id: string) {
-  const rows = await db.select(columns).from(recordings).where(eq(recordings.id, id)).limit(1);
+export async function getRecording(db: Db, id: string): Promise<CatalogRecording | undefined> {
+  const pg = db.$client;
+  const rows = await pg<CatalogRecording[]>`select ${recordingColumns(pg)} from recordings where id = ${id}::uuid`;
   return rows[0];
 }
 

@@ -24,8 +24,8 @@ export async function toSummary(deps: ApiDeps, row: Row, origin: string): Promis
     fileSizeBytes: row.fileSizeBytes,
     width: row.width,
     height: row.height,
-    createdAt: row.createdAt.toISOString(),
-    updatedAt: row.updatedAt.toISOString(),
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
     thumbnailUrl: row.thumbnailPath ? await deps.presign(recordingsBucket, row.thumbnailPath, { contentType: "image/jpeg" }) : null,
     storyboardUrl: row.storyboardVttPath ? `${origin}/recordings/${row.id}/storyboard.vtt` : null,
   };
