@@ -1,9 +1,8 @@
-import type { CatalogRecording } from "../../db/catalog.js";
+import type { CatalogRecording, CatalogSummary } from "../../db/catalog.js";
 import type { ApiDeps } from "./deps.js";
 import type { z } from "@hono/zod-openapi";
 import type { RecordingSchema, RecordingSummarySchema } from "./schemas.js";
 
-type Row = Omit<CatalogRecording, "position">;
 
 /** A name safe in a Content-Disposition header: browsers save the MP4 under the recording's title. */
 export function downloadName(title: string): string {
@@ -11,7 +10,7 @@ export function downloadName(title: string): string {
   return `${base || "recording"}.mp4`;
 }
 
-export async function toSummary(deps: ApiDeps, row: Row, origin: string): Promise<z.infer<typeof RecordingSummarySchema>> {
+export async function toSummary(deps: ApiDeps, row: CatalogSummary, origin: string): Promise<z.infer<typeof RecordingSummarySchema>> {
   const { recordingsBucket } = deps.config.s3;
   return {
     id: row.id,
@@ -31,7 +30,7 @@ export async function toSummary(deps: ApiDeps, row: Row, origin: string): Promis
   };
 }
 
-export async function toDetail(deps: ApiDeps, row: Row, origin: string): Promise<z.infer<typeof RecordingSchema>> {
+export async function toDetail(deps: ApiDeps, row: CatalogRecording, origin: string): Promise<z.infer<typeof RecordingSchema>> {
   const { recordingsBucket, presignExpirySeconds } = deps.config.s3;
   const playable = row.filePath && row.status === "ready";
   return {
