@@ -2,8 +2,10 @@
 // 1,000 pages deep, under load from autocannon. Target: >= 2,000 req/s and p99 < 50 ms for both.
 // The API runs as its own process (as in production), so the load generator does not share its event loop.
 // Run alone: node --import tsx bench/api.bench.ts   (or `make bench` with every benchmark)
+import { readFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
+import os from "node:os";
 import autocannon from "autocannon";
 import { execa } from "execa";
 import { sql } from "drizzle-orm";
@@ -61,7 +63,9 @@ try {
     if (check.status !== 200 || body.items.length !== 50) throw new Error(`${c.name}: expected 50 items, got ${check.status} with ${body.items?.length}`);
     // A short warm-up so JIT and the link cache settle before measuring.
     await autocannon({ url: `${base}${c.path}`, connections: CONNECTIONS, duration: 2 });
+    const cpuBefore = cpuMs(api.pid!);
     const r = await autocannon({ url: `${base}${c.path}`, connections: CONNECTIONS, duration: SECONDS });
+    const cpuPerRequest = (cpuMs(api.pid!) - cpuBefore) / Math.max(1, r.requests.total);
     const ok = r.requests.average >= TARGET_RPS && r.latency.p99 < TARGET_P99_MS;
     rows.push({
       case: c.name,
@@ -69,6 +73,8 @@ try {
       "p50 ms": r.latency.p50,
       "p99 ms": r.latency.p99,
       "max ms": r.latency.max,
+      // What one request costs the API process, independent of what else the machine runs.
+      "API CPU ms/req": Number(cpuPerRequest.toFixed(2)),
       "non-2xx": r.non2xx,
       errors: r.errors,
       target: ok ? "met" : `missed (>= ${TARGET_RPS} req/s, p99 < ${TARGET_P99_MS} ms)`,
@@ -76,6 +82,8 @@ try {
   }
   console.log(`\nGET /recordings on ${ROWS.toLocaleString()} rows, ${CONNECTIONS} connections, ${SECONDS} s each`);
   console.table(rows);
+  const [load1] = readFileSync("/proc/loadavg", "utf8").split(" ");
+  console.log(`machine: load average ${load1} on ${os.cpus().length} CPUs (the API, PostgreSQL and autocannon share them)`);
 } finally {
   if (api) {
     api.kill("SIGTERM");
@@ -90,4 +98,11 @@ async function freePort(): Promise<number> {
   const { port } = server.address() as AddressInfo;
   await new Promise((resolve) => server.close(resolve));
   return port;
+}
+
+/** CPU time (user + system) a process has used so far, from /proc. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1000) / 100;
 }
