@@ -1,0 +1,266 @@
+// Ingest gateway benchmark (figures printed, not asserted):
+//  1. concurrent 3 Mbps passthrough streams: segment-to-store p95 (target < 1 s), CPU and memory per stream;
+//  2. transcode streams of 720p per core;
+//  3. live latency: a segment's last frame entering the gateway → the playlist naming it readable from the store.
+// Runs alone (`node --import tsx bench/gateway.bench.ts`) or from bench/run.ts; needs `make infra`.
+// GATEWAY_BENCH_STREAMS="10,25,50,75", GATEWAY_BENCH_TRANSCODE="1,2,3", GATEWAY_BENCH_SECONDS=40 change the steps.
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { mkdir, rename } from "node:fs/promises";
+import { join } from "node:path";
+import { execa, type ResultPromise } from "execa";
+import { createTestEnv, waitFor, type TestEnv } from "../test/harness.js";
+import { BENCH_CACHE } from "./media.js";
+import { startGatewayProcess, type GatewayProcess } from "../ingest-gateway/testing/gateway-process.js";
+import { readPlaylist } from "../ingest-gateway/testing/store.js";
+
+const SECONDS = Number(process.env.GATEWAY_BENCH_SECONDS ?? 40);
+const PASSTHROUGH_STEPS = (process.env.GATEWAY_BENCH_STREAMS ?? "10,25,50,75").split(",").map(Number);
+const TRANSCODE_STEPS = (process.env.GATEWAY_BENCH_TRANSCODE ?? "1,2,3").split(",").map(Number);
+const OUTPUTS_PER_CALLER = 25;
+const CLK_TCK = 100;
+const CORES = (await import("node:os")).availableParallelism();
+
+/** 60 s of 720p at 3 Mbps, H.264 (keyframe every 2 s) + AAC, as OBS would send it. */
+async function sourceFile(): Promise<string> {
+  const file = join(BENCH_CACHE, "gateway-720p-3M-60s.ts");
+  if (existsSync(file)) return file;
+  await mkdir(BENCH_CACHE, { recursive: true });
+  process.stderr.write("gateway bench: making 60 s of 720p 3 Mbps H.264/AAC (once, cached)\n");
+  await execa("ffmpeg", [
+    "-hide_banner", "-loglevel", "error", "-y",
+    "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=60", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=60",
+    "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-b:v", "3M", "-maxrate", "3M", "-bufsize", "3M", "-g", "50", "-keyint_min", "50", "-sc_threshold", "0",
+    "-c:a", "aac", "-b:a", "128k", "-f", "mpegts", `${file}.part`,
+  ]);
+  await rename(`${file}.part`, file);
+  return file;
+}
+
+/** One FFmpeg reads the file in real time and sends it to several SRT outputs: callers cost little CPU. */
+function callers(file: string, urls: string[], seconds: number): ResultPromise[] {
+  const procs: ResultPromise[] = [];
+  for (let i = 0; i < urls.length; i += OUTPUTS_PER_CALLER) {
+    const outs = urls.slice(i, i + OUTPUTS_PER_CALLER).flatMap((u) => ["-map", "0", "-c", "copy", "-f", "mpegts", u]);
+    procs.push(execa("ffmpeg", ["-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-stream_loop", "-1", "-t", String(seconds), "-i", file, ...outs], { reject: false, stdin: "ignore" }));
+  }
+  return procs;
+}
+
+function children(pid: number): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid) out.push(Number(d));
+    } catch {
+      // exited while we looked
+    }
+  }
+  return out;
+}
+
+/** CPU seconds and proportional memory (PSS, shared libraries split between processes) of a process and its children. */
+function treeUsage(pid: number): { cpu: Map<number, number>; rssMb: number } {
+  const cpu = new Map<number, number>();
+  let rss = 0;
+  for (const p of [pid, ...children(pid)]) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      cpu.set(p, (Number(f[11]) + Number(f[12])) / CLK_TCK);
+      rss += Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${p}/smaps_rollup`, "utf8"))?.[1] ?? 0) / 1024;
+    } catch {
+      // exited while we looked
+    }
+  }
+  return { cpu, rssMb: rss };
+}
+
+function cpuBetween(a: Map<number, number>, b: Map<number, number>): number {
+  let s = 0;
+  for (const [p, v] of b) s += v - (a.get(p) ?? v);
+  return s;
+}
+
+function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((x, y) => x - y);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+}
+
+interface StoredLine {
+  stream: string;
+  ms: number;
+  at: number;
+}
+
+function storedLines(gw: GatewayProcess, from: number): StoredLine[] {
+  const out: StoredLine[] = [];
+  for (const l of gw.logs.slice(from)) {
+    if (!l.includes('"stage":"segment-stored"')) continue;
+    const j = JSON.parse(l) as { stream: string; ms: number; time: string };
+    out.push({ stream: j.stream, ms: j.ms, at: Date.parse(j.time) });
+  }
+  return out;
+}
+
+async function createStreams(gw: GatewayProcess, prefix: string, n: number): Promise<string[]> {
+  const urls: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const r = await gw.api("POST", "/streams", { name: `${prefix}${i}` });
+    if (r.status !== 201) throw new Error(`could not create stream ${prefix}${i}: ${JSON.stringify(r.json)}`);
+    urls.push(r.json.obs.server as string);
+  }
+  return urls;
+}
+
+interface StepResult {
+  streams: number;
+  segmentsStored: number;
+  segmentsExpected: number;
+  p50StoreMs: number;
+  p95StoreMs: number;
+  maxStoreMs: number;
+  gatewayCpuPct: number;
+  cpuPctPerStream: number;
+  gatewayPssMb: number;
+  pssMbPerStream: number;
+  callerCpuPct: number;
+  holds: boolean;
+}
+
+async function runStep(env: TestEnv, file: string, profile: "auto" | "transcode", n: number, tag: string): Promise<StepResult> {
+  const gw = await startGatewayProcess({ ...env.env, LOG_LEVEL: "info", INGEST_PROFILE: profile, SPOOL_DIR: `/tmp/vod-bench-${env.id}/${tag}` });
+  try {
+    const base = treeUsage(gw.proc.pid!).rssMb;
+    const urls = await createStreams(gw, `${tag}-`, n);
+    const procs = callers(file, urls, SECONDS);
+    // Steady state: after every stream has started and stored its first segment.
+    const warm = 10_000;
+    await new Promise((r) => setTimeout(r, warm));
+    const from = gw.logs.length;
+    const u0 = treeUsage(gw.proc.pid!);
+    const c0 = procs.map((p) => treeUsage(p.pid!));
+    const t0 = Date.now();
+    const window = (SECONDS - warm / 1000 - 4) * 1000;
+    let rssPeak = 0;
+    while (Date.now() - t0 < window) {
+      await new Promise((r) => setTimeout(r, 2000));
+      rssPeak = Math.max(rssPeak, treeUsage(gw.proc.pid!).rssMb);
+    }
+    const u1 = treeUsage(gw.proc.pid!);
+    const c1 = procs.map((p) => treeUsage(p.pid!));
+    const elapsed = (Date.now() - t0) / 1000;
+    const lines = storedLines(gw, from);
+    await Promise.all(procs);
+    const ms = lines.map((l) => l.ms);
+    const cpuPct = (cpuBetween(u0.cpu, u1.cpu) / elapsed) * 100;
+    const callerPct = (c0.reduce((s, c, i) => s + cpuBetween(c.cpu, c1[i]!.cpu), 0) / elapsed) * 100;
+    const expected = Math.floor((elapsed / 4) * n);
+    const p95 = percentile(ms, 95);
+    return {
+      streams: n,
+      segmentsStored: lines.length,
+      segmentsExpected: expected,
+      p50StoreMs: percentile(ms, 50),
+      p95StoreMs: p95,
+      maxStoreMs: Math.max(...ms),
+      gatewayCpuPct: Math.round(cpuPct),
+      cpuPctPerStream: Number((cpuPct / n).toFixed(2)),
+      gatewayPssMb: Math.round(rssPeak),
+      pssMbPerStream: Number(((rssPeak - base) / n).toFixed(1)),
+      callerCpuPct: Math.round(callerPct),
+      // Holds: the store keeps up (p95 < 1 s) and no stream falls behind real time.
+      holds: p95 < 1000 && lines.length >= expected * 0.9,
+    };
+  } finally {
+    await gw.stop();
+  }
+}
+
+/** One passthrough stream; the playlist is polled every 50 ms to see when each segment becomes readable. */
+async function liveLatency(env: TestEnv, file: string): Promise<{ segments: number; p50Ms: number; p95Ms: number; maxMs: number }> {
+  const gw = await startGatewayProcess({ ...env.env, LOG_LEVEL: "info", SPOOL_DIR: `/tmp/vod-bench-${env.id}/latency` });
+  try {
+    const [url] = await createStreams(gw, "latency-", 1);
+    const from = gw.logs.length;
+    const [proc] = callers(file, [url!], 30);
+    const seen = new Map<number, number>();
+    let folder: string | undefined;
+    let done = false;
+    void proc!.then(() => (done = true));
+    while (!done) {
+      folder ??= (await gw.api("GET", "/streams")).json.streams.find((s: { name: string }) => s.name === "latency-0")?.live?.session;
+      if (folder) {
+        const p = await readPlaylist(env.s3, env.config.s3.hlsBucket, `latency-0/${folder}/index.m3u8`).catch(() => undefined);
+        if (p && !seen.has(p.segments.length)) seen.set(p.segments.length, Date.now());
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const p = await waitFor("the final playlist", () => readPlaylist(env.s3, env.config.s3.hlsBucket, `latency-0/${folder}/index.m3u8`).then((x) => (x?.ended ? x : undefined)), 10_000);
+    // The caller sends in real time from its first byte (the gateway logs when it connected):
+    // segment k's last frame goes in at that moment + the durations up to k.
+    const connected = gw.logs.slice(from).find((l) => l.includes("SRT caller connected"));
+    const started = Date.parse((JSON.parse(connected!) as { time: string }).time);
+    const lat: number[] = [];
+    let end = 0;
+    p.segments.forEach((s, k) => {
+      end += s.duration;
+      const visible = seen.get(k + 1);
+      if (visible !== undefined && k > 0 && k < p.segments.length - 1) lat.push(visible - (started + end * 1000));
+    });
+    return { segments: lat.length, p50Ms: percentile(lat, 50), p95Ms: percentile(lat, 95), maxMs: Math.max(...lat) };
+  } finally {
+    await gw.stop();
+  }
+}
+
+async function main() {
+  const file = await sourceFile();
+  const env = await createTestEnv("bench-gateway");
+  try {
+    console.log(`\ningest gateway: ${CORES} cores, ${SECONDS} s per step, 720p 3 Mbps H.264/AAC callers (FFmpeg, ${OUTPUTS_PER_CALLER} SRT outputs per process)`);
+    const passthrough: StepResult[] = [];
+    for (const n of PASSTHROUGH_STEPS) {
+      process.stderr.write(`gateway bench: ${n} passthrough streams\n`);
+      passthrough.push(await runStep(env, file, "auto", n, `p${n}`));
+    }
+    console.log("\npassthrough (copy): segment-to-store = FFmpeg closes a segment → the playlist naming it is stored; target p95 < 1 s");
+    console.table(passthrough);
+    const held = passthrough.filter((r) => r.holds).map((r) => r.streams);
+    const maxHeld = held.length ? Math.max(...held) : 0;
+
+    const transcode: StepResult[] = [];
+    for (const n of TRANSCODE_STEPS) {
+      process.stderr.write(`gateway bench: ${n} transcode streams\n`);
+      transcode.push(await runStep(env, file, "transcode", n, `t${n}`));
+    }
+    console.log("\ntranscode (libx264 faster, CRF 23, 720p25 in): holds = every stream stays real time and p95 < 1 s");
+    console.table(transcode);
+    const tHeld = transcode.filter((r) => r.holds).map((r) => r.streams);
+    const maxTranscode = tHeld.length ? Math.max(...tHeld) : 0;
+
+    process.stderr.write("gateway bench: live latency\n");
+    const latency = await liveLatency(env, file);
+    console.log("\nlive latency: segment's last frame sent into the gateway → playlist naming it readable from the store (50 ms polling, includes SRT's 120 ms latency)");
+    console.table([latency]);
+
+    const summary = {
+      bench: "gateway",
+      cores: CORES,
+      passthroughStreamsHeld: maxHeld,
+      transcodeStreamsPerCore: Number((maxTranscode / CORES).toFixed(2)),
+      passthrough,
+      transcode,
+      latency,
+    };
+    console.log(JSON.stringify(summary));
+    console.log(`gateway: holds ${maxHeld} passthrough streams at p95 < 1 s (target ≥ 50); ${summary.transcodeStreamsPerCore} transcode streams per core at 720p; live latency p95 ${latency.p95Ms} ms`);
+  } finally {
+    await env.close();
+  }
+}
+
+await main();
