@@ -14,6 +14,6 @@ export interface ApiDeps {
   log: Logger;
   presign: Presign;
   metrics: Registry;
-  /** Only /ready looks at it; the API itself never publishes. */
-  nc?: NatsConnection;
+  /** The NATS connection once there is one. Only /ready looks at it; the API itself never publishes. */
+  nats?: () => NatsConnection | undefined;
 }

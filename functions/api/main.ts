@@ -1,7 +1,7 @@
 import { loadConfig } from "../../lib/config.js";
 import { createLogger } from "../../lib/log.js";
 import { createS3 } from "../../lib/s3.js";
-import { connectNats } from "../../lib/nats.js";
+import { connectNats, type NatsConnection } from "../../lib/nats.js";
 import { createMetrics, listen, onShutdown } from "../../lib/service.js";
 import { closeDb, createDb } from "../../db/client.js";
 import { createApp } from "./app.js";
@@ -12,17 +12,27 @@ const log = createLogger("api", config.logLevel);
 
 const db = createDb(config.databaseUrl, { max: 20 });
 const s3 = createS3(config.s3);
-// NATS only feeds /ready; the API serves without it, so a NATS outage at start is logged, not fatal.
-const nc = await connectNats(config.nats, "api").catch((err: Error) => {
-  log.warn({ err: err.message }, "NATS is not reachable; /ready reports it until it is");
-  return undefined;
-});
+// NATS only feeds /ready: the API serves without it, and keeps trying to connect in the background.
+let nc: NatsConnection | undefined;
+let stopping = false;
+async function connectNatsInBackground(): Promise<void> {
+  while (!nc && !stopping) {
+    try {
+      nc = await connectNats(config.nats, "api");
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, "NATS is not reachable; /ready reports it, retrying in 5 s");
+      await new Promise((r) => setTimeout(r, 5000).unref());
+    }
+  }
+}
+void connectNatsInBackground();
 
-const app = createApp({ config, db, s3, log, nc, presign: createPresigner(config.s3), metrics: createMetrics("api") });
+const app = createApp({ config, db, s3, log, nats: () => nc, presign: createPresigner(config.s3), metrics: createMetrics("api") });
 const server = await listen(app, config.api.port, log);
 log.info({ port: config.api.port, readsRequireToken: config.api.readsRequireToken, writes: config.api.token ? "token" : "disabled (API_TOKEN not set)" }, "VOD API ready");
 
 onShutdown(log, async () => {
+  stopping = true;
   // Stop taking connections, let requests in flight finish, then release the pools.
   await new Promise<void>((resolve) => {
     server.close(() => resolve());

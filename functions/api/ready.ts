@@ -11,7 +11,7 @@ function within<T>(p: Promise<T>, ms: number): Promise<T> {
 
 /** `/ready`: 200 when the database, both buckets and NATS answer; 503 naming the ones that do not. */
 export function mountReady(app: Hono, deps: ApiDeps): void {
-  const { db, s3, nc, config } = deps;
+  const { db, s3, nats, config } = deps;
   const checks: Record<string, () => Promise<unknown>> = {
     database: () => pingDb(db),
     objectStore: () =>
@@ -19,6 +19,7 @@ export function mountReady(app: Hono, deps: ApiDeps): void {
         throw new Error(`bucket ${Bucket}: ${err.name === "NotFound" ? "missing; run make provision" : err.message}`);
       }))),
     nats: async () => {
+      const nc = nats?.();
       if (!nc || nc.isClosed()) throw new Error("not connected");
       await nc.flush();
     },

@@ -115,7 +115,7 @@ export interface RunningApi {
 export async function startApi(env: TestEnv, change: (c: Config) => Config = (c) => c): Promise<RunningApi> {
   const config = change(env.config);
   const log = createLogger("api-test", process.env.TEST_LOG_LEVEL ?? "silent");
-  const app = createApp({ config, db: env.db, s3: env.s3, log, nc: env.nc, presign: createPresigner(config.s3), metrics: createMetrics("api") });
+  const app = createApp({ config, db: env.db, s3: env.s3, log, nats: () => env.nc, presign: createPresigner(config.s3), metrics: createMetrics("api") });
   const server = await listen(app, 0, log, "127.0.0.1");
   const { port } = server.address() as AddressInfo;
   return {
