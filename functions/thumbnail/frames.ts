@@ -1,3 +1,5 @@
+import { pipeline } from "node:stream/promises";
+import type { Readable } from "node:stream";
 import { execa } from "execa";
 
 /** Luma average (0-255, video range 16-235) under which a frame counts as black. */
@@ -12,22 +14,31 @@ function lastLine(text: string): string {
 }
 
 /**
- * One JPEG from a local segment file. At offset 0 only keyframes are decoded (a segment starts with one),
- * so the cost is one frame whatever the segment's length; the frame's luma average comes back with it.
+ * One JPEG from a segment, given as a local file (seekable: `offset` may be > 0) or as a stream read
+ * from the start. At offset 0 only keyframes are decoded (a segment starts with one), so FFmpeg stops
+ * after the first frame and the rest of a streamed segment is never read. The frame's luma average
+ * comes back with it.
  */
-export async function grabPosterFrame(ffmpeg: string, input: string, output: string, offset: number, signal?: AbortSignal): Promise<FrameResult> {
-  const r = await execa(
+export async function grabPosterFrame(ffmpeg: string, input: string | Readable, output: string, offset: number, signal?: AbortSignal): Promise<FrameResult> {
+  const streamed = typeof input !== "string";
+  const sub = execa(
     ffmpeg,
     [
-      "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-      ...(offset > 0 ? ["-ss", offset.toFixed(3)] : ["-skip_frame", "nokey"]),
-      "-i", input,
+      // One frame: threads would cost more to start than they save.
+      "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-filter_threads", "1", "-threads", "1",
+      ...(offset > 0 && !streamed ? ["-ss", offset.toFixed(3)] : ["-skip_frame", "nokey"]),
+      "-i", streamed ? "pipe:0" : input,
       "-map", "0:v:0", "-frames:v", "1", "-an", "-sn", "-dn",
       "-vf", `scale='min(${POSTER_MAX_WIDTH},iw)':-2,signalstats,metadata=mode=print:key=lavfi.signalstats.YAVG:file=-`,
       "-q:v", "3", "-f", "image2", "-update", "1", output,
     ],
-    { reject: false, cancelSignal: signal, stdin: "ignore" },
+    { reject: false, cancelSignal: signal, stdin: streamed ? "pipe" : "ignore" },
   );
+  // FFmpeg closes its input as soon as it has the frame: the broken pipe that follows is expected.
+  const feeding = streamed ? pipeline(input, sub.stdin!).catch(() => {}) : Promise.resolve();
+  const r = await sub;
+  if (streamed) input.destroy();
+  await feeding;
   if (r.isCanceled) throw signal?.reason ?? new Error("cancelled");
   if (r.exitCode !== 0) return { ok: false, why: `ffmpeg exited with ${r.exitCode}: ${lastLine(r.stderr) || "no message"}` };
   const m = /lavfi\.signalstats\.YAVG=([\d.]+)/.exec(r.stdout);

@@ -1,12 +1,13 @@
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
+import type { Readable } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Logger } from "../../lib/log.js";
 import { PermanentError, TransientError } from "../runtime/handler.js";
 import { BLACK_YAVG, grabPosterFrame } from "./frames.js";
 import { jpegSize } from "./jpeg.js";
 import type { SegmentRef } from "./playlist.js";
-import { fetchSegment, SegmentUnreadable, type InitCache } from "./segment.js";
+import { fetchSegment, openSegment, SegmentUnreadable, type InitCache } from "./segment.js";
 
 /** Where in the stream the poster is taken. */
 export const POSTER_AT = 0.1;
@@ -77,8 +78,12 @@ export async function makePoster(deps: FrameDeps, segments: readonly SegmentRef[
     const segment = segments[c.index]!;
     const src = join(deps.dir, `poster-source-${n}`);
     const out = join(deps.dir, `poster-${n}.jpg`);
+    const t0 = performance.now();
+    let input: string | Readable;
     try {
-      await fetchSegment(deps.s3, deps.bucket, segment, src, deps.inits, deps.signal);
+      // From the start of a segment the frame is decoded as the bytes arrive; seeking needs a file.
+      if (c.offset === 0) input = await openSegment(deps.s3, deps.bucket, segment, deps.inits, deps.signal);
+      else await fetchSegment(deps.s3, deps.bucket, segment, (input = src), deps.inits, deps.signal);
     } catch (err) {
       if (!(err instanceof SegmentUnreadable)) throw err;
       if (err.reason === "missing") missing.push(err.key);
@@ -86,8 +91,10 @@ export async function makePoster(deps: FrameDeps, segments: readonly SegmentRef[
       deps.log.warn({ segment: segment.key, why: err.message }, "poster segment unreadable, trying another");
       continue;
     }
-    const frame = await grabPosterFrame(deps.ffmpeg, src, out, c.offset, deps.signal);
+    const t1 = performance.now();
+    const frame = await grabPosterFrame(deps.ffmpeg, input, out, c.offset, deps.signal);
     await rm(src, { force: true });
+    deps.log.debug({ segment: segment.key, openMs: Math.round(t1 - t0), decodeMs: Math.round(performance.now() - t1), ok: frame.ok }, "poster frame tried");
     if (!frame.ok) {
       tried.push(`${segment.key}: ${frame.why}`);
       deps.log.warn({ segment: segment.key, why: frame.why }, "no poster frame from segment, trying another");

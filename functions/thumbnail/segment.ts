@@ -1,6 +1,6 @@
 import { createWriteStream } from "node:fs";
 import { pipeline } from "node:stream/promises";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { isNotFound } from "../../lib/s3.js";
 import type { ByteRange, SegmentRef } from "./playlist.js";
@@ -30,24 +30,52 @@ async function get(s3: S3Client, bucket: string, key: string, range: ByteRange |
 /** Init sections are shared by every segment of a playlist: read each once per job. */
 export type InitCache = Map<string, Promise<Uint8Array>>;
 
+async function initBytes(s3: S3Client, bucket: string, seg: SegmentRef, inits: InitCache, signal?: AbortSignal): Promise<Uint8Array | undefined> {
+  if (!seg.init) return undefined;
+  const cacheKey = `${seg.init.key}@${rangeHeader(seg.init.range) ?? ""}`;
+  let pending = inits.get(cacheKey);
+  if (!pending) {
+    pending = get(s3, bucket, seg.init.key, seg.init.range, signal).then((r) => r.Body!.transformToByteArray());
+    inits.set(cacheKey, pending);
+    // A failed read must not be remembered: the next segment tries again.
+    pending.catch(() => inits.delete(cacheKey));
+  }
+  const init = await pending;
+  if (init.length === 0) throw new SegmentUnreadable("empty", seg.init.key);
+  return init;
+}
+
+/**
+ * One segment (after its init section, for fMP4) as a stream, for a reader that may stop early: the
+ * poster needs only the first keyframe, so most of the segment is never transferred. Missing and empty
+ * segments are reported before any byte is read.
+ */
+export async function openSegment(s3: S3Client, bucket: string, seg: SegmentRef, inits: InitCache, signal?: AbortSignal): Promise<Readable> {
+  const init = await initBytes(s3, bucket, seg, inits, signal);
+  const res = await get(s3, bucket, seg.key, seg.range, signal);
+  const body = res.Body as Readable;
+  if (res.ContentLength === 0) {
+    body.destroy();
+    throw new SegmentUnreadable("empty", seg.key);
+  }
+  if (!init) return body;
+  async function* withInit() {
+    try {
+      yield init!;
+      yield* body;
+    } finally {
+      body.destroy();
+    }
+  }
+  return Readable.from(withInit(), { objectMode: false });
+}
+
 /**
  * Writes one segment (after its #EXT-X-MAP init section, for fMP4) to `dest`, so FFmpeg can seek in it.
  * Only this segment's bytes are read: the cost does not depend on the stream's length.
  */
 export async function fetchSegment(s3: S3Client, bucket: string, seg: SegmentRef, dest: string, inits: InitCache, signal?: AbortSignal): Promise<number> {
-  let init: Uint8Array | undefined;
-  if (seg.init) {
-    const cacheKey = `${seg.init.key}@${rangeHeader(seg.init.range) ?? ""}`;
-    let pending = inits.get(cacheKey);
-    if (!pending) {
-      pending = get(s3, bucket, seg.init.key, seg.init.range, signal).then((r) => r.Body!.transformToByteArray());
-      inits.set(cacheKey, pending);
-      // A failed read must not be remembered: the next segment tries again.
-      pending.catch(() => inits.delete(cacheKey));
-    }
-    init = await pending;
-    if (init.length === 0) throw new SegmentUnreadable("empty", seg.init.key);
-  }
+  const init = await initBytes(s3, bucket, seg, inits, signal);
   const res = await get(s3, bucket, seg.key, seg.range, signal);
   if (res.ContentLength === 0) {
     (res.Body as Readable | undefined)?.destroy?.();
