@@ -89,6 +89,8 @@ const schema = z.object({
   API_PORT: int(1, 65535).default(8080),
   API_TOKEN: z.string().min(16, "expected a token of at least 16 characters").optional(),
   API_READS_REQUIRE_TOKEN: bool.default(false),
+  /** Processes serving the API on its one port (node:cluster), to use more than one core. */
+  API_WORKERS: int(1, 64).default(1),
   METRICS_PORT: int(0, 65535).default(0),
 
   GATEWAY_HTTP_PORT: int(1, 65535).default(9090),
@@ -173,6 +175,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     },
     ffmpeg: { ffmpegPath: e.FFMPEG_PATH, ffprobePath: e.FFPROBE_PATH },
     api: { port: e.API_PORT, token: e.API_TOKEN, readsRequireToken: e.API_READS_REQUIRE_TOKEN },
+    apiWorkers: e.API_WORKERS,
     gateway: {
       httpPort: e.GATEWAY_HTTP_PORT,
       srtPort: e.SRT_PORT,

@@ -5,7 +5,11 @@ export interface PresignOptions {
   filename?: string;
 }
 
-export type Presign = (bucket: string, key: string, opts?: PresignOptions) => Promise<string>;
+export interface Presign {
+  (bucket: string, key: string, opts?: PresignOptions): Promise<string>;
+  /** The link when one is cached and still fresh: lets a page of 50 items skip 50 awaits. */
+  cached(bucket: string, key: string, opts?: PresignOptions): string | undefined;
+}
 
 /**
  * Presigned GET links, reused while more than half their lifetime is left. Signing costs about half a
@@ -17,15 +21,21 @@ export function createPresigner(s3: S3Settings, opts: { maxEntries?: number; now
   const now = opts.now ?? Date.now;
   const lifetimeMs = s3.presignExpirySeconds * 1000;
   const cache = new Map<string, { url: string; reuseUntil: number }>();
-  return async (bucket, key, o = {}) => {
-    const id = `${bucket}\n${key}\n${o.contentType ?? ""}\n${o.filename ?? ""}`;
-    const hit = cache.get(id);
+  const idOf = (bucket: string, key: string, o: PresignOptions) => `${bucket}\n${key}\n${o.contentType ?? ""}\n${o.filename ?? ""}`;
+  const cached = (bucket: string, key: string, o: PresignOptions = {}) => {
+    const hit = cache.get(idOf(bucket, key, o));
+    return hit && hit.reuseUntil > now() ? hit.url : undefined;
+  };
+  const presign = async (bucket: string, key: string, o: PresignOptions = {}) => {
+    const hit = cached(bucket, key, o);
+    if (hit) return hit;
     const t = now();
-    if (hit && hit.reuseUntil > t) return hit.url;
     const url = await presignGet(s3, bucket, key, { expiresIn: s3.presignExpirySeconds, ...o });
+    const id = idOf(bucket, key, o);
     cache.delete(id);
     if (cache.size >= maxEntries) cache.delete(cache.keys().next().value!);
     cache.set(id, { url, reuseUntil: t + lifetimeMs / 2 });
     return url;
   };
+  return Object.assign(presign, { cached });
 }

@@ -39,7 +39,7 @@ export function liveRoutes(deps: ApiDeps) {
           startedAt: r.startedAt?.toISOString() ?? null,
           lastSegmentAt: r.lastSegmentAt?.toISOString() ?? null,
           playlistUrl: `${origin}/live/${encodeURIComponent(r.stream)}/index.m3u8`,
-          thumbnailUrl: r.thumbnailPath ? await presign(config.s3.recordingsBucket, r.thumbnailPath, { contentType: "image/jpeg" }) : null,
+          thumbnailUrl: r.thumbnailPath ? await presign(config.s3.recordingsBucket, r.thumbnailPath) : null,
         })),
       );
       return c.json({ items }, 200, { "cache-control": "no-store" });

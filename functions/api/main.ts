@@ -1,45 +1,40 @@
-import { loadConfig } from "../../lib/config.js";
+import cluster from "node:cluster";
+import { loadConfigOrExit } from "../../lib/config.js";
 import { createLogger } from "../../lib/log.js";
-import { createS3 } from "../../lib/s3.js";
-import { connectNats, type NatsConnection } from "../../lib/nats.js";
-import { createMetrics, listen, onShutdown } from "../../lib/service.js";
-import { closeDb, createDb } from "../../db/client.js";
-import { createApp } from "./app.js";
-import { createPresigner } from "./links.js";
+import { onShutdown } from "../../lib/service.js";
+import { serveApi } from "./server.js";
 
-const config = loadConfig();
+const config = loadConfigOrExit();
 const log = createLogger("api", config.logLevel);
 
-const db = createDb(config.databaseUrl, { max: 20 });
-const s3 = createS3(config.s3);
-// NATS only feeds /ready: the API serves without it, and keeps trying to connect in the background.
-let nc: NatsConnection | undefined;
-let stopping = false;
-async function connectNatsInBackground(): Promise<void> {
-  while (!nc && !stopping) {
-    try {
-      nc = await connectNats(config.nats, "api");
-    } catch (err) {
-      log.warn({ err: (err as Error).message }, "NATS is not reachable; /ready reports it, retrying in 5 s");
-      await new Promise((r) => setTimeout(r, 5000).unref());
-    }
-  }
-}
-void connectNatsInBackground();
-
-const app = createApp({ config, db, s3, log, nats: () => nc, presign: createPresigner(config.s3), metrics: createMetrics("api") });
-const server = await listen(app, config.api.port, log);
-log.info({ port: config.api.port, readsRequireToken: config.api.readsRequireToken, writes: config.api.token ? "token" : "disabled (API_TOKEN not set)" }, "VOD API ready");
-
-onShutdown(log, async () => {
-  stopping = true;
-  // Stop taking connections, let requests in flight finish, then release the pools.
-  await new Promise<void>((resolve) => {
-    server.close(() => resolve());
-    setTimeout(() => resolve(), config.functions.shutdownGraceMs).unref();
-    if ("closeIdleConnections" in server) server.closeIdleConnections();
+if (config.apiWorkers > 1 && cluster.isPrimary) {
+  // Workers share the one port (the primary hands out connections); one that dies is replaced.
+  let stopping = false;
+  for (let i = 0; i < config.apiWorkers; i++) cluster.fork();
+  cluster.on("exit", (worker, code, signal) => {
+    if (stopping) return;
+    log.error({ worker: worker.id, code, signal }, "API worker died; starting another");
+    cluster.fork();
   });
-  await nc?.drain().catch(() => {});
-  await closeDb(db);
-  s3.destroy();
-});
+  log.info({ port: config.api.port, workers: config.apiWorkers }, "VOD API starting workers");
+  onShutdown(log, async (signal) => {
+    stopping = true;
+    const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
+    await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            w.once("exit", () => resolve());
+            // Ctrl-C already reached every worker (one process group); a second signal would make them exit at once.
+            if (signal !== "SIGINT") w.process.kill("SIGTERM");
+          }),
+      ),
+    );
+  });
+} else {
+  await serveApi(config, log);
+  log.info(
+    { port: config.api.port, worker: cluster.worker?.id, readsRequireToken: config.api.readsRequireToken, writes: config.api.token ? "token" : "disabled (API_TOKEN not set)" },
+    "VOD API ready",
+  );
+}

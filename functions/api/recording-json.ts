@@ -10,8 +10,19 @@ export function downloadName(title: string): string {
   return `${base || "recording"}.mp4`;
 }
 
-export async function toSummary(deps: ApiDeps, row: CatalogSummary, origin: string): Promise<z.infer<typeof RecordingSummarySchema>> {
-  const { recordingsBucket } = deps.config.s3;
+/** Poster links for a page of recordings, awaiting only the ones not already signed. */
+export async function posterUrls(deps: ApiDeps, rows: Pick<CatalogSummary, "thumbnailPath">[]): Promise<(string | null)[]> {
+  const bucket = deps.config.s3.recordingsBucket;
+  const urls = rows.map((r) => (r.thumbnailPath ? (deps.presign.cached(bucket, r.thumbnailPath) ?? null) : null));
+  await Promise.all(
+    rows.map(async (r, i) => {
+      if (r.thumbnailPath && urls[i] === null) urls[i] = await deps.presign(bucket, r.thumbnailPath);
+    }),
+  );
+  return urls;
+}
+
+export function toSummary(row: CatalogSummary, origin: string, thumbnailUrl: string | null): z.infer<typeof RecordingSummarySchema> {
   return {
     id: row.id,
     stream: row.streamId,
@@ -25,7 +36,7 @@ export async function toSummary(deps: ApiDeps, row: CatalogSummary, origin: stri
     height: row.height,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
-    thumbnailUrl: row.thumbnailPath ? await deps.presign(recordingsBucket, row.thumbnailPath, { contentType: "image/jpeg" }) : null,
+    thumbnailUrl,
     storyboardUrl: row.storyboardVttPath ? `${origin}/recordings/${row.id}/storyboard.vtt` : null,
   };
 }
@@ -34,7 +45,7 @@ export async function toDetail(deps: ApiDeps, row: CatalogRecording, origin: str
   const { recordingsBucket, presignExpirySeconds } = deps.config.s3;
   const playable = row.filePath && row.status === "ready";
   return {
-    ...(await toSummary(deps, row, origin)),
+    ...toSummary(row, origin, (await posterUrls(deps, [row]))[0]!),
     videoCodec: row.videoCodec,
     audioCodec: row.audioCodec,
     sourceFolder: row.sourcePrefix,

@@ -8,7 +8,7 @@ import { bearerAuth, passThrough } from "./auth.js";
 import { decodeCursor, encodeCursor } from "./cursor.js";
 import { rewritePlaylist } from "./playlist.js";
 import { rewriteStoryboard } from "./storyboard.js";
-import { toDetail, toSummary } from "./recording-json.js";
+import { posterUrls, toDetail, toSummary } from "./recording-json.js";
 import { apiOrigin, createRouter } from "./router.js";
 import { errors, HlsQuery, IdParam, ListQuery, RecordingPageSchema, RecordingSchema, RenameBody } from "./schemas.js";
 
@@ -52,7 +52,8 @@ export function recordingRoutes(deps: ApiDeps) {
       const page = rows.slice(0, q.limit);
       const last = page[page.length - 1];
       const base = origin(c);
-      const items = await Promise.all(page.map((r) => toSummary(deps, r, base)));
+      const posters = await posterUrls(deps, page);
+      const items = page.map((r, i) => toSummary(r, base, posters[i]!));
       const nextCursor = rows.length > q.limit && last ? encodeCursor({ createdAt: last.position, id: last.id }) : null;
       return c.json({ items, nextCursor }, 200, { "cache-control": "no-store" });
     },
@@ -113,7 +114,7 @@ export function recordingRoutes(deps: ApiDeps) {
       const row = await mustGet(c.req.valid("param").id);
       if (!row.thumbnailPath) throw new ApiError("not_found", `recording ${row.id} has no thumbnail yet; one is made shortly after its source arrives`);
       c.header("cache-control", "no-store");
-      return c.redirect(await presign(recordingsBucket, row.thumbnailPath, { contentType: "image/jpeg" }), 302);
+      return c.redirect((await posterUrls(deps, [row]))[0]!, 302);
     },
   );
 

@@ -7,7 +7,8 @@ import { Writable } from "node:stream";
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { execa } from "execa";
 import { pino } from "pino";
-import { createTestEnv, type TestEnv } from "../../test/harness.js";
+import { createTestEnv, waitFor, type TestEnv } from "../../test/harness.js";
+import { startWorkers, stopWorkers } from "../../test/workers.js";
 import { makeHls, probe } from "../../test/media.js";
 import { headObject, listObjects } from "../../lib/s3.js";
 import { getRecordingByFolder } from "../../db/recordings.js";
@@ -309,6 +310,27 @@ describe("thumbnail handler on the real stack", () => {
     const objects = [];
     for await (const o of listObjects(env.s3, env.config.s3.recordingsBucket, "long/one/")) objects.push(o.key);
     assert.deepEqual(objects.sort(), ["long/one/storyboard.jpg", "long/one/storyboard.vtt", "long/one/thumbnail.jpg"]);
+  });
+});
+
+describe("thumbnail replica", () => {
+  test("a replica bound to the thumbnail consumer makes the poster and storyboard when a folder is dropped, and leaves status to convert", async () => {
+    const workers = await startWorkers(env, "functions/thumbnail/main.ts", 1, {}, "thumb");
+    try {
+      const dir = join(work, "replica");
+      await makeHls(dir, { seconds: 12, kind: "ts" });
+      await uploadDir(dir, "replica/drop");
+      const row = await waitFor("the dropped folder's storyboard", async () => {
+        const r = await getRecordingByFolder(env.db, "replica/drop");
+        return r?.storyboardVttPath ? r : undefined;
+      }, 60_000);
+      assert.equal(row.status, "processing");
+      assert.equal(row.thumbnailPath, "replica/drop/thumbnail.jpg");
+      await assertGoodPoster("replica/drop");
+      await assertGoodStoryboard("replica/drop", 12);
+    } finally {
+      await stopWorkers(workers);
+    }
   });
 });
 
