@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { cp, mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import HLS from "hls-parser";
 import { eq, like } from "drizzle-orm";
 import { createTestEnv, waitFor, type TestEnv } from "../../test/harness.js";
@@ -78,6 +78,11 @@ async function assertConverted(folder: string, seconds: number) {
   assert.equal(r.progress, 1);
   assert.equal(r.claimedBy, null);
   assert.equal((await rowsUnder(folder)).length, 1, "one row for the folder");
+  // Faststart: the index (moov) comes right after ftyp, before the media, so playback starts at once.
+  const head = await env.s3.send(new GetObjectCommand({ Bucket: env.config.s3.recordingsBucket, Key: r.filePath!, Range: "bytes=0-63" }));
+  const bytes = Buffer.from(await head.Body!.transformToByteArray());
+  assert.equal(bytes.toString("latin1", 4, 8), "ftyp");
+  assert.equal(bytes.toString("latin1", bytes.readUInt32BE(0) + 4, bytes.readUInt32BE(0) + 8), "moov");
   return r;
 }
 

@@ -12,6 +12,7 @@ import { folderOf, recordingName, writeLocalPlaylist } from "./playlist.js";
 import { checkSegments, resolveSource, type Source } from "./source.js";
 import { codecArgs, probeInput, probeOutput, remux, type Tools } from "./remux.js";
 import { createJobDir, recordChild, removeDeadJobDirs } from "./workdir.js";
+import { startStreamingUpload } from "./faststart.js";
 
 // convert: a finished HLS folder → one faststart MP4 in the recordings bucket and its row, ready.
 // Stages: resolve the playlist → claim the folder → wait for segments → probe → remux → upload → record.
@@ -28,6 +29,7 @@ const jobs = new WeakMap<HandlerContext, JobState>();
 const PRESIGN_SECONDS = 12 * 3600;
 const UPLOAD_PART_BYTES = 16 * 1024 * 1024;
 const MAX_LEASE_MS = 30_000;
+const STREAMING_LIMIT_BYTES = 3.5e9;
 /** Progress split: remuxing is most of the work, the upload the rest. */
 const REMUX_SHARE = 0.85;
 
@@ -46,6 +48,7 @@ export const convert: Handler = async (event, ctx) => {
 
   // A lease shorter than NATS's redelivery: when a replica dies, its lease has ended by the time its message comes back.
   const leaseMs = Math.min(MAX_LEASE_MS, Math.floor((ctx.redeliverAfterMs ?? 60_000) / 2));
+  const tJob = performance.now();
   const claimToken = `${ctx.worker}/${Math.random().toString(36).slice(2, 10)}`;
   const claim = await claimRecording(db, { sourcePrefix: src.folder, playlistKey: src.playlistKey, playlistEtag: src.playlistEtag, streamId: src.folder, title: src.name, claimToken, leaseMs });
   if (claim.kind === "ready") {
@@ -86,10 +89,11 @@ export const convert: Handler = async (event, ctx) => {
   await removeDeadJobDirs(config.functions.workDir, log);
   const dir = await createJobDir(config.functions.workDir);
   try {
-    await waitForSegments(s3, bucket, src, ctx, signal, log);
+    const segmentBytes = await waitForSegments(s3, bucket, src, ctx, signal, log);
+    log.info({ stage: "segments", ms: Math.round(performance.now() - tJob) }, "segments present");
     const tools = resolveFfmpeg(config.ffmpeg);
-    const urls = new Map<string, string>();
-    for (const s of src.segments) for (const key of s.map ? [s.key, s.map.key] : [s.key]) if (!urls.has(key)) urls.set(key, await presign(s3, bucket, key));
+    const keys = [...new Set(src.segments.flatMap((s) => (s.map ? [s.map.key, s.key] : [s.key])))];
+    const urls = new Map(await Promise.all(keys.map(async (k) => [k, await presign(s3, bucket, k)] as const)));
     const input = join(dir, "input.m3u8");
     await writeFile(input, writeLocalPlaylist(src.segments, (k) => urls.get(k)!));
     const describe = describer(urls, src.folder);
@@ -99,16 +103,33 @@ export const convert: Handler = async (event, ctx) => {
     const { reencodes } = codecArgs(streams);
     if (reencodes.length) log.info({ reencodes }, "codecs MP4 cannot hold as they are: re-encoding them");
     const output = join(dir, "output.mp4");
+    const fileKey = src.folder ? `${src.folder}/${src.name}.mp4` : `${src.name}.mp4`;
+    const recBucket = config.s3.recordingsBucket;
     const fragmented = src.segments.some((s) => s.map);
     const targetSeconds = Math.max(...src.segments.map((s) => s.duration));
-    await remux({ tools, input, output, streams, fragmented, targetSeconds, seconds: src.seconds, signal, describe, onStart: (pid) => recordChild(dir, pid), onProgress: (f) => report(f * REMUX_SHARE) });
-    const facts = await probeOutput(tools, output, signal);
-    checkDuration(src, facts.duration);
-    const remuxMs = Math.round(performance.now() - t0);
-
-    const fileKey = src.folder ? `${src.folder}/${src.name}.mp4` : `${src.name}.mp4`;
-    const size = (await stat(output)).size;
-    await upload(s3, config.s3.recordingsBucket, fileKey, output, size, signal, (f) => report(REMUX_SHARE + f * (1 - REMUX_SHARE)));
+    // Past 32-bit chunk offsets moving moov needs co64 boxes: leave such (rare, > 3.5 GB) files to FFmpeg's own faststart.
+    const streaming = segmentBytes < STREAMING_LIMIT_BYTES;
+    let size: number;
+    let facts: Awaited<ReturnType<typeof probeOutput>>;
+    if (streaming) {
+      const streamed = startStreamingUpload(s3, recBucket, fileKey, output, signal, () => {});
+      try {
+        await remux({ tools, input, output, streams, fragmented, targetSeconds, faststart: false, seconds: src.seconds, signal, describe, onStart: (pid) => recordChild(dir, pid), onProgress: (f) => report(f * 0.97) });
+        facts = await probeOutput(tools, output, signal);
+        checkDuration(src, facts.duration);
+      } catch (err) {
+        await streamed.abort();
+        throw err;
+      }
+      size = await streamed.finish();
+    } else {
+      await remux({ tools, input, output, streams, fragmented, targetSeconds, faststart: true, seconds: src.seconds, signal, describe, onStart: (pid) => recordChild(dir, pid), onProgress: (f) => report(f * REMUX_SHARE) });
+      facts = await probeOutput(tools, output, signal);
+      checkDuration(src, facts.duration);
+      size = (await stat(output)).size;
+      await upload(s3, recBucket, fileKey, output, size, signal, (f) => report(REMUX_SHARE + f * (1 - REMUX_SHARE)));
+    }
+    const convertMs = Math.round(performance.now() - t0);
     clearInterval(ticker);
     const ok = await markReady(db, recordingId, claimToken, {
       filePath: fileKey,
@@ -121,7 +142,7 @@ export const convert: Handler = async (event, ctx) => {
     });
     // Losing the lease this late means another job converted the same folder to the same key: its row stands.
     if (!ok) log.warn({ recording: recordingId }, "lease lost before marking ready; the other job's result stands");
-    else log.info({ recording: recordingId, file: fileKey, size, duration: facts.duration, remuxMs, uploadMs: Math.round(performance.now() - t0) - remuxMs, stage: "ready" }, "recording ready");
+    else log.info({ recording: recordingId, file: fileKey, size, duration: facts.duration, streaming, convertMs, stage: "ready" }, "recording ready");
     return "done";
   } catch (err) {
     if (ctx.signal.aborted) await releaseClaim(db, recordingId, claimToken).catch(() => {});
@@ -163,14 +184,14 @@ export async function prepareConvert({ config, log }: { config: HandlerContext["
  * does not have yet. The wait restarts whenever a segment arrives, and ends SEGMENT_WAIT_SECONDS after
  * the last one (or the playlist) did.
  */
-async function waitForSegments(s3: S3Client, bucket: string, src: Source, ctx: HandlerContext, signal: AbortSignal, log: HandlerContext["log"]): Promise<void> {
+async function waitForSegments(s3: S3Client, bucket: string, src: Source, ctx: HandlerContext, signal: AbortSignal, log: HandlerContext["log"]): Promise<number> {
   let delay = 500;
   for (;;) {
     const check = await checkSegments(s3, bucket, src);
     if (check.empty.length) {
       throw new PermanentError(`${check.empty.length} segment(s) are empty (0 bytes): ${names(check.empty, src.folder)}. Upload them again with their content, then upload the playlist again`);
     }
-    if (check.missing.length === 0) return;
+    if (check.missing.length === 0) return check.bytes;
     const since = Math.max(src.playlistModified.getTime(), check.newest.getTime());
     const waitMs = ctx.config.functions.segmentWaitMs;
     if (Date.now() - since >= waitMs) {

@@ -80,6 +80,8 @@ export function discontinuityArgs(o: { fragmented: boolean; targetSeconds: numbe
 }
 
 export interface RemuxOptions {
+  /** Let FFmpeg move moov to the front itself (a second pass over the file) rather than convert's streaming upload. */
+  faststart: boolean;
   /** fMP4 segments (#EXT-X-MAP) rather than MPEG-TS. */
   fragmented: boolean;
   targetSeconds: number;
@@ -134,7 +136,7 @@ export async function remux(o: RemuxOptions): Promise<void> {
       ...discontinuityArgs(o),
       "-i", o.input,
       ...codec,
-      "-movflags", "+faststart",
+      ...(o.faststart ? ["-movflags", "+faststart"] : []),
       "-progress", "pipe:1",
       "-y", o.output,
     ],

@@ -163,6 +163,8 @@ export interface SegmentCheck {
   empty: string[];
   /** The newest segment's upload time: the wait for missing segments restarts while they keep arriving. */
   newest: Date;
+  /** Total size of the segments present. */
+  bytes: number;
 }
 
 /** Which segments (and init sections) are not in the store yet, from one listing of the folder. */
@@ -174,12 +176,15 @@ export async function checkSegments(s3: S3Client, bucket: string, source: Source
     needed.add(s.key);
     if (s.map) needed.add(s.map.key);
   }
-  const check: SegmentCheck = { missing: [], empty: [], newest: new Date(0) };
+  const check: SegmentCheck = { missing: [], empty: [], newest: new Date(0), bytes: 0 };
   for (const key of needed) {
     const o = present.get(key);
     if (!o) check.missing.push(key);
     else if (o.size === 0) check.empty.push(key);
-    else if (o.modified > check.newest) check.newest = o.modified;
+    else {
+      check.bytes += o.size;
+      if (o.modified > check.newest) check.newest = o.modified;
+    }
   }
   return check;
 }

@@ -1,0 +1,79 @@
+// Convert latency for one hour of 720p at ~3 Mbps (4 s MPEG-TS segments): time from the final playlist
+// PUT to the recording being ready, against a plain copy of the same bytes through the same store in the
+// same run (GET every segment, streamed into one multipart PUT). Target: ratio ≤ 1.5×.
+// Run alone: node --import tsx bench/convert.bench.ts   (or `make bench` with every benchmark)
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { PassThrough, Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { eq } from "drizzle-orm";
+import HLS from "hls-parser";
+import { createTestEnv, waitFor, type TestEnv } from "../test/harness.js";
+import { startWorkers, stopWorkers } from "../test/workers.js";
+import { recordings } from "../db/schema.js";
+import { cachedHls, uploadHls, HOUR_720P } from "./media.js";
+
+const TARGET = 1.5;
+const env = await createTestEnv("bench-convert");
+
+async function consumerIdle(e: TestEnv) {
+  const jsm = await jetstreamManager(e.nc);
+  await waitFor("the convert consumer to drain the segment events", async () => {
+    const i = await jsm.consumers.info(e.config.nats.stream, e.config.nats.consumers.convert);
+    return i.num_pending === 0 && i.num_ack_pending === 0;
+  }, 300_000, 250);
+}
+
+/** The plain copy: every segment read once and streamed into one object, as a lower bound for convert. */
+async function plainCopy(prefix: string, segments: string[], target: string): Promise<number> {
+  const t0 = performance.now();
+  const body = new PassThrough({ highWaterMark: 8 * 1024 * 1024 });
+  const up = new Upload({ client: env.s3, params: { Bucket: env.config.s3.recordingsBucket, Key: target, Body: body }, partSize: 16 * 1024 * 1024, queueSize: 4 });
+  const reading = (async () => {
+    for (const s of segments) {
+      const res = await env.s3.send(new GetObjectCommand({ Bucket: env.config.s3.hlsBucket, Key: `${prefix}/${s}` }));
+      await pipeline(res.Body as Readable, body, { end: false });
+    }
+    body.end();
+  })();
+  await Promise.all([reading, up.done()]);
+  return (performance.now() - t0) / 1000;
+}
+
+try {
+  const hour = await cachedHls(HOUR_720P);
+  const playlistText = await readFile(join(hour.dir, hour.playlist), "utf8");
+  const segments = (HLS.parse(playlistText) as { segments: { uri: string }[] }).segments.map((s) => s.uri);
+  const workers = await startWorkers(env, "functions/convert/main.ts", 1);
+  try {
+    process.stderr.write(`uploading ${hour.segments} segments (${(hour.bytes / 1e9).toFixed(2)} GB)\n`);
+    await uploadHls(env.s3, env.config.s3.hlsBucket, hour.dir, "bench/hour", { playlists: false });
+    await consumerIdle(env);
+
+    const copyBefore = await plainCopy("bench/hour", segments, "bench/copy-before.bin");
+    const t0 = performance.now();
+    await env.s3.send(new PutObjectCommand({ Bucket: env.config.s3.hlsBucket, Key: `bench/hour/${hour.playlist}`, Body: playlistText }));
+    const row = await waitFor("the hour to be converted", async () => {
+      const [r] = await env.db.select().from(recordings).where(eq(recordings.sourcePrefix, "bench/hour"));
+      return r && (r.status === "ready" || r.status === "failed") ? r : undefined;
+    }, 1_800_000, 100);
+    const convertS = (performance.now() - t0) / 1000;
+    if (row.status !== "ready") throw new Error(`conversion failed: ${row.error}`);
+    const copyAfter = await plainCopy("bench/hour", segments, "bench/copy-after.bin");
+
+    const copyS = (copyBefore + copyAfter) / 2;
+    const ratio = convertS / copyS;
+    const stages = workers[0]!.output.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.stage === "ready");
+    console.log(`convert: 1 h of 720p, ${hour.segments} segments, ${(hour.bytes / 1e9).toFixed(2)} GB → MP4 ${((row.fileSizeBytes ?? 0) / 1e9).toFixed(2)} GB, ${row.durationSeconds?.toFixed(1)} s, ${row.width}x${row.height} ${row.videoCodec}/${row.audioCodec}`);
+    console.log(`  playlist PUT → ready: ${convertS.toFixed(1)} s  (of which remux + streaming upload ${((stages?.convertMs as number) / 1000).toFixed(1)} s)`);
+    console.log(`  plain copy (GET all + PUT one): ${copyBefore.toFixed(1)} s before, ${copyAfter.toFixed(1)} s after, mean ${copyS.toFixed(1)} s`);
+    console.log(`  ratio ${ratio.toFixed(2)}× (target ≤ ${TARGET}×): ${ratio <= TARGET ? "met" : "NOT met"}`);
+  } finally {
+    await stopWorkers(workers);
+  }
+} finally {
+  await env.close();
+}

@@ -1,0 +1,88 @@
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { GetObjectCommand } from "@aws-sdk/client-s3";
+import { execa } from "execa";
+import { createTestEnv, type TestEnv } from "../../test/harness.js";
+import { readTopLevelAtoms, shiftChunkOffsets, startStreamingUpload } from "./faststart.js";
+
+let env: TestEnv;
+let dir: string;
+let plain: Buffer;
+
+before(async () => {
+  env = await createTestEnv("faststart");
+  dir = await mkdtemp(join(tmpdir(), "faststart-test-"));
+  // About 23 MB, moov last (no +faststart): large enough for several 5 MiB parts.
+  await execa("ffmpeg", [
+    "-hide_banner", "-loglevel", "error", "-y",
+    "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=12", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=12",
+    "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "20M", "-c:a", "aac", join(dir, "plain.mp4"),
+  ]);
+  plain = await readFile(join(dir, "plain.mp4"));
+});
+after(async () => {
+  await env.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function atoms(file: string) {
+  const fh = await open(file, "r");
+  try {
+    return await readTopLevelAtoms(fh, (await fh.stat()).size);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Every packet of every stream, hashed: equal lists mean the same media in the same order and timing. */
+async function packets(file: string): Promise<string> {
+  const { stdout } = await execa("ffmpeg", ["-hide_banner", "-loglevel", "error", "-i", file, "-map", "0", "-c", "copy", "-f", "framemd5", "-"]);
+  return stdout.split("\n").filter((l) => !l.startsWith("#")).join("\n");
+}
+
+/** moov moved in front of the media with shifted chunk offsets: what the streaming upload must produce. */
+async function movedMoov(): Promise<Buffer> {
+  const top = await atoms(join(dir, "plain.mp4"));
+  const ftyp = top[0]!;
+  const moov = top.at(-1)!;
+  const patched = shiftChunkOffsets(plain.subarray(moov.start, moov.start + moov.size), moov.size);
+  return Buffer.concat([plain.subarray(0, ftyp.size), patched, plain.subarray(ftyp.size, moov.start)]);
+}
+
+test("moving moov in front of the media, offsets shifted, keeps every packet and makes the file faststart", async () => {
+  assert.deepEqual((await atoms(join(dir, "plain.mp4"))).map((a) => a.type), ["ftyp", "free", "mdat", "moov"]);
+  await writeFile(join(dir, "moved.mp4"), await movedMoov());
+  assert.deepEqual((await atoms(join(dir, "moved.mp4"))).map((a) => a.type), ["ftyp", "moov", "free", "mdat"]);
+  assert.equal(await packets(join(dir, "moved.mp4")), await packets(join(dir, "plain.mp4")));
+});
+
+async function growAndUpload(key: string, sizes: { headBytes: number; partBytes: number; tailMargin: number }): Promise<Buffer> {
+  const file = join(dir, `${key}.mp4`);
+  const upload = startStreamingUpload(env.s3, env.config.s3.recordingsBucket, key, file, new AbortController().signal, () => {}, sizes);
+  // FFmpeg's way of writing: sequential chunks, moov last.
+  const fh = await open(file, "w");
+  for (let pos = 0; pos < plain.length; pos += 512 * 1024) {
+    await fh.write(plain, pos, Math.min(512 * 1024, plain.length - pos), pos);
+    await new Promise((r) => setTimeout(r, 40));
+  }
+  await fh.close();
+  const size = await upload.finish();
+  assert.equal(size, plain.length);
+  const res = await env.s3.send(new GetObjectCommand({ Bucket: env.config.s3.recordingsBucket, Key: key }));
+  return Buffer.from(await res.Body!.transformToByteArray());
+}
+
+test("a file uploaded in parts while it is written ends up as one faststart object, byte for byte", async () => {
+  assert.ok((await growAndUpload("grown.mp4", { headBytes: 5 << 20, partBytes: 5 << 20, tailMargin: 1 << 20 })).equals(await movedMoov()));
+});
+
+test("parts that were uploaded before moov turned out to be in them are redone", async () => {
+  // No margin, and parts laid out so the last streamed part ends exactly at the end of the file, moov included:
+  // it must be replaced by a media-only part while the part before it stays.
+  assert.ok(plain.length >= 15 << 20, `the sample is ${plain.length} bytes`);
+  const sizes = { headBytes: plain.length - (10 << 20), partBytes: 5 << 20, tailMargin: 0 };
+  assert.ok((await growAndUpload("no-margin.mp4", sizes)).equals(await movedMoov()));
+});

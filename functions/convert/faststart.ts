@@ -1,0 +1,255 @@
+import { open, type FileHandle } from "node:fs/promises";
+import { Readable } from "node:stream";
+import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand, type CompletedPart, type S3Client } from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+
+// A faststart MP4 uploaded while FFmpeg is still writing it.
+//
+// FFmpeg writes [ftyp][free][mdat ...][moov]: the media first, the index (moov) last. A faststart file
+// is [ftyp][moov][free][mdat ...]: the same bytes with moov moved to the front and its chunk offsets
+// (stco/co64) shifted by moov's size. FFmpeg's own +faststart rewrites the whole file after writing it;
+// here the media bytes are uploaded as multipart parts 2..n as soon as they are on disk, and part 1
+// (ftyp + moov + the first HEAD_BYTES of media) is uploaded last, when moov exists. The upload then
+// overlaps the remux instead of following it, and the disk holds one copy of the file.
+
+const DEFAULT_HEAD_BYTES = 16 * 1024 * 1024;
+const DEFAULT_PART_BYTES = 16 * 1024 * 1024;
+/** Bytes near the end of the growing file are not uploaded yet: the moov FFmpeg appends last could be among them. */
+const DEFAULT_TAIL_MARGIN = 32 * 1024 * 1024;
+const PARALLEL_PARTS = 4;
+const POLL_MS = 200;
+
+export class FaststartError extends Error {
+  override name = "FaststartError";
+}
+
+export interface Atom {
+  type: string;
+  start: number;
+  size: number;
+}
+
+/** The top-level boxes of an MP4 file. */
+export async function readTopLevelAtoms(fh: FileHandle, fileSize: number): Promise<Atom[]> {
+  const atoms: Atom[] = [];
+  const head = Buffer.alloc(16);
+  let pos = 0;
+  while (pos + 8 <= fileSize) {
+    await fh.read(head, 0, 16, pos);
+    let size = head.readUInt32BE(0);
+    const type = head.toString("latin1", 4, 8);
+    if (size === 1) size = Number(head.readBigUInt64BE(8));
+    else if (size === 0) size = fileSize - pos;
+    if (size < 8 || pos + size > fileSize) throw new FaststartError(`malformed MP4: box ${JSON.stringify(type)} at ${pos} has size ${size}`);
+    atoms.push({ type, start: pos, size });
+    pos += size;
+  }
+  return atoms;
+}
+
+const CONTAINERS = new Set(["moov", "trak", "mdia", "minf", "stbl"]);
+
+/** A copy of `moov` whose chunk offsets point `delta` bytes further; refuses 32-bit offsets that would overflow. */
+export function shiftChunkOffsets(moov: Buffer, delta: number): Buffer {
+  const out = Buffer.from(moov);
+  const walk = (start: number, end: number) => {
+    let pos = start;
+    while (pos + 8 <= end) {
+      let size = out.readUInt32BE(pos);
+      const type = out.toString("latin1", pos + 4, pos + 8);
+      let header = 8;
+      if (size === 1) {
+        size = Number(out.readBigUInt64BE(pos + 8));
+        header = 16;
+      } else if (size === 0) size = end - pos;
+      if (size < header || pos + size > end) throw new FaststartError(`malformed moov: box ${JSON.stringify(type)} at ${pos}`);
+      if (CONTAINERS.has(type)) walk(pos + header, pos + size);
+      else if (type === "stco" || type === "co64") {
+        const count = out.readUInt32BE(pos + header + 4);
+        let p = pos + header + 8;
+        for (let i = 0; i < count; i++) {
+          if (type === "stco") {
+            const v = out.readUInt32BE(p) + delta;
+            if (v > 0xffffffff) throw new FaststartError("chunk offsets overflow 32 bits after moving moov");
+            out.writeUInt32BE(v, p);
+            p += 4;
+          } else {
+            out.writeBigUInt64BE(out.readBigUInt64BE(p) + BigInt(delta), p);
+            p += 8;
+          }
+        }
+      }
+      pos += size;
+    }
+  };
+  walk(8, out.length);
+  return out;
+}
+
+export interface StreamingUpload {
+  /** FFmpeg finished writing: put moov first, upload what is left, complete. Returns the object's size. */
+  finish(): Promise<number>;
+  /** FFmpeg failed or the job stops: drop the parts. */
+  abort(): Promise<void>;
+}
+
+/**
+ * Starts following `file` as FFmpeg writes it (without +faststart), uploading its media to
+ * `bucket/key` as it grows. `onProgress` gets the bytes uploaded so far.
+ */
+export function startStreamingUpload(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  file: string,
+  signal: AbortSignal,
+  onProgress: (uploaded: number) => void,
+  sizes: { headBytes?: number; partBytes?: number; tailMargin?: number } = {},
+): StreamingUpload {
+  // S3 wants every part but the last to be at least 5 MiB; tests use smaller sizes than these defaults.
+  const HEAD_BYTES = sizes.headBytes ?? DEFAULT_HEAD_BYTES;
+  const PART_BYTES = sizes.partBytes ?? DEFAULT_PART_BYTES;
+  const TAIL_MARGIN = sizes.tailMargin ?? DEFAULT_TAIL_MARGIN;
+  let uploadId: string | undefined;
+  const parts = new Map<number, { start: number; end: number; etag: string }>();
+  let nextStart = HEAD_BYTES;
+  let uploaded = 0;
+  let writerDone = false;
+  let failure: unknown;
+  const inFlight = new Set<Promise<void>>();
+
+  const uploadPart = async (fh: FileHandle, partNumber: number, start: number, end: number) => {
+    const body = Buffer.alloc(end - start);
+    await fh.read(body, 0, body.length, start);
+    uploadId ??= await createUpload();
+    const res = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length }), { abortSignal: signal });
+    parts.set(partNumber, { start, end, etag: res.ETag! });
+    uploaded += body.length;
+    onProgress(uploaded);
+  };
+  let creating: Promise<string> | undefined;
+  const createUpload = () =>
+    (creating ??= s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: "video/mp4" }), { abortSignal: signal }).then((r) => r.UploadId!));
+
+  const follow = (async () => {
+    // FFmpeg creates the file when it starts writing; until then there is nothing to follow.
+    let fh: FileHandle | undefined;
+    while (!fh) {
+      fh = await open(file, "r").catch(() => undefined);
+      if (!fh) {
+        if (writerDone || signal.aborted) return;
+        await sleep(POLL_MS);
+      }
+    }
+    try {
+      let partNumber = 2;
+      while (!writerDone && !signal.aborted && !failure) {
+        const { size } = await fh.stat();
+        while (size >= nextStart + PART_BYTES + TAIL_MARGIN && inFlight.size < PARALLEL_PARTS) {
+          const p = uploadPart(fh, partNumber++, nextStart, nextStart + PART_BYTES).catch((err) => {
+            failure ??= err;
+          });
+          nextStart += PART_BYTES;
+          inFlight.add(p);
+          void p.finally(() => inFlight.delete(p));
+        }
+        await Promise.race([sleep(POLL_MS), ...inFlight]);
+      }
+      await Promise.all(inFlight);
+    } finally {
+      await fh.close();
+    }
+  })();
+
+  const abort = async () => {
+    writerDone = true;
+    await follow.catch(() => {});
+    if (creating) {
+      const id = await creating.catch(() => undefined);
+      if (id) await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: id })).catch(() => {});
+    }
+  };
+
+  return {
+    abort,
+    async finish() {
+      writerDone = true;
+      await follow;
+      if (failure) throw failure;
+      const fh = await open(file, "r");
+      try {
+        const { size } = await fh.stat();
+        const atoms = await readTopLevelAtoms(fh, size);
+        const moovAt = atoms.findIndex((a) => a.type === "moov");
+        if (atoms[0]?.type !== "ftyp" || moovAt !== atoms.length - 1) {
+          throw new FaststartError(`unexpected MP4 layout ${atoms.map((a) => a.type).join(",")}: expected ftyp first and moov last`);
+        }
+        const ftyp = atoms[0]!;
+        const moovAtom = atoms[moovAt]!;
+        const moov = Buffer.alloc(moovAtom.size);
+        await fh.read(moov, 0, moov.length, moovAtom.start);
+        const head = Buffer.alloc(ftyp.size);
+        await fh.read(head, 0, head.length, 0);
+        const patched = shiftChunkOffsets(moov, moov.length);
+        // Media bytes sit between ftyp and moov; parts beyond their end (moov was larger than the margin) are redone.
+        const mediaEnd = moovAtom.start;
+        for (const [n, p] of parts) {
+          if (p.end > mediaEnd) {
+            parts.delete(n);
+            uploaded -= p.end - p.start;
+            nextStart = Math.min(nextStart, p.start);
+          }
+        }
+        if (!uploadId || parts.size === 0) {
+          // Small file (or nothing streamed): one ordinary upload of ftyp + moov + media.
+          if (uploadId) await abort();
+          const body = Readable.from(concatChunks([head, patched], fh, ftyp.size, mediaEnd, PART_BYTES));
+          const up = new Upload({ client: s3, params: { Bucket: bucket, Key: key, Body: body, ContentType: "video/mp4", ContentLength: size }, partSize: PART_BYTES, queueSize: PARALLEL_PARTS });
+          up.on("httpUploadProgress", (p) => onProgress(p.loaded ?? 0));
+          await up.done();
+          return size;
+        }
+        // The rest of the media, in parts after the ones already up (the last may be short).
+        let partNumber = Math.max(...parts.keys()) + 1;
+        const rest: [number, number, number][] = [];
+        for (let start = Math.max(...[...parts.values()].map((p) => p.end)); start < mediaEnd; start += PART_BYTES) rest.push([partNumber++, start, Math.min(mediaEnd, start + PART_BYTES)]);
+        await runLimited(rest.map(([n, s, e]) => () => uploadPart(fh, n, s, e)), PARALLEL_PARTS);
+        // Part 1: ftyp, the patched moov, and the media bytes before the first streamed part.
+        const media = Buffer.alloc(HEAD_BYTES - ftyp.size);
+        await fh.read(media, 0, media.length, ftyp.size);
+        const part1 = Buffer.concat([head, patched, media]);
+        uploadId ??= await createUpload();
+        const res = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: 1, Body: part1, ContentLength: part1.length }), { abortSignal: signal });
+        const completed: CompletedPart[] = [{ PartNumber: 1, ETag: res.ETag! }, ...[...parts.entries()].sort((a, b) => a[0] - b[0]).map(([n, p]) => ({ PartNumber: n, ETag: p.etag }))];
+        await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: completed } }), { abortSignal: signal });
+        onProgress(size);
+        return size;
+      } catch (err) {
+        await abort();
+        throw err;
+      } finally {
+        await fh.close();
+      }
+    },
+  };
+}
+
+async function* concatChunks(first: Buffer[], fh: FileHandle, from: number, to: number, chunk: number): AsyncGenerator<Buffer> {
+  for (const b of first) yield b;
+  for (let pos = from; pos < to; pos += chunk) {
+    const b = Buffer.alloc(Math.min(chunk, to - pos));
+    await fh.read(b, 0, b.length, pos);
+    yield b;
+  }
+}
+
+async function runLimited(tasks: (() => Promise<void>)[], limit: number): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, async () => {
+    while (next < tasks.length) await tasks[next++]!();
+  }));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
