@@ -15,8 +15,8 @@ import { encodeCursor } from "../functions/api/cursor.js";
 const ROWS = Number(process.env.BENCH_API_ROWS ?? 100_000);
 const SECONDS = Number(process.env.BENCH_API_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_API_CONNECTIONS ?? 20);
-/** API processes (API_WORKERS); one per CPU by default, as a deployment would run it. */
-const WORKERS = Number(process.env.BENCH_API_WORKERS ?? os.cpus().length);
+/** API processes (API_WORKERS). One by default: on a small machine PostgreSQL and autocannon need the other cores. */
+const WORKERS = Number(process.env.BENCH_API_WORKERS ?? 1);
 const TARGET_RPS = 2000;
 const TARGET_P99_MS = 50;
 const root = fileURLToPath(new URL("..", import.meta.url));

@@ -123,7 +123,6 @@ test("the player page plays the MP4: currentTime advances", async () => {
 });
 
 test("rename from the player page asks for the token once, then saves", async () => {
-  page.once("dialog", (d) => d.accept());
   await page.click("text=Rename");
   await page.fill('input[aria-label="New title"]', "Keynote, final cut");
   await page.click("form.rename button[type=submit]");
@@ -143,4 +142,16 @@ test("a live broadcast plays through hls.js from the API's rewritten playlist", 
   await video.waitFor();
   await waitFor("the live video to play past 0.5 s", () => video.evaluate((v: HTMLVideoElement) => v.currentTime > 0.5 || (v.paused && v.readyState > 2 && v.play().then(() => false))), 30_000);
   await page.screenshot({ path: join(artifacts, "api-live.png") });
+});
+
+test("delete from the player page removes the recording and returns to the list", async () => {
+  const [speedrun] = (await (await fetch(`${base}/recordings?q=speedrun`)).json() as { items: { id: string }[] }).items;
+  await page.goto(`${base}/watch/${speedrun!.id}`);
+  await page.locator("[data-testid=title]").waitFor();
+  page.once("dialog", (d) => d.accept());
+  await page.click("text=Delete");
+  await page.waitForURL(`${base}/`);
+  await page.locator("[data-testid=recording]").first().waitFor();
+  assert.equal(await page.locator(`[data-testid=recording][data-id="${speedrun!.id}"]`).count(), 0);
+  assert.equal((await fetch(`${base}/recordings/${speedrun!.id}`)).status, 404);
 });
