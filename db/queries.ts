@@ -19,6 +19,7 @@ export async function recordingsCoveringPlaylist(db: Db, playlistKey: string) {
       id: recordings.id,
       sourcePrefix: recordings.sourcePrefix,
       status: recordings.status,
+      playlistKey: recordings.playlistKey,
       playlistEtag: recordings.playlistEtag,
       updatedAt: recordings.updatedAt,
     })

@@ -34,7 +34,10 @@ export async function sweep({ s3, db, nc, log, config }: SweepDeps): Promise<Swe
     if (!isPlaylistKey(obj.key)) continue;
     result.playlists++;
     const covering = await recordingsCoveringPlaylist(db, obj.key);
-    const upToDate = covering.some((r) => r.playlistEtag === obj.etag || r.updatedAt >= obj.lastModified);
+    // Only convert sets playlist_key: a row made by the gateway (live) or by thumbnail proves nothing.
+    const upToDate = covering.some(
+      (r) => r.playlistKey !== null && ((r.playlistKey === obj.key && r.playlistEtag === obj.etag) || r.updatedAt >= obj.lastModified),
+    );
     if (upToDate) continue;
     let text: string;
     try {
