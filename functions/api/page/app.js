@@ -24,6 +24,7 @@ function svg(path) {
   s.append(p);
   return s;
 }
+const ICON_LIVE = "M12 10a2 2 0 1 1 0 4 2 2 0 0 1 0-4Zm-4.95-2.36 1.42 1.42a5 5 0 0 0 0 5.88l-1.42 1.42a7 7 0 0 1 0-8.72Zm9.9 0a7 7 0 0 1 0 8.72l-1.42-1.42a5 5 0 0 0 0-5.88l1.42-1.42ZM4.22 4.81l1.41 1.42a9 9 0 0 0 0 11.54l-1.41 1.42a11 11 0 0 1 0-14.38Zm15.56 0a11 11 0 0 1 0 14.38l-1.41-1.42a9 9 0 0 0 0-11.54l1.41-1.42Z";
 const ICON_FILM = "M4 4h16a2 2 0 0 1 2 2v12a2 2 0 0 1-2 2H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2Zm0 2v2h2V6H4Zm14 0v2h2V6h-2ZM4 10v4h2v-4H4Zm14 0v4h2v-4h-2ZM4 16v2h2v-2H4Zm14 0v2h2v-2h-2ZM8 6v12h8V6H8Z";
 
 // --- API access -------------------------------------------------------------------------------
@@ -186,7 +187,7 @@ function attachPreview(thumb, rec) {
 function recordingCard(rec) {
   const thumb = h("div", { class: "thumb" });
   if (rec.thumbnailUrl) thumb.append(h("img", { src: rec.thumbnailUrl, alt: "", loading: "lazy" }));
-  else thumb.append(h("div", { class: "placeholder" }, svg(ICON_FILM)));
+  else thumb.append(h("div", { class: "placeholder" }, svg(rec.status === "live" ? ICON_LIVE : ICON_FILM)));
   if (rec.status !== "ready") thumb.append(badge(rec.status, rec.progress));
   if (rec.status === "processing") thumb.append(h("div", { class: "progress", role: "progressbar", "aria-valuenow": Math.round(rec.progress * 100) }, h("span", { style: `width:${Math.max(rec.progress * 100, 3)}%` })));
   else if (rec.durationSeconds) thumb.append(h("span", { class: "duration" }, duration(rec.durationSeconds)));
@@ -207,7 +208,7 @@ function recordingCard(rec) {
 }
 
 function liveCard(b) {
-  const thumb = h("div", { class: "thumb" }, b.thumbnailUrl ? h("img", { src: b.thumbnailUrl, alt: "" }) : h("div", { class: "placeholder" }, svg(ICON_FILM)), badge("live"));
+  const thumb = h("div", { class: "thumb" }, b.thumbnailUrl ? h("img", { src: b.thumbnailUrl, alt: "" }) : h("div", { class: "placeholder" }, svg(ICON_LIVE)), badge("live"));
   return h(
     "a",
     { class: "card", href: `/watch/live/${encodeURIComponent(b.stream)}`, "data-testid": "live" },
