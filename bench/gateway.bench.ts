@@ -7,6 +7,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir, rename } from "node:fs/promises";
 import { join } from "node:path";
+import { availableParallelism, loadavg } from "node:os";
 import { execa, type ResultPromise } from "execa";
 import { createTestEnv, waitFor, type TestEnv } from "../test/harness.js";
 import { BENCH_CACHE } from "./media.js";
@@ -16,9 +17,8 @@ import { readPlaylist } from "../ingest-gateway/testing/store.js";
 const SECONDS = Number(process.env.GATEWAY_BENCH_SECONDS ?? 40);
 const PASSTHROUGH_STEPS = (process.env.GATEWAY_BENCH_STREAMS ?? "10,25,50,75").split(",").map(Number);
 const TRANSCODE_STEPS = (process.env.GATEWAY_BENCH_TRANSCODE ?? "1,2,3").split(",").map(Number);
-const OUTPUTS_PER_CALLER = 25;
 const CLK_TCK = 100;
-const CORES = (await import("node:os")).availableParallelism();
+const CORES = availableParallelism();
 
 /** 60 s of 720p at 3 Mbps, H.264 (keyframe every 2 s) + AAC, as OBS would send it. */
 async function sourceFile(): Promise<string> {
@@ -36,12 +36,16 @@ async function sourceFile(): Promise<string> {
   return file;
 }
 
-/** One FFmpeg reads the file in real time and sends it to several SRT outputs: callers cost little CPU. */
-function callers(file: string, urls: string[], seconds: number): ResultPromise[] {
+/**
+ * One FFmpeg caller per stream, reading the file in real time. Their starts are spread over one segment,
+ * as independent encoders' keyframes are: started together, every stream would cut its segments in the same instant.
+ */
+async function callers(file: string, urls: string[], seconds: number): Promise<ResultPromise[]> {
   const procs: ResultPromise[] = [];
-  for (let i = 0; i < urls.length; i += OUTPUTS_PER_CALLER) {
-    const outs = urls.slice(i, i + OUTPUTS_PER_CALLER).flatMap((u) => ["-map", "0", "-c", "copy", "-f", "mpegts", u]);
-    procs.push(execa("ffmpeg", ["-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-stream_loop", "-1", "-t", String(seconds), "-i", file, ...outs], { reject: false, stdin: "ignore" }));
+  const spreadMs = urls.length > 1 ? 4000 / urls.length : 0;
+  for (const u of urls) {
+    procs.push(execa("ffmpeg", ["-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-stream_loop", "-1", "-t", String(seconds), "-i", file, "-map", "0", "-c", "copy", "-f", "mpegts", u], { reject: false, stdin: "ignore" }));
+    await new Promise((r) => setTimeout(r, spreadMs));
   }
   return procs;
 }
@@ -129,6 +133,8 @@ interface StepResult {
   pssMbPerStream: number;
   callerCpuPct: number;
   holds: boolean;
+  /** The machine's 1-minute load average at the end of the step (other work on the machine shows here). */
+  loadAvg: number;
 }
 
 async function runStep(env: TestEnv, file: string, profile: "auto" | "transcode", n: number, tag: string): Promise<StepResult> {
@@ -136,7 +142,7 @@ async function runStep(env: TestEnv, file: string, profile: "auto" | "transcode"
   try {
     const base = treeUsage(gw.proc.pid!).rssMb;
     const urls = await createStreams(gw, `${tag}-`, n);
-    const procs = callers(file, urls, SECONDS);
+    const procs = await callers(file, urls, SECONDS);
     // Steady state: after every stream has started and stored its first segment.
     const warm = 10_000;
     await new Promise((r) => setTimeout(r, warm));
@@ -174,6 +180,7 @@ async function runStep(env: TestEnv, file: string, profile: "auto" | "transcode"
       callerCpuPct: Math.round(callerPct),
       // Holds: the store keeps up (p95 < 1 s) and no stream falls behind real time.
       holds: p95 < 1000 && lines.length >= expected * 0.9,
+      loadAvg: Number(loadavg()[0]!.toFixed(1)),
     };
   } finally {
     await gw.stop();
@@ -186,7 +193,7 @@ async function liveLatency(env: TestEnv, file: string): Promise<{ segments: numb
   try {
     const [url] = await createStreams(gw, "latency-", 1);
     const from = gw.logs.length;
-    const [proc] = callers(file, [url!], 30);
+    const [proc] = await callers(file, [url!], 30);
     const seen = new Map<number, number>();
     let folder: string | undefined;
     let done = false;
@@ -221,7 +228,7 @@ async function main() {
   const file = await sourceFile();
   const env = await createTestEnv("bench-gateway");
   try {
-    console.log(`\ningest gateway: ${CORES} cores, ${SECONDS} s per step, 720p 3 Mbps H.264/AAC callers (FFmpeg, ${OUTPUTS_PER_CALLER} SRT outputs per process)`);
+    console.log(`\ningest gateway: ${CORES} cores, ${SECONDS} s per step, 720p 3 Mbps H.264/AAC callers (one FFmpeg per stream, starts spread over 4 s); load average now ${loadavg()[0]!.toFixed(1)}`);
     const passthrough: StepResult[] = [];
     for (const n of PASSTHROUGH_STEPS) {
       process.stderr.write(`gateway bench: ${n} passthrough streams\n`);

@@ -31,6 +31,7 @@ export class Connection {
   private startIndex?: number;
   private segmenter?: Segmenter;
   private inputEnded = false;
+  private paused = false;
   private resolveDone!: (r: { error?: string }) => void;
   /** Resolves when this connection's FFmpeg has exited and reported every segment. */
   readonly done: Promise<{ error?: string }>;
@@ -48,9 +49,13 @@ export class Connection {
   push(chunk: Buffer): void {
     this.bytes += chunk.length;
     if (this.segmenter) {
-      if (!this.segmenter.write(chunk)) {
+      if (!this.segmenter.write(chunk) && !this.paused) {
+        this.paused = true;
         this.o.backpressure(true);
-        this.segmenter.onDrain(() => this.o.backpressure(false));
+        this.segmenter.onDrain(() => {
+          this.paused = false;
+          this.o.backpressure(false);
+        });
       }
       return;
     }

@@ -54,7 +54,9 @@ export async function startGatewayProcess(env: Record<string, string>, ports?: {
     SRT_PORT: String(srtPort),
     SRT_HOST: "127.0.0.1",
   };
-  const proc = execa("node", ["--import", "tsx", join(root, "ingest-gateway/main.ts")], {
+  // GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the gateway under a test or the benchmark.
+  const nodeArgs = (process.env.GATEWAY_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const proc = execa("node", [...nodeArgs, "--import", "tsx", join(root, "ingest-gateway/main.ts")], {
     cwd: root,
     env: { ...process.env, ...fullEnv },
     stdout: "pipe",

@@ -27,6 +27,7 @@ struct Connection {
   // Bytes received but not yet handed to JavaScript; bounded by Core::maxPending.
   std::vector<char> pending;
   bool scheduled = false;
+  int64_t pendingSinceMs = 0;
   bool paused = false;
   bool closing = false;
   std::atomic<uint64_t> bytes{0};
@@ -77,6 +78,8 @@ class Core : public std::enable_shared_from_this<Core> {
   void Stop();
   void AcceptLoop();
   void RecvLoop(std::shared_ptr<Connection> conn);
+  // Hands the connection's pending bytes to JavaScript in one call (at most one call queued at a time).
+  void ScheduleDelivery(const std::shared_ptr<Connection>& conn);
   int OnListen(SRTSOCKET ns, int hsversion, const sockaddr* peer, const char* streamid);
   // Returns true when the log line was a passphrase failure of one of this server's handshakes.
   bool OnAuthFailureLog(const std::string& message, bool unsecure);
