@@ -1,6 +1,6 @@
-import { swaggerUI } from "@hono/swagger-ui";
 import { mountOps } from "../../lib/service.js";
 import type { ApiDeps } from "./deps.js";
+import { mountDocs } from "./docs.js";
 import { handleError, notFound } from "./errors.js";
 import { httpMetrics } from "./http-metrics.js";
 import { liveRoutes } from "./live.js";
@@ -36,7 +36,7 @@ export function createApp(deps: ApiDeps) {
       description: "Recordings made from live SRT broadcasts and dropped HLS folders: list, search, play, rename, delete; and the broadcasts live now. Errors are JSON: `{ error: { kind, message, field? } }`.",
     },
   });
-  app.get("/docs", swaggerUI({ url: "/openapi.json", title: "VOD API" }));
+  mountDocs(app);
 
   app.route("/", pageRoutes(deps));
   return app;

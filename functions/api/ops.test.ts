@@ -56,7 +56,10 @@ test("/openapi.json documents every API route from the zod schemas, and /docs se
   assert.deepEqual(params, ["cursor", "from", "limit", "q", "status", "stream", "to"]);
   const docs = await fetch(`${api.url}/docs`);
   assert.equal(docs.status, 200);
-  assert.match(await docs.text(), /swagger/i);
+  const html = await docs.text();
+  assert.match(html, /swagger/i);
+  assert.doesNotMatch(html, /https?:\/\//, "no CDN: the docs load on a closed network");
+  for (const asset of ["/docs/swagger-ui.css", "/docs/swagger-ui-bundle.js", "/docs/init.js"]) assert.equal((await fetch(`${api.url}${asset}`)).status, 200, asset);
 });
 
 test("the web page and its assets are served", async () => {
