@@ -4,7 +4,7 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { DeliverPolicy, jetstreamManager } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
 import { like } from "drizzle-orm";
 import { createTestEnv, waitFor, type TestEnv } from "../../test/harness.js";
@@ -104,4 +104,21 @@ test("a replica killed with -9 while FFmpeg re-encodes: another replica finishes
   const survivor = workers.find((w) => w !== victim)!;
   assert.ok(survivor.output.some((l) => l.includes("removed temp folders left by replicas that stopped")));
   await stopWorkers([survivor]);
+});
+
+test("a finished playlist whose event was lost is converted after the sweep a replica runs at start", async () => {
+  const jsm = await jetstreamManager(env.nc);
+  const durable = env.config.nats.consumers.convert;
+  const info = await jsm.consumers.info(env.config.nats.stream, durable);
+  // No convert consumer while the folder lands: its events never reach convert, as when the store loses them.
+  await jsm.consumers.delete(env.config.nats.stream, durable);
+  await uploadFiles(env.s3, env.config.s3.hlsBucket, "lost/event", await listFolder(join(media, "short")));
+  await jsm.consumers.add(env.config.nats.stream, { ...info.config, deliver_policy: DeliverPolicy.New });
+
+  const workers = await startWorkers(env, "functions/convert/main.ts", 1, {}, "sweep");
+  started.push(...workers);
+  const r = await waitForRecording(env, "lost/event");
+  assert.equal(r.status, "ready", r.error ?? "");
+  assert.ok(workers[0]!.output.some((l) => l.includes('"stage":"sweep"') && l.includes('"published":1')));
+  await stopWorkers(workers);
 });
