@@ -1,4 +1,4 @@
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, ne, or, sql } from "drizzle-orm";
 import type { Db } from "./client.js";
 import { recordings, type Recording } from "./schema.js";
 
@@ -151,4 +151,22 @@ export async function markFailed(db: Db, f: FailRequest): Promise<boolean> {
 export async function getRecordingByFolder(db: Db, sourcePrefix: string): Promise<Recording | undefined> {
   const [row] = await db.select().from(recordings).where(eq(recordings.sourcePrefix, sourcePrefix));
   return row;
+}
+
+/**
+ * Removes recordings made from a master's variant playlists on their own, before the master landed
+ * (folders dropped in any order): the folder's one recording is the master's. Returns what they stored.
+ */
+export async function deleteVariantRecordings(db: Db, masterFolder: string, variants: { folder: string; playlistKey: string }[]): Promise<Recording[]> {
+  const others = variants.filter((v) => v.folder !== masterFolder);
+  if (others.length === 0) return [];
+  return db
+    .delete(recordings)
+    .where(and(ne(recordings.sourcePrefix, masterFolder), or(...others.map((v) => and(eq(recordings.sourcePrefix, v.folder), eq(recordings.playlistKey, v.playlistKey))))))
+    .returning();
+}
+
+export async function recordingExists(db: Db, id: string): Promise<boolean> {
+  const rows = await db.select({ id: recordings.id }).from(recordings).where(eq(recordings.id, id));
+  return rows.length > 0;
 }

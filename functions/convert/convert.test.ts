@@ -135,6 +135,23 @@ test("a master playlist with two variants gives one recording for its folder, fr
   assert.equal(r.filePath, "drops/master/master.mp4");
 });
 
+test("variants converted before their master landed give way to one recording for the master's folder", async () => {
+  const dir = join(media, "master-late");
+  await cp(join(media, "low"), join(dir, "low"), { recursive: true });
+  await cp(join(media, "high"), join(dir, "high"), { recursive: true });
+  // Uploaded with no master (as `mc cp -r` may order them): each variant is converted as a folder of its own...
+  await upload(dir, "drops/master-late");
+  await waitForRecording(env, "drops/master-late/low");
+  await waitForRecording(env, "drops/master-late/high");
+  // ...until the master lands: then the master's folder has the one recording.
+  await put("drops/master-late/master.m3u8", "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=400000\nlow/index.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=900000\nhigh/index.m3u8\n");
+  const r = await waitForRecording(env, "drops/master-late");
+  assert.equal(r.status, "ready", r.error ?? "");
+  await waitFor("the variants' own recordings to be removed", async () => (await rowsUnder("drops/master-late")).length === 1);
+  assert.deepEqual(await mp4Keys("drops/master-late"), ["drops/master-late/master-late.mp4"]);
+  assert.deepEqual([r.width, r.height], [640, 360]);
+});
+
 test("folder and segment names with spaces, + and non-ASCII letters convert", async () => {
   const dir = join(media, "names");
   await cp(join(media, "ts"), dir, { recursive: true });

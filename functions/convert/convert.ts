@@ -1,12 +1,12 @@
 import { createReadStream } from "node:fs";
 import { rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { DeleteObjectsCommand, GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { resolveFfmpeg } from "../../lib/ffmpeg.js";
 import { recordingsCoveringPlaylist } from "../../db/queries.js";
-import { claimRecording, markFailed, markProgress, markReady, releaseClaim } from "../../db/recordings.js";
+import { claimRecording, deleteVariantRecordings, markFailed, markProgress, markReady, recordingExists, releaseClaim } from "../../db/recordings.js";
 import { PermanentError, TransientError, type GiveUp, type Handler, type HandlerContext } from "../runtime/handler.js";
 import { folderOf, recordingName, writeLocalPlaylist } from "./playlist.js";
 import { checkSegments, resolveSource, type Source } from "./source.js";
@@ -86,9 +86,11 @@ export const convert: Handler = async (event, ctx) => {
     void ctx.progress(p);
   };
 
-  await removeDeadJobDirs(config.functions.workDir, log);
-  const dir = await createJobDir(config.functions.workDir);
+  let dir: string | undefined;
   try {
+    await removeDeadJobDirs(config.functions.workDir, log);
+    dir = await createJobDir(config.functions.workDir);
+    const jobDir = dir;
     const segmentBytes = await waitForSegments(s3, bucket, src, ctx, signal, log);
     log.info({ stage: "segments", ms: Math.round(performance.now() - tJob) }, "segments present");
     const tools = resolveFfmpeg(config.ffmpeg);
@@ -114,7 +116,7 @@ export const convert: Handler = async (event, ctx) => {
     if (streaming) {
       const streamed = startStreamingUpload(s3, recBucket, fileKey, output, signal, () => {});
       try {
-        await remux({ tools, input, output, streams, fragmented, targetSeconds, faststart: false, seconds: src.seconds, signal, describe, onStart: (pid) => recordChild(dir, pid), onProgress: (f) => report(f * 0.97) });
+        await remux({ tools, input, output, streams, fragmented, targetSeconds, faststart: false, seconds: src.seconds, signal, describe, onStart: (pid) => recordChild(jobDir, pid), onProgress: (f) => report(f * 0.97) });
         facts = await probeOutput(tools, output, signal);
         checkDuration(src, facts.duration);
       } catch (err) {
@@ -123,7 +125,7 @@ export const convert: Handler = async (event, ctx) => {
       }
       size = await streamed.finish();
     } else {
-      await remux({ tools, input, output, streams, fragmented, targetSeconds, faststart: true, seconds: src.seconds, signal, describe, onStart: (pid) => recordChild(dir, pid), onProgress: (f) => report(f * REMUX_SHARE) });
+      await remux({ tools, input, output, streams, fragmented, targetSeconds, faststart: true, seconds: src.seconds, signal, describe, onStart: (pid) => recordChild(jobDir, pid), onProgress: (f) => report(f * REMUX_SHARE) });
       facts = await probeOutput(tools, output, signal);
       checkDuration(src, facts.duration);
       size = (await stat(output)).size;
@@ -140,9 +142,19 @@ export const convert: Handler = async (event, ctx) => {
       videoCodec: facts.videoCodec,
       audioCodec: facts.audioCodec,
     });
-    // Losing the lease this late means another job converted the same folder to the same key: its row stands.
-    if (!ok) log.warn({ recording: recordingId }, "lease lost before marking ready; the other job's result stands");
-    else log.info({ recording: recordingId, file: fileKey, size, duration: facts.duration, streaming, convertMs, stage: "ready" }, "recording ready");
+    if (!ok) {
+      // The row is gone when a master claimed this variant's folder meanwhile: the MP4 belongs to nobody.
+      if (!(await recordingExists(db, recordingId))) {
+        await deleteObjects(s3, recBucket, [fileKey]);
+        log.info({ recording: recordingId }, "a master playlist took over this folder; dropped the variant's MP4");
+        return "done";
+      }
+      // Losing the lease this late means another job converted the same folder to the same key: its row stands.
+      log.warn({ recording: recordingId }, "lease lost before marking ready; the other job's result stands");
+      return "done";
+    }
+    if (src.variantKeys) await dropVariantRecordings(s3, db, recBucket, src, log);
+    log.info({ recording: recordingId, file: fileKey, size, duration: facts.duration, streaming, convertMs, stage: "ready" }, "recording ready");
     return "done";
   } catch (err) {
     if (ctx.signal.aborted) await releaseClaim(db, recordingId, claimToken).catch(() => {});
@@ -150,9 +162,22 @@ export const convert: Handler = async (event, ctx) => {
     throw err;
   } finally {
     clearInterval(ticker);
-    await rm(dir, { recursive: true, force: true });
+    if (dir) await rm(dir, { recursive: true, force: true });
   }
 };
+
+/** Variants converted on their own before their master landed (any upload order) give way to the master's recording. */
+async function dropVariantRecordings(s3: S3Client, db: HandlerContext["db"], recBucket: string, src: Source, log: HandlerContext["log"]): Promise<void> {
+  const removed = await deleteVariantRecordings(db, src.folder, (src.variantKeys ?? []).map((k) => ({ folder: folderOf(k), playlistKey: k })));
+  if (removed.length === 0) return;
+  const keys = removed.flatMap((r) => [r.filePath, r.thumbnailPath, r.storyboardPath, r.storyboardVttPath]).filter((k): k is string => Boolean(k));
+  await deleteObjects(s3, recBucket, keys);
+  log.info({ removed: removed.map((r) => r.sourcePrefix) }, "removed recordings of variants converted before their master landed");
+}
+
+async function deleteObjects(s3: S3Client, bucket: string, keys: string[]): Promise<void> {
+  if (keys.length) await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }));
+}
 
 /** Records why an event was given up on the folder's recording (creating the row if the job never claimed one). */
 export const giveUpConvert: GiveUp = async (event, reason, ctx) => {

@@ -28,8 +28,9 @@ export interface Source {
   folder: string;
   /** Title and file name of the MP4. */
   name: string;
-  /** The master playlist, when the folder has one. */
+  /** The master playlist, when the folder has one, and all its variant playlists. */
   masterKey?: string;
+  variantKeys?: string[];
   /** The media playlist converted, and the version read (its ETag): reprocessing happens when it changes. */
   playlistKey: string;
   playlistEtag: string;
@@ -92,7 +93,9 @@ export async function resolveSource(s3: S3Client, bucket: string, eventKey: stri
   const variant = variantKey === eventKey ? event : await readPlaylist(s3, bucket, variantKey, signal);
   if (!variant) return { kind: "ignore", reason: `the best variant ${variantKey} is not uploaded yet` };
   if (!looksFinished(variant.text)) return { kind: "ignore", reason: `the best variant ${variantKey} is not finished yet` };
-  return convertMedia(folder, variantKey, variant, masterKey);
+  const resolution = convertMedia(folder, variantKey, variant, masterKey);
+  if (resolution.kind === "convert") resolution.source.variantKeys = variantKeysOf(master, masterKey);
+  return resolution;
 }
 
 function convertMedia(folder: string, key: string, obj: PlaylistObject, masterKey: string | undefined): Resolution {
@@ -112,6 +115,18 @@ function convertMedia(folder: string, key: string, obj: PlaylistObject, masterKe
       seconds: totalDuration(segments),
     },
   };
+}
+
+function variantKeysOf(master: MasterPlaylist, masterKey: string): string[] {
+  const keys: string[] = [];
+  for (const v of master.variants) {
+    try {
+      keys.push(resolveSegmentKey(masterKey, v.uri, folderOf(masterKey)));
+    } catch {
+      // a variant outside the folder is never converted; nothing of it to clean up
+    }
+  }
+  return keys;
 }
 
 /** A master playlist in the same folder or one folder up that lists `mediaKey` as a variant. */

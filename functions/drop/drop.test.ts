@@ -67,8 +67,9 @@ test("drop refuses a folder with no playlist, a missing folder and a playlist wi
   assert.match(r.stderr, /usage: make drop DIR=/);
 });
 
-test("segments go up before playlists, and variant playlists before their master", () => {
+test("segments go up before playlists, and a master before its variants", () => {
   const f = (rel: string) => ({ rel, path: rel, size: 1 });
-  const order = uploadOrder([f("master.m3u8"), f("low/index.m3u8"), f("low/seg0.ts"), f("high/index.m3u8"), f("high/seg0.ts"), f("init.mp4")]).map((x) => x.rel);
-  assert.deepEqual(order, ["low/seg0.ts", "high/seg0.ts", "init.mp4", "high/index.m3u8", "low/index.m3u8", "master.m3u8"]);
+  const files = [f("low/index.m3u8"), f("low/seg0.ts"), f("high/index.m3u8"), f("high/seg0.ts"), f("init.mp4"), f("zz-master.m3u8")];
+  const order = uploadOrder(files, (x) => x.rel === "zz-master.m3u8").map((x) => x.rel);
+  assert.deepEqual(order, ["low/seg0.ts", "high/seg0.ts", "init.mp4", "zz-master.m3u8", "high/index.m3u8", "low/index.m3u8"]);
 });

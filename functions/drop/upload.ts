@@ -1,10 +1,11 @@
 import { createReadStream } from "node:fs";
-import { readdir, stat } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 
 // Uploading a local HLS folder to the hls-streams bucket, playlists last: the playlist's event then
 // finds every segment already there (convert would also wait for them, but there is no need to).
+// Masters go before their variants (see uploadOrder).
 
 export class DropError extends Error {
   readonly kind = "usage" as const;
@@ -39,10 +40,14 @@ export function isPlaylistFile(rel: string): boolean {
   return rel.toLowerCase().endsWith(".m3u8");
 }
 
-/** Media first, then variant playlists, then the master (a master at the top level, variants below). */
-export function uploadOrder(files: LocalFile[]): LocalFile[] {
+/**
+ * Media first, then playlists: masters before media playlists, so that when a variant's #EXT-X-ENDLIST
+ * event arrives its master is already there and the folder gets one recording, not one per variant.
+ */
+export function uploadOrder(files: LocalFile[], isMaster: (f: LocalFile) => boolean = () => false): LocalFile[] {
   const media = files.filter((f) => !isPlaylistFile(f.rel));
-  const playlists = files.filter((f) => isPlaylistFile(f.rel)).sort((a, b) => b.rel.split("/").length - a.rel.split("/").length || a.rel.localeCompare(b.rel));
+  const rank = (f: LocalFile) => (isMaster(f) ? 0 : 1);
+  const playlists = files.filter((f) => isPlaylistFile(f.rel)).sort((a, b) => rank(a) - rank(b) || a.rel.split("/").length - b.rel.split("/").length || a.rel.localeCompare(b.rel));
   return [...media, ...playlists];
 }
 
@@ -60,7 +65,9 @@ export interface UploadOptions {
 
 /** Uploads `files` under `prefix`: the non-playlists in parallel, then the playlists one by one in order. */
 export async function uploadFiles(s3: S3Client, bucket: string, prefix: string, files: LocalFile[], o: UploadOptions = {}): Promise<void> {
-  const ordered = uploadOrder(files).filter((f) => !o.skip?.(f));
+  const masters = new Set<string>();
+  for (const f of files.filter((f) => isPlaylistFile(f.rel))) if ((await readFile(f.path, "utf8")).includes("#EXT-X-STREAM-INF")) masters.add(f.rel);
+  const ordered = uploadOrder(files, (f) => masters.has(f.rel)).filter((f) => !o.skip?.(f));
   const put = async (f: LocalFile) => {
     const key = prefix ? `${prefix}/${f.rel}` : f.rel;
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: createReadStream(f.path), ContentLength: f.size, ContentType: contentType(f.rel) }));
