@@ -180,3 +180,23 @@ test("the control API needs the token for writes, answers OBS settings, stops a 
   const text = await getText(env.s3, bucket, `${folder}/index.m3u8`);
   assert.match(text, /#EXT-X-ENDLIST/);
 });
+
+test("with INGEST_AUTH=off any stream name is accepted without a passphrase, and a caller sending one is told to drop it", async () => {
+  const open = await startGatewayProcess({ ...env.env, LOG_LEVEL: "info", INGEST_AUTH: "off", SPOOL_DIR: `/tmp/vod-test-${env.id}/spool-open` });
+  try {
+    const r = await publish(srtUrl(open.srtPort, "#!::r=anyone,m=publish"), { seconds: 6 });
+    assert.equal(r.exitCode, 0, r.stderr);
+    const { folder } = await endedPlaylist("anyone");
+    const [rec] = await env.db.select().from(recordings).where(eq(recordings.sourcePrefix, folder));
+    assert.equal(rec?.streamId, "anyone");
+    const [row] = await env.db.select().from(streams).where(eq(streams.name, "anyone"));
+    assert.equal(row?.state, "idle", "a stream row is made for the name");
+
+    const withSecret = await publish(srtUrl(open.srtPort, "publish:anyone", "a-secret-nobody-set"), { seconds: 2 });
+    assert.notEqual(withSecret.exitCode, 0);
+    const list = await (await fetch(`${open.http}/streams`)).json();
+    assert.ok(list.refusals.some((f: { reason: string; message: string }) => f.reason === "unexpected-passphrase" && f.message.includes("remove passphrase=")), JSON.stringify(list.refusals));
+  } finally {
+    await open.stop();
+  }
+});

@@ -18,7 +18,7 @@ export interface ConnectionOptions {
 }
 
 /** Bytes held while the profile is being decided; beyond this the oldest are dropped. */
-const MAX_BUFFERED = 64 * 1024 * 1024;
+const MAX_BUFFERED = 24 * 1024 * 1024;
 
 export class Connection {
   readonly connectedAt = new Date();

@@ -32,7 +32,7 @@ export class TsProbe {
   private bytesSeen = 0;
   decision?: ProbeDecision;
 
-  constructor(private readonly segmentSeconds: number, private readonly maxProbeBytes = 48 * 1024 * 1024) {}
+  constructor(private readonly segmentSeconds: number, private readonly maxProbeBytes = 16 * 1024 * 1024) {}
 
   /** Feeds bytes; returns the decision once it is known (and keeps returning it). */
   push(chunk: Buffer): ProbeDecision | undefined {

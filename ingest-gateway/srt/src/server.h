@@ -50,7 +50,7 @@ class Core : public std::enable_shared_from_this<Core> {
   bool auth = true;
   int peerIdleMs = 5000;
   int latencyMs = 120;
-  size_t maxPending = 8 * 1024 * 1024;
+  size_t maxPending = 4 * 1024 * 1024;
 
   std::mutex tableMu;
   std::unordered_map<std::string, StreamEntry> table;
