@@ -34,7 +34,7 @@ export async function startWorkers(env: TestEnv, entry: string, n: number, extra
     const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
     workers.push({ id, proc, output, exited });
   }
-  for (const w of workers) await waitFor(`replica ${w.id} to pull`, () => w.output.some((l) => l.includes('"msg":"pulling"')) || (w.proc.exitCode !== null && Promise.reject(new Error(w.output.join("\n")))), 30_000);
+  for (const w of workers) await waitFor(`replica ${w.id} to pull`, () => w.output.some((l) => l.includes('"msg":"pulling"')) || (w.proc.exitCode !== null && Promise.reject(new Error(w.output.join("\n")))), 120_000);
   return workers;
 }
 

@@ -19,7 +19,9 @@ const DEFAULT_TAIL_MARGIN = 32 * 1024 * 1024;
 const PARALLEL_PARTS = 4;
 const POLL_MS = 200;
 
+/** The MP4 FFmpeg wrote is not laid out as expected; transient to the runtime, as a rerun may well write it right. */
 export class FaststartError extends Error {
+  readonly kind = "faststart" as const;
   override name = "FaststartError";
 }
 

@@ -155,7 +155,6 @@ export async function remux(o: RemuxOptions): Promise<void> {
     if (NETWORK_TROUBLE.test(said)) throw new TransientError(`FFmpeg could not read the segments: ${said}`);
     throw new PermanentError(`FFmpeg could not convert the recording (${said}): check the segment files and upload the folder again`);
   }
-  return undefined;
 }
 
 export interface OutputFacts {
