@@ -170,8 +170,13 @@ test("the control API needs the token for writes, answers OBS settings, stops a 
   const [folder] = await sessionFolders(env.s3, bucket, "studio");
   const final = await readPlaylist(env.s3, bucket, `${folder}/index.m3u8`);
   assert.ok(final?.ended, "the final playlist is stored when stop answers");
+  assert.ok(stop.json.refusedUntil);
   await caller;
   assert.equal((await gw.api("POST", "/streams/studio/stop")).status, 409);
+  const reconnect = await publish(created.json.obs.server, { seconds: 2 });
+  assert.notEqual(reconnect.exitCode, 0, "the encoder's automatic reconnect after a stop is refused");
+  const held = (await (await fetch(`${gw.http}/streams`)).json()).streams.find((s: { name: string }) => s.name === "studio");
+  assert.equal(held.lastRefusal.reason, "held");
 
   assert.equal((await gw.api("DELETE", "/streams/studio")).status, 200);
   const after = await publish(created.json.obs.server, { seconds: 2 });

@@ -21,6 +21,8 @@ import { SpoolBudget } from "./uploader/spool-budget.js";
 
 /** libsrt declares a silent caller gone after this; a drop is told from a clean hang-up by it. */
 const PEER_IDLE_MS = 5000;
+/** After POST /streams/:name/stop, the stream's callers are refused this long (OBS retries its reconnect for about a minute). */
+const STOP_HOLD_MS = 60_000;
 
 export async function startGateway(config: Config, log: Logger): Promise<{ close(): Promise<void> }> {
   const addon = loadAddon();
@@ -57,7 +59,7 @@ export async function startGateway(config: Config, log: Logger): Promise<{ close
     (err) => log.warn({ err: (err as Error).message }, "NATS is not reachable; /health reports it"),
   );
 
-  const api = createApp({ db, log, config, manager, stats: (id) => server.stats(id), refreshStreams: () => table.refresh() });
+  const api = createApp({ db, log, config, manager, stats: (id) => server.stats(id), refreshStreams: () => table.refresh(), holdStream: (name) => table.hold(name, STOP_HOLD_MS) });
   // Ops routes on a plain Hono app (what lib/service expects), the typed API mounted beside them.
   const app = new Hono();
   mountOps(app, metrics.registry, {

@@ -18,6 +18,8 @@ export interface AppDeps {
   stats(id: number): SrtStats | undefined;
   /** Pushes the DB's streams to the SRT listener at once (after a create or delete). */
   refreshStreams(): Promise<unknown>;
+  /** Refuses a stream's callers for a while after it was stopped; returns until when. */
+  holdStream(name: string): Promise<Date>;
 }
 
 const StreamName = z
@@ -156,15 +158,17 @@ export function createApp(d: AppDeps): OpenAPIHono {
       summary: "End the stream's broadcast cleanly: the final playlist (ENDLIST) is stored last",
       request: { params: z.object({ name: StreamName }) },
       responses: {
-        200: { description: "stopped", content: { "application/json": { schema: z.object({ stopped: z.string() }) } } },
+        200: { description: "stopped", content: { "application/json": { schema: z.object({ stopped: z.string(), refusedUntil: z.string() }) } } },
         409: { description: "not live", content: { "application/json": { schema: ErrorBody } } },
       },
     }),
     async (c) => {
       const { name } = c.req.valid("param");
-      const stopped = await d.manager.stop(name);
-      if (!stopped) return c.json({ error: `stream '${name}' is not live; nothing to stop`, kind: "not-live" }, 409);
-      return c.json({ stopped: name }, 200);
+      if (!d.manager.get(name)) return c.json({ error: `stream '${name}' is not live; nothing to stop`, kind: "not-live" }, 409);
+      // Held before the connection closes, so the encoder's automatic reconnect is refused.
+      const until = await d.holdStream(name);
+      await d.manager.stop(name);
+      return c.json({ stopped: name, refusedUntil: until.toISOString() }, 200);
     },
   );
 

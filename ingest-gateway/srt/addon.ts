@@ -14,7 +14,8 @@ export type RefusalReason =
   | "bad-secret-config"
   | "wrong-passphrase"
   | "no-passphrase"
-  | "unexpected-passphrase";
+  | "unexpected-passphrase"
+  | "held";
 
 export type SrtEvent =
   | { type: "connect"; id: number; stream: string; peer: string }
@@ -37,6 +38,8 @@ export interface StreamAccess {
   name: string;
   passphrase: string;
   disabled?: boolean;
+  /** Refuse callers with this message for now (the stream was just stopped through the API). */
+  hold?: string;
 }
 
 export interface IngestServerOptions {

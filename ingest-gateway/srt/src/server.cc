@@ -110,17 +110,22 @@ int Core::OnListen(SRTSOCKET ns, int hsversion, const sockaddr* peerAddr, const 
     EmitRefused("", peer, "bad-streamid", parsed.error, SRT_REJX_BAD_REQUEST);
     return -1;
   }
-  if (auth) {
-    StreamEntry entry;
-    bool found = false;
-    {
-      std::lock_guard<std::mutex> l(tableMu);
-      auto it = table.find(parsed.name);
-      if (it != table.end()) {
-        entry = it->second;
-        found = true;
-      }
+  StreamEntry entry;
+  bool found = false;
+  {
+    std::lock_guard<std::mutex> l(tableMu);
+    auto it = table.find(parsed.name);
+    if (it != table.end()) {
+      entry = it->second;
+      found = true;
     }
+  }
+  if (found && !entry.hold.empty()) {
+    srt_setrejectreason(ns, SRT_REJX_LOCKED);
+    EmitRefused(parsed.name, peer, "held", entry.hold, SRT_REJX_LOCKED);
+    return -1;
+  }
+  if (auth) {
     if (!found) {
       srt_setrejectreason(ns, SRT_REJX_NOTFOUND);
       EmitRefused(parsed.name, peer, "unknown-stream",
@@ -445,6 +450,7 @@ Napi::Value IngestServer::SetStreams(const Napi::CallbackInfo& info) {
     StreamEntry e;
     e.passphrase = o.Get("passphrase").ToString().Utf8Value();
     e.disabled = o.Has("disabled") && o.Get("disabled").ToBoolean();
+    if (o.Has("hold") && o.Get("hold").IsString()) e.hold = o.Get("hold").As<Napi::String>().Utf8Value();
     next[o.Get("name").ToString().Utf8Value()] = std::move(e);
   }
   std::lock_guard<std::mutex> l(core_->tableMu);

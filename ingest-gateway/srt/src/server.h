@@ -16,6 +16,8 @@
 struct StreamEntry {
   std::string passphrase;
   bool disabled = false;
+  // When set, callers are refused with this message (a stream just stopped through the API).
+  std::string hold;
 };
 
 struct Connection {
