@@ -4,7 +4,7 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
-import { DeliverPolicy, jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
 import { like } from "drizzle-orm";
 import { createTestEnv, waitFor, type TestEnv } from "../../test/harness.js";
@@ -13,6 +13,7 @@ import { startWorkers, stopWorkers, waitForRecording, type Worker } from "../../
 import { listObjects, presignGet } from "../../lib/s3.js";
 import { recordings } from "../../db/schema.js";
 import { listFolder, uploadFiles } from "../drop/upload.js";
+import { decodeStorageEvent } from "../events/decode.js";
 
 // Several convert replicas sharing one consumer: every folder converted exactly once, and a replica
 // killed with -9 in the middle of a job leaves neither a stuck recording nor temp files behind.
@@ -85,7 +86,8 @@ test("a replica killed with -9 while FFmpeg re-encodes: another replica finishes
     return r && r.progress > 0.05 && r.progress < 0.5 ? r.claimedBy : undefined;
   }, 60_000, 100);
   const victim = workers.find((w) => holder!.startsWith(`${w.id}/`))!;
-  const deadDirs = await readdir(env.config.functions.workDir);
+  const workDir = join(env.config.functions.workDir, "convert");
+  const deadDirs = await readdir(workDir);
   assert.ok(deadDirs.length > 0, "the job has a temp folder");
   victim.proc.kill("SIGKILL");
   await victim.exited;
@@ -98,7 +100,7 @@ test("a replica killed with -9 while FFmpeg re-encodes: another replica finishes
   assert.ok(Math.abs(p.duration - 40) <= 0.5, `MP4 lasts ${p.duration} s`);
   assert.deepEqual(await mp4Keys("crash/"), ["crash/mid-job/mid-job.mp4"]);
 
-  await waitFor("the work folder to be empty", async () => (await readdir(env.config.functions.workDir)).length === 0, 15_000);
+  await waitFor("the work folder to be empty", async () => (await readdir(workDir)).length === 0, 15_000);
   const ffmpegs = await execa("pgrep", ["-f", env.config.functions.workDir], { reject: false });
   assert.equal(ffmpegs.stdout.trim(), "", "no FFmpeg still working in the dead replica's folder");
   const survivor = workers.find((w) => w !== victim)!;
@@ -107,13 +109,15 @@ test("a replica killed with -9 while FFmpeg re-encodes: another replica finishes
 });
 
 test("a finished playlist whose event was lost is converted after the sweep a replica runs at start", async () => {
-  const jsm = await jetstreamManager(env.nc);
-  const durable = env.config.nats.consumers.convert;
-  const info = await jsm.consumers.info(env.config.nats.stream, durable);
-  // No convert consumer while the folder lands: its events never reach convert, as when the store loses them.
-  await jsm.consumers.delete(env.config.nats.stream, durable);
+  // With no replica running, the test takes the folder's events off the consumer itself: they are lost to convert.
+  const consumer = await jetstream(env.nc).consumers.get(env.config.nats.stream, env.config.nats.consumers.convert);
   await uploadFiles(env.s3, env.config.s3.hlsBucket, "lost/event", await listFolder(join(media, "short")));
-  await jsm.consumers.add(env.config.nats.stream, { ...info.config, deliver_policy: DeliverPolicy.New });
+  await waitFor("the playlist's event, to drop it", async () => {
+    const m = await consumer.next({ expires: 1000 });
+    if (!m) return false;
+    m.ack();
+    return decodeStorageEvent(m.data).some((e) => e.bucket === env.config.s3.hlsBucket && e.key === "lost/event/index.m3u8");
+  });
 
   const workers = await startWorkers(env, "functions/convert/main.ts", 1, {}, "sweep");
   started.push(...workers);

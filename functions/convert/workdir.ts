@@ -4,32 +4,40 @@ import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { join } from "node:path";
 import type { Logger } from "../../lib/log.js";
 
-// Each job writes into its own folder under WORK_DIR named `<host>~<pid>~<random>`. A replica killed
+// Each job writes into its own folder under WORK_DIR/convert named `<host>~<pid>~<random>`. A replica killed
 // with -9 leaves its folder behind: any replica on the same host removes folders whose process is
 // gone; folders of other hosts sharing the volume are removed only when old.
 
 const SEP = "~";
 const FOREIGN_MAX_AGE_MS = 24 * 3600 * 1000;
 
+/** Convert's own part of WORK_DIR: other functions (thumbnail) keep theirs beside it. */
+export function convertWorkDir(workDir: string): string {
+  return join(workDir, "convert");
+}
+
 export async function createJobDir(workDir: string): Promise<string> {
-  const dir = join(workDir, [hostname(), process.pid, randomBytes(4).toString("hex")].join(SEP));
+  const dir = join(convertWorkDir(workDir), [hostname(), process.pid, randomBytes(4).toString("hex")].join(SEP));
   await mkdir(dir, { recursive: true });
   return dir;
 }
 
 /** Removes the job folders of processes that no longer run; returns how many. */
 export async function removeDeadJobDirs(workDir: string, log: Logger): Promise<number> {
+  const root = convertWorkDir(workDir);
   let entries: string[];
   try {
-    entries = await readdir(workDir);
+    entries = await readdir(root);
   } catch {
     return 0;
   }
   let removed = 0;
   for (const name of entries) {
-    const [host, pidText] = name.split(SEP);
+    const fields = name.split(SEP);
+    if (fields.length !== 3) continue;
+    const [host, pidText] = fields;
     const pid = Number(pidText);
-    const path = join(workDir, name);
+    const path = join(root, name);
     let dead: boolean;
     if (host === hostname() && Number.isInteger(pid)) dead = !isAlive(pid);
     else dead = Date.now() - (await stat(path).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs > FOREIGN_MAX_AGE_MS;
@@ -38,7 +46,7 @@ export async function removeDeadJobDirs(workDir: string, log: Logger): Promise<n
     await rm(path, { recursive: true, force: true });
     removed++;
   }
-  if (removed) log.info({ removed, workDir }, "removed temp folders left by replicas that stopped");
+  if (removed) log.info({ removed, workDir: root }, "removed temp folders left by replicas that stopped");
   return removed;
 }
 
