@@ -38,6 +38,15 @@ test("H.264/AAC with keyframes every 2 s is passed through", async () => {
   assert.equal(d?.audio, "aac");
 });
 
+test("packets lost in transit do not make a stream with 2 s keyframes look like one that needs transcoding", async () => {
+  const buf = await ts("lossy.ts", x264(50), ["-c:a", "aac"]);
+  const kept: Buffer[] = [];
+  // Drop one packet in 40, as a congested SRT link does with packets that arrive too late.
+  for (let i = 0, n = 0; i + 188 <= buf.length; i += 188, n++) if (n % 40 !== 17) kept.push(buf.subarray(i, i + 188));
+  const d = feed(Buffer.concat(kept));
+  assert.equal(d?.profile, "copy", d?.reason);
+});
+
 test("H.264 whose keyframes are further apart than a segment is transcoded", async () => {
   const d = feed(await ts("b.ts", x264(250), ["-c:a", "aac"]));
   assert.equal(d?.profile, "transcode");

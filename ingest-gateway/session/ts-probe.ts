@@ -27,8 +27,13 @@ export class TsProbe {
   private audio?: string;
   private pmtSeen = false;
   private pes?: { pts?: number; bytes: Buffer[]; size: number; rai: boolean };
-  private keyframes: number[] = [];
+  private firstKeyframe?: number;
+  private lastKeyframe?: number;
   private lastVideoPts?: number;
+  /** Continuity counter of the last video packet: a gap means SRT dropped packets (a keyframe may be among them). */
+  private videoCc?: number;
+  private lossSinceKeyframe = false;
+  private losses = 0;
   private bytesSeen = 0;
   decision?: ProbeDecision;
 
@@ -72,6 +77,14 @@ export class TsProbe {
       off += 1 + len;
     }
     if (!(afc & 0x1) || off >= 188) return;
+    if (pid === this.videoPid) {
+      const cc = p[3]! & 0x0f;
+      if (this.videoCc !== undefined && cc !== ((this.videoCc + 1) & 0x0f) && cc !== this.videoCc) {
+        this.lossSinceKeyframe = true;
+        this.losses++;
+      }
+      this.videoCc = cc;
+    }
     const payload = p.subarray(off);
     if (pid === 0 && pusi) this.pat(payload);
     else if (pid === this.pmtPid && pusi) this.pmt(payload);
@@ -149,15 +162,28 @@ export class TsProbe {
     if (!pes || pes.pts === undefined) return;
     this.lastVideoPts = pes.pts;
     const key = pes.rai || hasIdrSlice(Buffer.concat(pes.bytes));
-    if (key) this.keyframes.push(pes.pts);
-    const first = this.keyframes[0];
-    if (first === undefined) return;
-    if (this.keyframes.length >= 2) {
-      const interval = (this.keyframes[1]! - first) / PTS_HZ;
-      if (interval <= this.segmentSeconds + 0.05) this.decide("copy", `H.264${this.audio ? "/AAC" : ""} with keyframes every ${interval.toFixed(2)} s`, interval);
-      else this.decide("transcode", `keyframes are ${interval.toFixed(2)} s apart, more than a ${this.segmentSeconds} s segment`, interval);
-    } else if ((this.lastVideoPts - first) / PTS_HZ > this.segmentSeconds + 0.5) {
-      this.decide("transcode", `no keyframe within ${this.segmentSeconds} s of the first one`, (this.lastVideoPts - first) / PTS_HZ);
+    if (key) {
+      // Lost packets can only hide keyframes, so a short interval is proof either way; a long one
+      // counts only when no packet was lost in it (else a dropped keyframe could have doubled it).
+      if (this.lastKeyframe !== undefined) {
+        const interval = (pes.pts - this.lastKeyframe) / PTS_HZ;
+        if (interval <= this.segmentSeconds + 0.05) {
+          this.decide("copy", `H.264${this.audio ? "/AAC" : ""} with keyframes every ${interval.toFixed(2)} s`, interval);
+          return;
+        }
+        if (!this.lossSinceKeyframe) {
+          this.decide("transcode", `keyframes are ${interval.toFixed(2)} s apart, more than a ${this.segmentSeconds} s segment`, interval);
+          return;
+        }
+      }
+      this.firstKeyframe ??= pes.pts;
+      this.lastKeyframe = pes.pts;
+      this.lossSinceKeyframe = false;
+    }
+    const first = this.firstKeyframe;
+    // Keyframes further apart than a segment are caught above; this only ends a probe that keeps losing packets.
+    if (first !== undefined && (this.lastVideoPts - first) / PTS_HZ > 3 * this.segmentSeconds + 0.5) {
+      this.decide("transcode", `no two keyframes ${this.segmentSeconds} s apart without packet loss in ${3 * this.segmentSeconds} s (${this.losses} gaps): re-encoding to be safe`);
     }
   }
 }
