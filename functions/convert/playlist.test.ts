@@ -27,6 +27,8 @@ test("segment URIs that leave the folder, the bucket or the store are refused wi
   refused("file:///etc/passwd", /absolute URL/);
   refused("seg.ts?X-Amz-Signature=1", /query string/);
   refused("..", /outside the folder/);
+  refused("..%2F..%2Fc%2Fseg.ts", /encoded name/);
+  refused("x%5C..%5Cseg.ts", /encoded name/);
 });
 
 test("a text that is not a playlist, and a playlist with no segments, fail with what to do", () => {

@@ -68,6 +68,8 @@ export function resolveSegmentKey(fromKey: string, uri: string, rootFolder: stri
   const parts = folderOf(fromKey).split("/").filter(Boolean);
   for (const raw of path.split("/")) {
     const part = decodeComponent(raw);
+    // An encoded separator (`..%2Fx.ts`) would smuggle a ".." past the walk below into the key.
+    if (part.includes("/") || part.includes("\\")) throw new PermanentError(`${fromKey} references ${shown}, which hides a path separator in an encoded name: ${fix}`);
     if (part === "" || part === ".") continue;
     if (part === "..") {
       if (parts.length === 0) throw new PermanentError(`${fromKey} references ${shown}, which escapes the bucket with "..": ${fix}`);
