@@ -77,5 +77,5 @@ test("a playlist naming a segment outside its session folder is refused (502) ra
   assert.equal(res.status, 502);
   const body = (await res.json()) as any;
   assert.equal(body.error.kind, "bad_source");
-  assert.match(body.error.message, /outside its folder/);
+  assert.match(body.error.message, /outside the folder "sneaky\/s1"/);
 });

@@ -1,9 +1,7 @@
 import HLS from "hls-parser";
+import { resolveSegmentKey } from "../convert/playlist.js";
 import { ApiError } from "./errors.js";
 import type { Presign } from "./links.js";
-
-// Stands for the bucket when resolving a playlist's relative URIs with the URL rules players use.
-const BUCKET_ORIGIN = "https://bucket.invalid";
 
 export interface PlaylistSource {
   bucket: string;
@@ -22,15 +20,16 @@ export interface RewriteOptions {
 
 /**
  * The object key a URI in the playlist points to, or undefined for an absolute URL elsewhere
- * (left untouched). A relative URI that climbs out of the folder is refused: it would expose other objects.
+ * (left untouched). Relative URIs follow convert's rules (functions/convert/playlist.ts), so the API
+ * never signs a key convert would refuse: nothing outside the folder is exposed.
  */
 export function resolveKey(uri: string, src: PlaylistSource): string | undefined {
-  const url = new URL(uri, `${BUCKET_ORIGIN}/${src.key.split("/").map(encodeURIComponent).join("/")}`);
-  if (url.origin !== BUCKET_ORIGIN) return undefined;
-  const key = url.pathname.slice(1).split("/").map(decodeURIComponent).join("/");
-  const inside = src.folder === "" ? !key.startsWith("/") : key.startsWith(`${src.folder}/`);
-  if (!inside) throw new ApiError("bad_source", `the playlist ${src.key} names ${uri}, which is outside its folder ${src.folder}/; fix the playlist's URIs to stay in the folder`);
-  return key;
+  if (/^[a-z][a-z0-9+.-]*:/i.test(uri) || uri.startsWith("//")) return undefined;
+  try {
+    return resolveSegmentKey(src.key, uri, src.folder);
+  } catch (err) {
+    throw new ApiError("bad_source", `${(err as Error).message}; fix the playlist's URIs to stay in the folder`);
+  }
 }
 
 export function parsePlaylist(text: string, key: string) {
