@@ -171,7 +171,9 @@ stop_pid() { # name
   pid=$(cat "$f")
   if kill -0 "$pid" 2>/dev/null; then
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    # Longer than a function's SHUTDOWN_GRACE_SECONDS, so in-flight jobs finish or are handed back first.
+    local wait=$(( (${SHUTDOWN_GRACE_SECONDS:-30} + 15) * 5 ))
+    for _ in $(seq 1 "$wait"); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
     kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$f"
