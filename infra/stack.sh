@@ -172,7 +172,7 @@ stop_pid() { # name
   if kill -0 "$pid" 2>/dev/null; then
     kill -TERM "$pid" 2>/dev/null || true
     # Longer than a function's SHUTDOWN_GRACE_SECONDS, so in-flight jobs finish or are handed back first.
-    local wait=$(( (${SHUTDOWN_GRACE_SECONDS:-30} + 15) * 5 ))
+    local grace=${SHUTDOWN_GRACE_SECONDS:-30}; local wait=$(( (${grace%.*} + 15) * 5 ))
     for _ in $(seq 1 "$wait"); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
     kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
   fi
