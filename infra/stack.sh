@@ -187,6 +187,11 @@ up() {
   start_object_store
   (cd "$root" && tsx infra/provision.ts)
   if [ "$scope" = all ]; then
+    # Writes to the API and the gateway need a token; the local stack makes one once and keeps it.
+    if [ -z "${API_TOKEN:-}" ]; then
+      [ -s "$state/api-token" ] || { head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$state/api-token"; chmod 600 "$state/api-token"; }
+      export API_TOKEN; API_TOKEN=$(cat "$state/api-token")
+    fi
     start_app convert "$CONVERT_REPLICAS" functions/convert/main.ts 9100
     start_app thumbnail "$THUMBNAIL_REPLICAS" functions/thumbnail/main.ts 9200
     start_app api 1 functions/api/main.ts "${API_PORT:-8080}" fixed
@@ -221,6 +226,7 @@ status() {
   [ "$(cat "$state/object-store" 2>/dev/null)" = minio ] && printf '  %-14s %s\n' "MinIO console" "http://$S3_CONSOLE_ADDR"
   printf '  %-14s %s\n' "NATS" "$NATS_URL  (monitoring http://127.0.0.1:$NATS_MONITOR_PORT)"
   printf '  %-14s %s\n' "PostgreSQL" "postgres://postgres:postgres@127.0.0.1:$PG_PORT/recording_db"
+  [ -s "$state/api-token" ] && [ "${API_TOKEN:-$(cat "$state/api-token")}" = "$(cat "$state/api-token")" ] && printf '  %-14s %s\n' "API token" "$(cat "$state/api-token")  (Authorization: Bearer …; kept in .state/api-token)"
   for f in "$pids"/*.pid; do
     [ -e "$f" ] || continue
     name=$(basename "$f" .pid)

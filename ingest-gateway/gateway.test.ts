@@ -205,3 +205,17 @@ test("with INGEST_AUTH=off any stream name is accepted without a passphrase, and
     await open.stop();
   }
 });
+
+test("without API_TOKEN configured, creating, stopping and deleting streams is refused with a message saying what to set", async () => {
+  const locked = await startGatewayProcess({ ...env.env, API_TOKEN: "", SPOOL_DIR: `/tmp/vod-test-${env.id}/spool-locked` });
+  try {
+    for (const [method, path] of [["POST", "/streams"], ["POST", "/streams/x/stop"], ["DELETE", "/streams/x"]] as const) {
+      const res = await fetch(`${locked.http}${path}`, { method, headers: { "content-type": "application/json" }, body: method === "POST" ? JSON.stringify({ name: "x" }) : undefined });
+      assert.equal(res.status, 403, `${method} ${path}`);
+      assert.match((await res.json()).error, /API_TOKEN/);
+    }
+    assert.equal((await fetch(`${locked.http}/streams`)).status, 200, "the public list still answers");
+  } finally {
+    await locked.stop();
+  }
+});

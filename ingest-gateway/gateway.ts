@@ -51,7 +51,7 @@ export async function startGateway(config: Config, log: Logger): Promise<{ close
   server.listen(config.gateway.srtHost, config.gateway.srtPort);
   log.info({ srt: `${config.gateway.srtHost}:${config.gateway.srtPort}`, auth: config.gateway.auth, profile: config.gateway.profile, srtVersion: addon.srtVersion }, "SRT listener up");
   if (!config.gateway.auth) log.warn("INGEST_AUTH=off: any stream name is accepted without a passphrase (development only)");
-  if (!config.gateway.apiToken) log.warn("API_TOKEN is not set: anyone reaching the HTTP port can create, delete and stop streams");
+  if (!config.gateway.apiToken) log.warn("API_TOKEN is not set: creating, deleting and stopping streams is refused until it is");
 
   let nc: NatsConnection | undefined;
   connectNats(config.nats, "ingest-gateway").then(

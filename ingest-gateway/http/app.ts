@@ -52,7 +52,8 @@ export function createApp(d: AppDeps): OpenAPIHono {
   const token = d.config.gateway.apiToken;
 
   const requireToken = async (c: Context, next: Next) => {
-    if (!token) return next();
+    // Like the VOD API: with no token configured, nothing may change streams (secure by default).
+    if (!token) return c.json({ error: "stream changes are disabled: start the gateway with API_TOKEN set (16+ characters), then send 'Authorization: Bearer <API_TOKEN>'", kind: "forbidden" }, 403);
     const given = (c.req.header("authorization") ?? "").replace(/^Bearer\s+/i, "");
     const ok = given.length === token.length && timingSafeEqual(Buffer.from(given), Buffer.from(token));
     if (!ok) return c.json({ error: "this call changes streams: send 'Authorization: Bearer <API_TOKEN>'", kind: "unauthorized" }, 401);
