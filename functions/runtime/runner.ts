@@ -6,7 +6,7 @@ import type { Config } from "../../lib/config.js";
 import type { Logger } from "../../lib/log.js";
 import type { NatsConnection } from "../../lib/nats.js";
 import type { Db } from "../../db/client.js";
-import { decodeStorageEvent, isObjectCreated, isPlaylistKey, type StorageEvent } from "../events/decode.js";
+import { decodeStorageEvent, playlistEvents, type StorageEvent } from "../events/decode.js";
 import { PermanentError, TransientError, type GiveUp, type Handler, type HandlerContext } from "./handler.js";
 
 export interface RunnerOptions {
@@ -114,7 +114,7 @@ export function createRunner(o: RunnerOptions): Runner {
       msg.term((err as Error).message);
       return;
     }
-    const relevant = events.filter((e) => e.bucket === config.s3.hlsBucket && isObjectCreated(e) && isPlaylistKey(e.key));
+    const relevant = playlistEvents(events, config.s3.hlsBucket);
     // The Versity gateway publishes every object of every bucket: most messages end here, cheaply.
     if (relevant.length === 0) {
       msg.ack();
