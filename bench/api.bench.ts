@@ -15,8 +15,8 @@ import { encodeCursor } from "../functions/api/cursor.js";
 const ROWS = Number(process.env.BENCH_API_ROWS ?? 100_000);
 const SECONDS = Number(process.env.BENCH_API_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_API_CONNECTIONS ?? 20);
-/** API processes (API_WORKERS). One by default: on a small machine PostgreSQL and autocannon need the other cores. */
-const WORKERS = Number(process.env.BENCH_API_WORKERS ?? 1);
+/** API processes (API_WORKERS) to measure side by side: one, and one per core (how a box would run it). */
+const WORKER_COUNTS = (process.env.BENCH_API_WORKERS ?? `1,${os.availableParallelism()}`).split(",").map(Number).filter((n, i, all) => n > 0 && all.indexOf(n) === i);
 const TARGET_RPS = 2000;
 const TARGET_P99_MS = 50;
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -47,43 +47,48 @@ try {
     from recordings order by created_at desc, id desc offset ${50 * 1000 - 1} limit 1`)) as unknown as { id: string; position: string }[];
   const deepCursor = encodeCursor({ createdAt: deep[0]!.position, id: deep[0]!.id });
 
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  api = execa("node", ["--import", "tsx", "functions/api/main.ts"], { cwd: root, env: { ...env.env, API_PORT: String(port), API_WORKERS: String(WORKERS), LOG_LEVEL: "warn" }, reject: false, stdio: "inherit" });
-  await waitFor("the API to be ready", async () => (await fetch(`${base}/ready`).catch(() => undefined))?.ok, 30_000);
+  for (const WORKERS of WORKER_COUNTS) {
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    api = execa("node", ["--import", "tsx", "functions/api/main.ts"], { cwd: root, env: { ...env.env, API_PORT: String(port), API_WORKERS: String(WORKERS), LOG_LEVEL: "warn" }, reject: false, stdio: "inherit" });
+    await waitFor("the API to be ready", async () => (await fetch(`${base}/ready`).catch(() => undefined))?.ok, 30_000);
 
-  const cases = [
-    { name: "first page", path: "/recordings?limit=50" },
-    { name: "page 1,000 deep", path: `/recordings?limit=50&cursor=${deepCursor}` },
-    { name: "first page, status=ready", path: "/recordings?limit=50&status=ready" },
-    { name: "search q=keynote", path: "/recordings?limit=50&q=keynote" },
-  ];
-  const rows: Record<string, string | number>[] = [];
-  for (const c of cases) {
-    const check = await fetch(`${base}${c.path}`);
-    const body = (await check.json()) as { items: unknown[]; nextCursor: string | null };
-    if (check.status !== 200 || body.items.length !== 50) throw new Error(`${c.name}: expected 50 items, got ${check.status} with ${body.items?.length}`);
-    // A short warm-up so JIT and the link cache settle before measuring.
-    await autocannon({ url: `${base}${c.path}`, connections: CONNECTIONS, duration: 2 });
-    const cpuBefore = treeCpuMs(api.pid!);
-    const r = await autocannon({ url: `${base}${c.path}`, connections: CONNECTIONS, duration: SECONDS });
-    const cpuPerRequest = (treeCpuMs(api.pid!) - cpuBefore) / Math.max(1, r.requests.total);
-    const ok = r.requests.average >= TARGET_RPS && r.latency.p99 < TARGET_P99_MS;
-    rows.push({
-      case: c.name,
-      "req/s": Math.round(r.requests.average),
-      "p50 ms": r.latency.p50,
-      "p99 ms": r.latency.p99,
-      "max ms": r.latency.max,
-      // What one request costs the API process, independent of what else the machine runs.
-      "API CPU ms/req": Number(cpuPerRequest.toFixed(2)),
-      "non-2xx": r.non2xx,
-      errors: r.errors,
-      target: ok ? "met" : `missed (>= ${TARGET_RPS} req/s, p99 < ${TARGET_P99_MS} ms)`,
-    });
+    const cases = [
+      { name: "first page", path: "/recordings?limit=50" },
+      { name: "page 1,000 deep", path: `/recordings?limit=50&cursor=${deepCursor}` },
+      { name: "first page, status=ready", path: "/recordings?limit=50&status=ready" },
+      { name: "search q=keynote", path: "/recordings?limit=50&q=keynote" },
+    ];
+    const rows: Record<string, string | number>[] = [];
+    for (const c of cases) {
+      const check = await fetch(`${base}${c.path}`);
+      const body = (await check.json()) as { items: unknown[]; nextCursor: string | null };
+      if (check.status !== 200 || body.items.length !== 50) throw new Error(`${c.name}: expected 50 items, got ${check.status} with ${body.items?.length}`);
+      // A short warm-up so JIT and the link cache settle before measuring.
+      await autocannon({ url: `${base}${c.path}`, connections: CONNECTIONS, duration: 2 });
+      const cpuBefore = treeCpuMs(api.pid!);
+      const r = await autocannon({ url: `${base}${c.path}`, connections: CONNECTIONS, duration: SECONDS });
+      const cpuPerRequest = (treeCpuMs(api.pid!) - cpuBefore) / Math.max(1, r.requests.total);
+      const ok = r.requests.average >= TARGET_RPS && r.latency.p99 < TARGET_P99_MS;
+      rows.push({
+        case: c.name,
+        "req/s": Math.round(r.requests.average),
+        "p50 ms": r.latency.p50,
+        "p99 ms": r.latency.p99,
+        "max ms": r.latency.max,
+        // What one request costs the API process, independent of what else the machine runs.
+        "API CPU ms/req": Number(cpuPerRequest.toFixed(2)),
+        "non-2xx": r.non2xx,
+        errors: r.errors,
+        target: ok ? "met" : `missed (>= ${TARGET_RPS} req/s, p99 < ${TARGET_P99_MS} ms)`,
+      });
+    }
+    console.log(`\nGET /recordings on ${ROWS.toLocaleString()} rows, ${WORKERS} API worker(s), ${CONNECTIONS} connections, ${SECONDS} s each`);
+    console.table(rows);
+    api.kill("SIGTERM");
+    await api;
+    api = undefined;
   }
-  console.log(`\nGET /recordings on ${ROWS.toLocaleString()} rows, ${WORKERS} API worker(s), ${CONNECTIONS} connections, ${SECONDS} s each`);
-  console.table(rows);
   const [load1] = readFileSync("/proc/loadavg", "utf8").split(" ");
   console.log(`machine: load average ${load1} on ${os.cpus().length} CPUs (the API, PostgreSQL and autocannon share them)`);
 } finally {
