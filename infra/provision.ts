@@ -192,6 +192,13 @@ export async function provision(config: Config): Promise<{ store: string; cors: 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const config = loadConfigOrExit();
   try {
+    if (process.argv.includes("--jetstream")) {
+      // Before the object store starts: MinIO's JetStream target publishes into this stream.
+      const nc = await connectNats(config.nats, "provision");
+      await provisionJetStream(nc, config).finally(() => nc.close());
+      console.log(`provision: JetStream stream ${config.nats.stream} on ${config.nats.subject}, consumers ${Object.values(config.nats.consumers).join(", ")}`);
+      process.exit(0);
+    }
     const { store, cors } = await provision(config);
     console.log(
       `provision: ${store}: buckets ${config.s3.hlsBucket}, ${config.s3.recordingsBucket} (private, CORS per ${cors}); ` +

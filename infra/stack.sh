@@ -183,6 +183,7 @@ up() {
   local scope=${1:-all} t0=$SECONDS
   bash "$root/infra/install.sh"
   start_nats
+  (cd "$root" && tsx infra/provision.ts --jetstream)
   start_postgres
   start_object_store
   (cd "$root" && tsx infra/provision.ts)
