@@ -5,7 +5,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough, Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { once } from "node:events";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -36,7 +36,8 @@ async function plainCopy(prefix: string, segments: string[], target: string): Pr
   const reading = (async () => {
     for (const s of segments) {
       const res = await env.s3.send(new GetObjectCommand({ Bucket: env.config.s3.hlsBucket, Key: `${prefix}/${s}` }));
-      await pipeline(res.Body as Readable, body, { end: false });
+      // Written by hand: pipeline(…, { end: false }) leaves a close listener on `body` per segment.
+      for await (const chunk of res.Body as Readable) if (!body.write(chunk)) await once(body, "drain");
     }
     body.end();
   })();
