@@ -69,13 +69,21 @@ export async function* listObjects(client: S3Client, bucket: string, prefix = ""
   } while (token);
 }
 
+/** The one way objects are deleted: in batches of 1000, as S3 allows. Returns how many keys were asked. */
+export async function deleteKeys(client: S3Client, bucket: string, keys: readonly string[]): Promise<number> {
+  const unique = [...new Set(keys.filter(Boolean))];
+  for (let i = 0; i < unique.length; i += 1000) {
+    const batch = unique.slice(i, i + 1000);
+    await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }));
+  }
+  return unique.length;
+}
+
 export async function deletePrefix(client: S3Client, bucket: string, prefix: string): Promise<number> {
   let deleted = 0;
   let batch: string[] = [];
   const flush = async () => {
-    if (batch.length === 0) return;
-    await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }));
-    deleted += batch.length;
+    deleted += await deleteKeys(client, bucket, batch);
     batch = [];
   };
   for await (const o of listObjects(client, bucket, prefix)) {

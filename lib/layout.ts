@@ -1,0 +1,79 @@
+// The storage layout: the one place that knows where every object of a stream, a broadcast session
+// and a recording lives. Writers, readers and deleters ask here; nobody else spells a key.
+//
+// hls-streams/<stream>/<session>/index.m3u8, seg00000.ts …        a broadcast's live HLS (its source prefix)
+// hls-streams/<any folder>/…                                        a dropped HLS folder (its source prefix)
+// recordings/<source prefix>/<name>.mp4, thumbnail.jpg,
+//            storyboard.jpg, storyboard.vtt, <name>.<lang>.vtt    a recording and its side files
+// A playlist at the bucket's top level has no folder: its side files are named after it (`<name>.thumbnail.jpg`).
+
+/** The live playlist the gateway writes in each session's folder. */
+export const LIVE_PLAYLIST_NAME = "index.m3u8";
+
+/** The source prefix (HLS folder, no trailing slash) of one broadcast session. */
+export function sessionPrefix(stream: string, sessionId: string): string {
+  return `${stream}/${sessionId}`;
+}
+
+/** The live playlist of a broadcast session. */
+export function livePlaylistKey(stream: string, sessionId: string): string {
+  return `${sessionPrefix(stream, sessionId)}/${LIVE_PLAYLIST_NAME}`;
+}
+
+/** A key inside a source prefix (the empty prefix is the bucket's top level). */
+export function keyIn(sourcePrefix: string, name: string): string {
+  return sourcePrefix ? `${sourcePrefix}/${name}` : name;
+}
+
+/** The listing prefix of everything under a source prefix ("" for the whole bucket). */
+export function listPrefix(sourcePrefix: string): string {
+  return sourcePrefix ? `${sourcePrefix}/` : "";
+}
+
+/** The folder of a key: everything before its last "/" ("" at the top level). */
+export function folderOf(key: string): string {
+  const i = key.lastIndexOf("/");
+  return i < 0 ? "" : key.slice(0, i);
+}
+
+/** The recording's name (title, MP4 file name): the folder's last part, or the playlist's name at the top level. */
+export function recordingName(sourcePrefix: string, playlistKey: string): string {
+  if (sourcePrefix) return sourcePrefix.slice(sourcePrefix.lastIndexOf("/") + 1);
+  const base = playlistKey.slice(playlistKey.lastIndexOf("/") + 1);
+  return base.replace(/\.m3u8$/i, "") || "recording";
+}
+
+/** Where a recording's files go in the recordings bucket: in its source prefix, beside each other. */
+export interface RecordingKeys {
+  mp4: string;
+  poster: string;
+  sprite: string;
+  vtt: string;
+}
+
+export function recordingKeys(sourcePrefix: string, name: string): RecordingKeys {
+  const base = sourcePrefix ? `${sourcePrefix}/` : `${name}.`;
+  return {
+    mp4: sourcePrefix ? `${sourcePrefix}/${name}.mp4` : `${name}.mp4`,
+    poster: `${base}thumbnail.jpg`,
+    sprite: `${base}storyboard.jpg`,
+    vtt: `${base}storyboard.vtt`,
+  };
+}
+
+/** A subtitle side-car beside the MP4: `<name>.<index>.<language>.vtt`. */
+export function subtitleKey(sourcePrefix: string, name: string, index: number, language: string | undefined): string {
+  const lang = (language ?? "und").replace(/[^A-Za-z0-9-]/g, "_") || "und";
+  return keyIn(sourcePrefix, `${name}.${index}.${lang}.vtt`);
+}
+
+/** The object keys a recording row names, for deleting "every object of a recording". */
+export function keysOfRecording(row: {
+  filePath?: string | null;
+  thumbnailPath?: string | null;
+  storyboardPath?: string | null;
+  storyboardVttPath?: string | null;
+  extraKeys?: readonly string[] | null;
+}): string[] {
+  return [row.filePath, row.thumbnailPath, row.storyboardPath, row.storyboardVttPath, ...(row.extraKeys ?? [])].filter((k): k is string => Boolean(k));
+}
