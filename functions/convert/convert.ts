@@ -18,13 +18,12 @@ import { startStreamingUpload } from "./faststart.js";
 // Stages: resolve the playlist → claim the folder → wait for segments → probe → remux → upload → record.
 
 /** What giveUp needs to know about a job that got as far as resolving or claiming its folder. */
-interface JobState {
-  folder: string;
+export interface ConvertState {
+  sourcePrefix: string;
   name: string;
   playlistKey: string;
   claimToken?: string;
 }
-const jobs = new WeakMap<HandlerContext, JobState>();
 
 const PRESIGN_SECONDS = 12 * 3600;
 const UPLOAD_PART_BYTES = 16 * 1024 * 1024;
@@ -33,7 +32,7 @@ const STREAMING_LIMIT_BYTES = 3.5e9;
 /** Progress split: remuxing is most of the work, the upload the rest. */
 const REMUX_SHARE = 0.85;
 
-export const convert: Handler = async (event, ctx) => {
+export const convert: Handler<ConvertState> = async (event, ctx, job) => {
   const { s3, db, config } = ctx;
   const bucket = config.s3.hlsBucket;
   const resolution = await resolveSource(s3, bucket, event.key, ctx.signal);
@@ -43,8 +42,8 @@ export const convert: Handler = async (event, ctx) => {
   }
   const src = resolution.source;
   const log = ctx.log.child({ folder: src.folder, playlist: src.playlistKey });
-  const state: JobState = { folder: src.folder, name: src.name, playlistKey: src.playlistKey };
-  jobs.set(ctx, state);
+  const state: ConvertState = { sourcePrefix: src.folder, name: src.name, playlistKey: src.playlistKey };
+  job.state = state;
 
   // A lease shorter than NATS's redelivery: when a replica dies, its lease has ended by the time its message comes back.
   const leaseMs = Math.min(MAX_LEASE_MS, Math.floor((ctx.redeliverAfterMs ?? 60_000) / 2));
@@ -180,9 +179,9 @@ async function deleteObjects(s3: S3Client, bucket: string, keys: string[]): Prom
 }
 
 /** Records why an event was given up on the folder's recording (creating the row if the job never claimed one). */
-export const giveUpConvert: GiveUp = async (event, reason, ctx) => {
-  const state = jobs.get(ctx);
-  let folder = state?.folder;
+export const giveUpConvert: GiveUp<ConvertState> = async (event, reason, ctx, job) => {
+  const state = job.state;
+  let folder = state?.sourcePrefix;
   if (folder === undefined) {
     // Failed before its folder was known: the deepest recording covering the playlist, else its own folder.
     const covering = await recordingsCoveringPlaylist(ctx.db, event.key);
