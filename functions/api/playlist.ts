@@ -1,14 +1,14 @@
 import HLS from "hls-parser";
 import { resolveSegmentKey } from "../convert/playlist.js";
-import { ApiError } from "./errors.js";
+import { HttpError } from "../../lib/http/errors.js";
 import type { Presign } from "./links.js";
 
 export interface PlaylistSource {
   bucket: string;
   /** The playlist's object key. */
   key: string;
-  /** The folder every segment must sit in (a recording's source folder, a broadcast's session folder). */
-  folder: string;
+  /** The source prefix every segment must sit in (a recording's HLS folder, a broadcast's session folder). */
+  sourcePrefix: string;
 }
 
 export interface RewriteOptions {
@@ -26,9 +26,9 @@ export interface RewriteOptions {
 export function resolveKey(uri: string, src: PlaylistSource): string | undefined {
   if (/^[a-z][a-z0-9+.-]*:/i.test(uri) || uri.startsWith("//")) return undefined;
   try {
-    return resolveSegmentKey(src.key, uri, src.folder);
+    return resolveSegmentKey(src.key, uri, src.sourcePrefix);
   } catch (err) {
-    throw new ApiError("bad_source", `${(err as Error).message}; fix the playlist's URIs to stay in the folder`);
+    throw new HttpError("bad_source", `${(err as Error).message}; fix the playlist's URIs to stay in the folder`);
   }
 }
 
@@ -36,7 +36,7 @@ export function parsePlaylist(text: string, key: string) {
   try {
     return HLS.parse(text);
   } catch (err) {
-    throw new ApiError("bad_source", `the playlist ${key} could not be read as HLS (${(err as Error).message}); re-upload a valid playlist`);
+    throw new HttpError("bad_source", `the playlist ${key} could not be read as HLS (${(err as Error).message}); re-upload a valid playlist`);
   }
 }
 

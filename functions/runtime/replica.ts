@@ -5,7 +5,8 @@ import { loadConfig, type Config } from "../../lib/config.js";
 import { createLogger, type Logger } from "../../lib/log.js";
 import { createS3 } from "../../lib/s3.js";
 import { connectNats } from "../../lib/nats.js";
-import { createMetrics, listen, mountOps, onShutdown } from "../../lib/service.js";
+import { createMetrics, listen, onShutdown } from "../../lib/service.js";
+import { dependencyChecks, mountOps } from "../../lib/http/ops.js";
 import { createDb, closeDb, ping, type Db } from "../../db/client.js";
 import type { StorageEvent } from "../events/decode.js";
 import { createRunner, type Runner } from "./runner.js";
@@ -73,12 +74,9 @@ export async function startReplica<S>(spec: FunctionSpec<S>, config: Config = lo
     worker,
     registry,
   });
-  const app = mountOps(new Hono(), registry, {
-    nats: async () => {
-      if (nc.isClosed()) throw new Error("connection closed");
-      await nc.flush();
-    },
-    db: () => ping(db),
+  const app = mountOps(new Hono(), {
+    registry,
+    ready: dependencyChecks({ database: () => ping(db), s3: { client: s3, buckets: [config.s3.hlsBucket, config.s3.recordingsBucket] }, nats: () => nc }),
   });
   const server: ServerType = await listen(app, config.functions.metricsPort, log);
   const address = server.address();

@@ -251,13 +251,18 @@ test("FUNCTION_CONCURRENCY bounds how many jobs one replica runs at once", async
   await stopAll();
 });
 
-test("/health reports NATS and the database, /metrics counts jobs started and done", async () => {
+// /health is liveness now (nothing outside the process); the NATS and database checks moved to /ready,
+// named as every service names them, with the object store a replica also needs.
+test("/health says the process is alive, /ready reports NATS, the database and the buckets, /metrics counts jobs started and done", async () => {
   const r = await replica(async () => "done");
   await publish("metrics/index.m3u8");
   await consumerIdle();
   const health = await fetch(`http://127.0.0.1:${r.port}/health`);
   assert.equal(health.status, 200);
-  assert.deepEqual(await health.json(), { status: "ok", checks: { nats: "ok", db: "ok" } });
+  assert.deepEqual(await health.json(), { status: "ok" });
+  const ready = await fetch(`http://127.0.0.1:${r.port}/ready`);
+  assert.equal(ready.status, 200);
+  assert.deepEqual(await ready.json(), { status: "ready", checks: { nats: "ok", database: "ok", objectStore: "ok" } });
   const metrics = await (await fetch(`http://127.0.0.1:${r.port}/metrics`)).text();
   assert.match(metrics, /function_jobs_started_total\{[^}]*function="runtime-test"[^}]*\} 1/);
   assert.match(metrics, /function_jobs_done_total\{[^}]*result="done"[^}]*\} 1/);
