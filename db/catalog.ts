@@ -1,4 +1,5 @@
-// Named queries for the VOD API: the catalogue of recordings and the broadcasts now live.
+// The VOD API's reads: the catalogue of recordings and the broadcasts now live. It writes nothing;
+// the API's writes (rename, delete) are in db/recordings.ts, the table's owner.
 import { and, eq, sql } from "drizzle-orm";
 import type { Db } from "./client.js";
 import { recordings, streams, type RecordingStatus } from "./schema.js";
@@ -100,16 +101,6 @@ export async function getRecording(db: Db, id: string): Promise<CatalogRecording
   const pg = db.$client;
   const rows = await pg<CatalogRecording[]>`select ${recordingColumns(pg)} from recordings where id = ${id}::uuid`;
   return rows[0];
-}
-
-export async function renameRecording(db: Db, id: string, title: string) {
-  const rows = await db.update(recordings).set({ title, updatedAt: sql`now()` }).where(eq(recordings.id, id)).returning({ id: recordings.id });
-  return rows.length > 0;
-}
-
-export async function deleteRecordingRow(db: Db, id: string) {
-  const rows = await db.delete(recordings).where(eq(recordings.id, id)).returning({ id: recordings.id });
-  return rows.length > 0;
 }
 
 const liveColumns = {

@@ -1,7 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { deleteKeys, deletePrefix, getText, isNotFound } from "../../lib/s3.js";
 import { folderOf, keyIn, keysOfRecording, listPrefix, LIVE_PLAYLIST_NAME } from "../../lib/layout.js";
-import { deleteRecordingRow, getRecording, listRecordings, renameRecording, type CatalogRecording } from "../../db/catalog.js";
+import { getRecording, listRecordings, type CatalogRecording } from "../../db/catalog.js";
+import { deleteRecordingRow, renameRecording } from "../../db/recordings.js";
 import type { ApiDeps } from "./deps.js";
 import { HttpError } from "../../lib/http/errors.js";
 import { bearerAuth, passThrough } from "../../lib/http/auth.js";

@@ -5,8 +5,7 @@ import { DeleteObjectsCommand, GetObjectCommand, type S3Client } from "@aws-sdk/
 import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { resolveFfmpeg } from "../../lib/ffmpeg.js";
-import { recordingsCoveringPlaylist } from "../../db/queries.js";
-import { claimRecording, deleteVariantRecordings, markFailed, markProgress, markReady, recordingExists, releaseClaim } from "../../db/recordings.js";
+import { claimRecording, deleteVariantRecordings, markFailed, markProgress, markReady, recordingExists, recordingsCoveringPlaylist, releaseClaim } from "../../db/recordings.js";
 import { PermanentError, TransientError, type GiveUp, type Handler, type HandlerContext } from "../runtime/handler.js";
 import { folderOf, recordingName, writeLocalPlaylist } from "./playlist.js";
 import { checkSegments, resolveSource, type Source } from "./source.js";

@@ -6,7 +6,7 @@ import type { Logger } from "../../lib/log.js";
 import type { NatsConnection } from "../../lib/nats.js";
 import { getText, listObjects } from "../../lib/s3.js";
 import type { Db } from "../../db/client.js";
-import { recordingsCoveringPlaylist } from "../../db/queries.js";
+import { recordingsCoveringPlaylist } from "../../db/recordings.js";
 import { encodeSweepEvent, isPlaylistKey } from "../events/decode.js";
 
 export interface SweepDeps {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { resolveFfmpeg } from "../../lib/ffmpeg.js";
 import { isNotFound } from "../../lib/s3.js";
-import { ensureRecordingForFolder, setPoster, setStoryboard, thumbnailFields } from "../../db/thumbnails.js";
+import { ensureRecordingForFolder, setPoster, setStoryboard, thumbnailFields } from "../../db/recordings.js";
 import { playlistEvents } from "../events/decode.js";
 import { PermanentError, TransientError, type Handler } from "../runtime/handler.js";
 import { guessTimeline, lookupPlaylist, readEventPlaylist, type Timeline } from "./playlist.js";

@@ -5,7 +5,8 @@ import HLS from "hls-parser";
 const { MediaPlaylist, Segment } = HLS.types;
 type MediaPlaylistT = InstanceType<typeof MediaPlaylist>;
 
-export const PLAYLIST_NAME = "index.m3u8";
+/** The live playlist's name is the storage layout's (lib/layout.ts); kept under this name for the uploader. */
+export { LIVE_PLAYLIST_NAME as PLAYLIST_NAME } from "../../lib/layout.js";
 
 export interface PlaylistEntry {
   uri: string;
