@@ -16,7 +16,8 @@ export interface PrivateStack {
   natsUrl: string;
   s3Endpoint: string;
   stopNats(): Promise<void>;
-  startNats(): Promise<void>;
+  /** Starts NATS again (same JetStream data), on its first port or on `port`; returns its URL. */
+  startNats(port?: number): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -44,10 +45,11 @@ export async function startPrivateStack(opts: { natsPort: number; s3Port: number
   let nats: ChildProcess | undefined;
   let store: ChildProcess | undefined;
 
-  const startNats = async () => {
+  const startNats = async (port = opts.natsPort) => {
     await mkdir(join(dir, "nats"), { recursive: true });
-    nats = spawn(join(bin, "nats-server"), ["-a", "127.0.0.1", "-p", String(opts.natsPort), "-m", String(monitorPort), "-js", "-sd", join(dir, "nats")], { stdio: "ignore" });
+    nats = spawn(join(bin, "nats-server"), ["-a", "127.0.0.1", "-p", String(port), "-m", String(monitorPort), "-js", "-sd", join(dir, "nats")], { stdio: "ignore" });
     await waitFor("private NATS", async () => (await fetch(`http://127.0.0.1:${monitorPort}/healthz?js-enabled-only=true`)).ok, 20_000);
+    return `nats://127.0.0.1:${port}`;
   };
   await startNats();
 

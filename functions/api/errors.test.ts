@@ -7,7 +7,7 @@ import { createTestEnv, type TestEnv } from "../../test/harness.js";
 import { createApp } from "./app.js";
 import { encodeCursor } from "./cursor.js";
 import { createPresigner } from "./links.js";
-import { startApi, storeReadyRecording, withToken, type RunningApi } from "./test-support.js";
+import { startApi, storeReadyRecording, withToken, type RunningApi } from "../../test/api.js";
 
 const TOKEN = "errors-token-0123456789";
 const MISSING = "0f8fad5b-d9cb-469f-a165-70867728950e";

@@ -5,7 +5,7 @@ import { headObject, putText } from "../../lib/s3.js";
 import { recordingKeys } from "../../lib/layout.js";
 import { recordings } from "../../db/schema.js";
 import { createTestEnv, type TestEnv } from "../../test/harness.js";
-import { startApi, storeReadyRecording, vodMedia, withToken, type RunningApi } from "./test-support.js";
+import { startApi, storeReadyRecording, vodMedia, withToken, type RunningApi } from "../../test/api.js";
 
 const TOKEN = "test-token-0123456789abcdef";
 let env: TestEnv;
