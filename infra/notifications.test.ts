@@ -1,14 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import postgres from "postgres";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { loadConfig, type Config } from "../lib/config.js";
 import { connectNats, type NatsConnection } from "../lib/nats.js";
 import { createS3, putText } from "../lib/s3.js";
 import { createLogger } from "../lib/log.js";
 import { createDb, closeDb } from "../db/client.js";
-import { runMigrations } from "../db/migrate.js";
+import { dropDatabase, runMigrations } from "../db/migrate.js";
 import { decodeStorageEvent, playlistEvents, type StorageEvent } from "../functions/events/decode.js";
 import { sweep } from "../functions/sweep/sweep.js";
 import { createTestEnv, waitFor } from "../test/harness.js";
@@ -93,11 +92,7 @@ test("a playlist finished while NATS is down past the store's reconnect window s
     s3.destroy();
     await closeDb(db);
     await stack.close();
-    const u = new URL(config.databaseUrl);
-    u.pathname = "/postgres";
-    const admin = postgres(u.toString(), { max: 1, onnotice: () => {} });
-    await admin.unsafe(`drop database if exists t_outage_${id} with (force)`);
-    await admin.end();
+    await dropDatabase(config.databaseUrl);
   });
   const jsm = await jetstreamManager(nc);
   await provisionStream(jsm, config.nats);

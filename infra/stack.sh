@@ -239,9 +239,13 @@ status() {
 }
 
 case "${1:-}" in
-  up) up "${2:-all}";;
+  up) case "${2:-all}" in
+        # make test-unit: PostgreSQL alone (claim races), nothing else started.
+        postgres) start_postgres;;
+        *) up "${2:-all}";;
+      esac;;
   down) down;;
   status) status;;
   restart-nats) stop_pid nats; start_nats;;
-  *) echo "usage: infra/stack.sh up [all|infra] | down | status" >&2; exit 2;;
+  *) echo "usage: infra/stack.sh up [all|infra|postgres] | down | status" >&2; exit 2;;
 esac
