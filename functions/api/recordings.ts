@@ -211,7 +211,7 @@ export function recordingRoutes(deps: ApiDeps) {
       method: "delete",
       path: "/recordings/{id}",
       tags: ["recordings"],
-      summary: "Delete a recording: its MP4, thumbnail, storyboard, source HLS folder and row",
+      summary: "Delete a recording: its MP4, thumbnail, storyboard, everything under its source prefix, and its row",
       middleware: write,
       security: bearer,
       request: { params: IdParam },
