@@ -16,7 +16,7 @@ import { SessionManager } from "./session/manager.js";
 import { recoverSessions } from "./session/recovery.js";
 import { StreamTable } from "./session/stream-table.js";
 import { loadAddon } from "./srt/addon.js";
-import { retry } from "./uploader/retry.js";
+import { retry } from "../lib/retry.js";
 import { SpoolBudget } from "./uploader/spool-budget.js";
 
 /** libsrt declares a silent caller gone after this; a drop is told from a clean hang-up by it. */

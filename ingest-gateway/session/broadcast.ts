@@ -12,7 +12,7 @@ import { failEmptyRecording } from "../../db/recordings.js";
 import { sessionPrefix } from "../../lib/layout.js";
 import type { GatewayMetrics } from "../metrics.js";
 import { SessionUploader } from "../uploader/uploader.js";
-import { retry } from "../uploader/retry.js";
+import { retry } from "../../lib/retry.js";
 import type { SpoolBudget } from "../uploader/spool-budget.js";
 import { Connection } from "./connection.js";
 import { Playlist, nextSegmentIndex } from "./playlist.js";

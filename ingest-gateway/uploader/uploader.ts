@@ -7,7 +7,7 @@ import { putText } from "../../lib/s3.js";
 import type { Logger } from "../../lib/log.js";
 import { PLAYLIST_NAME, type Playlist } from "../session/playlist.js";
 import type { GatewayMetrics } from "../metrics.js";
-import { retry } from "./retry.js";
+import { retry } from "../../lib/retry.js";
 import type { SpoolBudget } from "./spool-budget.js";
 
 export interface QueuedSegment {
