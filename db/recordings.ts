@@ -161,12 +161,12 @@ export async function getRecordingByFolder(db: Db, sourcePrefix: string): Promis
  * Removes recordings made from a master's variant playlists on their own, before the master landed
  * (folders dropped in any order): the folder's one recording is the master's. Returns what they stored.
  */
-export async function deleteVariantRecordings(db: Db, masterFolder: string, variants: { folder: string; playlistKey: string }[]): Promise<Recording[]> {
-  const others = variants.filter((v) => v.folder !== masterFolder);
+export async function deleteVariantRecordings(db: Db, masterPrefix: string, variants: { folder: string; playlistKey: string }[]): Promise<Recording[]> {
+  const others = variants.filter((v) => v.folder !== masterPrefix);
   if (others.length === 0) return [];
   return db
     .delete(recordings)
-    .where(and(ne(recordings.sourcePrefix, masterFolder), or(...others.map((v) => and(eq(recordings.sourcePrefix, v.folder), eq(recordings.playlistKey, v.playlistKey))))))
+    .where(and(ne(recordings.sourcePrefix, masterPrefix), or(...others.map((v) => and(eq(recordings.sourcePrefix, v.folder), eq(recordings.playlistKey, v.playlistKey))))))
     .returning();
 }
 
