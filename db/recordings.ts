@@ -1,6 +1,6 @@
 import { and, eq, ne, or, sql } from "drizzle-orm";
 import type { Db } from "./client.js";
-import { recordings, type Recording } from "./schema.js";
+import { recordings, type AudioTrack, type Recording, type RecordingWarning, type SubtitleTrack } from "./schema.js";
 
 // The recording lifecycle as convert drives it: claim a folder (a lease), report progress (renewing
 // the lease), then ready or failed. Every write after the claim is conditional on holding it, so a
@@ -97,6 +97,10 @@ export interface ReadyFacts {
   height: number | null;
   videoCodec: string | null;
   audioCodec: string | null;
+  warnings: RecordingWarning[];
+  audioTracks: AudioTrack[];
+  subtitles: SubtitleTrack[];
+  extraKeys: string[];
 }
 
 /** The MP4 is fully uploaded: ready, lease released. False when the lease was lost meanwhile. */

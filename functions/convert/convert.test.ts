@@ -12,7 +12,7 @@ import { startWorkers, stopWorkers, waitForRecording, type Worker } from "../../
 import { listObjects, presignGet } from "../../lib/s3.js";
 import { recordings } from "../../db/schema.js";
 import { listFolder, uploadFiles, type LocalFile } from "../drop/upload.js";
-import type { MediaPlaylist } from "./playlist.js";
+import type { MediaPlaylist } from "../../lib/hls/index.js";
 
 // Two convert replicas on the real stack convert folders uploaded the way users and the gateway do.
 

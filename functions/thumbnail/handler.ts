@@ -4,6 +4,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { resolveFfmpeg } from "../../lib/ffmpeg.js";
+import { recordingKeys } from "../../lib/layout.js";
 import { isNotFound } from "../../lib/s3.js";
 import { ensureRecordingForFolder, setPoster, setStoryboard, thumbnailFields } from "../../db/thumbnails.js";
 import { playlistEvents } from "../events/decode.js";
@@ -18,13 +19,10 @@ const VERSION_META = "playlist-version";
 // Metadata travels in HTTP headers, which must be ASCII: keys with spaces or accents are escaped.
 const metaValue = (version: string) => encodeURIComponent(version);
 
-/**
- * Where a recording's images go in the recordings bucket: in its folder, beside the MP4. A playlist at
- * the bucket's top level has no folder: its images are named after it, as its MP4 is.
- */
-export function thumbnailKeys(folder: string, name = "") {
-  const base = folder ? `${folder}/` : `${name}.`;
-  return { poster: `${base}thumbnail.jpg`, sprite: `${base}storyboard.jpg`, vtt: `${base}storyboard.vtt` };
+/** Where a recording's images go in the recordings bucket (lib/layout.ts): beside the MP4. */
+export function thumbnailKeys(sourcePrefix: string, name = "") {
+  const { poster, sprite, vtt } = recordingKeys(sourcePrefix, name);
+  return { poster, sprite, vtt };
 }
 
 async function put(s3: S3Client, bucket: string, key: string, body: Uint8Array | string, contentType: string, version: string, signal: AbortSignal) {
@@ -100,7 +98,7 @@ export const handleThumbnail: Handler = async (event, ctx) => {
       await stopPoster();
       startPoster(found);
     }
-    folder = found.folder;
+    folder = found.sourcePrefix;
     if (found.segments.length === 0) throw new PermanentError(`${found.mediaKey} lists no segments: upload a playlist that lists its segments`);
     const log = ctx.log.child({ recording: folder, stage: "thumbnail" });
     deps.log = log;
