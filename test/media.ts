@@ -102,7 +102,8 @@ export async function makeShape(dir: string, shape: "audio-rendition" | "languag
         "-master_pl_name", "master.m3u8", "-var_stream_map", "v:0,a:0 v:1,a:1 v:2,a:2", "-hls_segment_filename", "v%v/seg%03d.ts", "v%v/index.m3u8",
       ]);
     case "audio-only":
-      return ffmpeg(dir, ["-f", "lavfi", "-i", `sine=frequency=440:sample_rate=48000:duration=${seconds},volume=0.8`, ...aac, ...HLS_VOD, "-hls_segment_filename", "seg%03d.ts", "index.m3u8"]);
+      // A tone whose loudness swells and fades, as speech does: its waveform has a shape.
+      return ffmpeg(dir, ["-f", "lavfi", "-i", `aevalsrc=0.8*sin(2*PI*440*t)*abs(sin(PI*t/2)):s=48000:d=${seconds}`, ...aac, ...HLS_VOD, "-hls_segment_filename", "seg%03d.ts", "index.m3u8"]);
     case "aes": {
       await mkdir(dir, { recursive: true });
       const { writeFile } = await import("node:fs/promises");

@@ -5,7 +5,7 @@ import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { execa } from "execa";
-import { resolveFfmpeg } from "../../lib/ffmpeg.js";
+import { HLS_PROTOCOLS, hlsInputOptions, resolveFfmpeg } from "../../lib/ffmpeg.js";
 import { HlsError, checkSegments, mergeWebVtt, resolveSource, sourceObjects, writeLocalPlaylist, type ResolvedSegment, type Source } from "../../lib/hls/index.js";
 import { folderOf, keysOfRecording, recordingKeys, recordingName, subtitleKey } from "../../lib/layout.js";
 import { deleteKeys, putText } from "../../lib/s3.js";
@@ -14,7 +14,7 @@ import { claimRecording, deleteVariantRecordings, markFailed, markProgress, mark
 import type { RecordingWarning, SubtitleTrack } from "../../db/schema.js";
 import { PermanentError, TransientError, type HandlerContext, type HandlerResult } from "../runtime/handler.js";
 import type { StorageEvent } from "../events/decode.js";
-import { hlsInputOptions, probeInput, probeOutput, PROTOCOLS, remux, type InputStreams, type OutputFacts, type Tools, type Track } from "./remux.js";
+import { probeInput, probeOutput, remux, type InputStreams, type OutputFacts, type Tools, type Track } from "./remux.js";
 import { createJobDir, recordChild, removeDeadJobDirs } from "./workdir.js";
 import { startStreamingUpload } from "./faststart.js";
 
@@ -450,7 +450,7 @@ async function readableSeconds(j: RemuxJob, s: ResolvedSegment, i: number): Prom
   const path = join(j.dir, `check-${i}.m3u8`);
   await writeFile(path, writeLocalPlaylist([{ ...s, discontinuity: false }], j.inputs.urlOf));
   const stream = j.tracks.some((t) => t.kind === "video") ? "v:0" : "a:0";
-  const r = await execa(j.tools.ffprobe, ["-v", "error", "-protocol_whitelist", PROTOCOLS, ...(await hlsInputOptions(j.tools)), "-select_streams", stream, "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0", path], {
+  const r = await execa(j.tools.ffprobe, ["-v", "error", "-protocol_whitelist", HLS_PROTOCOLS, ...(await hlsInputOptions(j.tools)), "-select_streams", stream, "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0", path], {
     reject: false,
     cancelSignal: j.signal,
   });

@@ -1,5 +1,6 @@
 import { createInterface } from "node:readline";
 import { execa } from "execa";
+import { HLS_PROTOCOLS, hlsInputOptions } from "../../lib/ffmpeg.js";
 import { PermanentError, TransientError } from "../runtime/handler.js";
 
 // FFmpeg reads temporary playlists of presigned segment URLs (the video variant and each separate audio
@@ -30,7 +31,7 @@ export interface InputStreams {
   audio?: AudioFormat;
 }
 
-export const PROTOCOLS = "file,http,https,tcp,tls,crypto";
+const PROTOCOLS = HLS_PROTOCOLS;
 /** Errors that say the store or the network failed, not the media: worth another attempt. */
 const NETWORK_TROUBLE = /Server returned 5\d\d|Connection refused|Connection reset|Connection timed out|timed out|Failed to open segment|Failed to reload playlist|Immediate exit requested/i;
 
@@ -150,30 +151,6 @@ export interface RemuxOptions {
   /** Turns presigned URLs in FFmpeg's messages back into segment names. */
   describe: (msg: string) => string;
   onStart?: (pid: number | undefined) => Promise<void>;
-}
-
-/**
- * The HLS reader's options differ between FFmpeg builds (Debian's 5.1 has the newer extension checks,
- * older static builds do not): ask the binary once. The checks guard against playlists that read local
- * files; ours is written by convert and names only presigned URLs, so any segment or key extension is allowed.
- */
-const hlsOptionCache = new Map<string, Promise<string[]>>();
-export function hlsInputOptions(tools: Tools): Promise<string[]> {
-  let p = hlsOptionCache.get(tools.ffmpeg);
-  if (!p) {
-    p = execa(tools.ffmpeg, ["-hide_banner", "-h", "demuxer=hls"], { reject: false }).then((r) => {
-      const help = String(r.stdout);
-      const has = (name: string) => help.includes(`-${name} `);
-      return [
-        ...(has("allowed_extensions") ? ["-allowed_extensions", "ALL"] : []),
-        ...(has("allowed_segment_extensions") ? ["-allowed_segment_extensions", "ALL"] : []),
-        ...(has("extension_picky") ? ["-extension_picky", "0"] : []),
-        ...(has("seg_max_retry") ? ["-seg_max_retry", "3"] : []),
-      ];
-    });
-    hlsOptionCache.set(tools.ffmpeg, p);
-  }
-  return p;
 }
 
 export async function remux(o: RemuxOptions): Promise<void> {

@@ -10,7 +10,8 @@ import { ensureRecordingForFolder, setPoster, setStoryboard, thumbnailFields } f
 import { playlistEvents } from "../events/decode.js";
 import { PermanentError, TransientError, type Handler } from "../runtime/handler.js";
 import { guessTimeline, lookupPlaylist, readEventPlaylist, type Timeline } from "./playlist.js";
-import { makePoster, type FrameDeps, type Poster } from "./poster.js";
+import { makePoster, NoVideo, type FrameDeps, type Poster } from "./poster.js";
+import { makeWaveform } from "./waveform.js";
 import { makeStoryboard, TILE_BATCH } from "./storyboard.js";
 import type { InitCache } from "./segment.js";
 
@@ -111,7 +112,15 @@ export const handleThumbnail: Handler = async (event, ctx) => {
       return "done";
     }
     await ensureRecordingForFolder(db, folder, found.name);
-    const made = await poster!.job;
+    const made = await poster!.job.catch((err: unknown) => (err instanceof NoVideo ? undefined : Promise.reject(err)));
+    if (!made) {
+      // Audio only: a waveform is the poster, and there is no storyboard (nothing to preview).
+      const wave = await makeWaveform(deps, found.resolved);
+      await put(s3, bucket, keys.poster, wave.jpeg, "image/jpeg", found.version, signal);
+      await setPoster(db, folder, keys.poster);
+      log.info({ key: keys.poster, bytes: wave.jpeg.length, lookupMs, ms: ms() }, "waveform poster uploaded (audio only, no storyboard)");
+      return "done";
+    }
     await put(s3, bucket, keys.poster, made.jpeg, "image/jpeg", found.version, signal);
     await setPoster(db, folder, keys.poster);
     log.info({ key: keys.poster, segment: made.segment.key, at: made.at, yavg: made.yavg, bytes: made.jpeg.length, lookupMs, ms: ms() }, "poster uploaded");
