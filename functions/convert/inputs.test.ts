@@ -12,6 +12,8 @@ import { startWorkers, stopWorkers, waitForRecording, type Worker } from "../../
 import { presignGet } from "../../lib/s3.js";
 import { recordings } from "../../db/schema.js";
 import { listFolder, uploadFiles } from "../drop/upload.js";
+import { chromium } from "playwright-core";
+import { startApi } from "../api/test-support.js";
 
 // The HLS shapes packagers write, each made by FFmpeg's own HLS muxer, uploaded in the orders users'
 // tools use, converted by a convert replica on the real stack into one complete recording.
@@ -24,7 +26,7 @@ before(async () => {
   env = await createTestEnv("inputs", { SEGMENT_WAIT_SECONDS: "4" });
   media = await mkdtemp(join(tmpdir(), "inputs-test-"));
   for (const shape of ["audio-rendition", "languages", "hevc-fmp4", "single-file", "ladder", "audio-only", "aes"] as const) await makeShape(join(media, shape), shape);
-  workers = await startWorkers(env, "functions/convert/main.ts", 1);
+  workers = [...(await startWorkers(env, "functions/convert/main.ts", 1)), ...(await startWorkers(env, "functions/thumbnail/main.ts", 1, {}, "t"))];
 });
 
 after(async () => {
@@ -179,4 +181,63 @@ test("a damaged segment (as SRT loss leaves) gives a ready recording of what is 
   assert.deepEqual(w.at.map((g) => [g.segment, g.startSeconds]), [["s_0_001.ts", 2]]);
   assert.match(w.message, /the source is damaged: 2\.\d s of the 6\.0 s .* are not in the MP4 \(0:02 in s_0_001\.ts: 2\.0 s\)/);
   assert.ok(Math.abs(r.durationSeconds! - 4) <= 0.6);
+});
+
+test("the API lists subtitles, audio tracks and warnings; the page shows subtitle tracks, the warning, and an audio player under the waveform", async () => {
+  const api = await startApi(env);
+  const profile = await mkdtemp(join(tmpdir(), "inputs-chromium-"));
+  const browser = await chromium.launchPersistentContext(profile, {
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"],
+  });
+  try {
+    const idOf = async (prefix: string) => (await waitForRecording(env, prefix)).id;
+    type Detail = { subtitles: { language: string | null; name: string; url: string }[]; audioTracks: { language: string | null; default: boolean }[]; warnings: { message: string; missingSeconds: number }[] };
+    const detail = async (id: string) => (await (await fetch(`${api.url}/recordings/${id}`)).json()) as Detail;
+
+    const talk = await detail(await idOf("langs/talk"));
+    assert.deepEqual(talk.audioTracks.map((t) => [t.language, t.default]), [["eng", true], ["fra", false]]);
+    assert.equal(talk.subtitles.length, 1);
+    assert.equal(talk.subtitles[0]!.language, "eng");
+    const vtt = await fetch(talk.subtitles[0]!.url);
+    assert.equal(vtt.status, 200);
+    assert.match(vtt.headers.get("content-type")!, /^text\/vtt/);
+    assert.match(await vtt.text(), /Hello/);
+
+    const damaged = await detail(await idOf("damaged/show"));
+    assert.equal(damaged.warnings.length, 1);
+    assert.match(damaged.warnings[0]!.message, /s_0_001\.ts/);
+
+    const page = browser.pages()[0] ?? (await browser.newPage());
+    await page.goto(`${api.url}/watch/${await idOf("langs/talk")}`);
+    const track = page.locator("video[data-testid=player] track[data-testid=subtitle-track]");
+    await track.waitFor({ state: "attached" });
+    assert.equal(await track.getAttribute("srclang"), "eng");
+    // The track loads in the browser (same origin) and its cues are parsed.
+    const cues = await page.evaluate(async () => {
+      const v = document.querySelector("video[data-testid=player]") as HTMLVideoElement;
+      const t = v.textTracks[0]!;
+      t.mode = "showing";
+      for (let i = 0; i < 100 && !(t.cues && t.cues.length); i++) await new Promise((ok) => setTimeout(ok, 100));
+      return Array.from(t.cues ?? []).map((c) => (c as VTTCue).text);
+    });
+    assert.deepEqual(cues, ["Hello", "World"]);
+
+    await page.goto(`${api.url}/watch/${await idOf("damaged/show")}`);
+    assert.match(await page.locator("[data-testid=warnings]").innerText(), /the source is damaged: 2\.\d s .* s_0_001\.ts/);
+
+    const podcast = await idOf("shapes/podcast");
+    await waitFor("the podcast's waveform poster", async () => (await env.db.select().from(recordings).where(like(recordings.sourcePrefix, "shapes/podcast"))).some((r) => r.thumbnailPath), 60_000);
+    await page.goto(`${api.url}/watch/${podcast}`);
+    const audio = page.locator("audio[data-testid=player]");
+    await audio.waitFor();
+    await waitFor("the waveform image to load", () => page.locator("img[data-testid=waveform]").evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth === 1280));
+    await waitFor("the audio to play past 1 s", () => audio.evaluate((a: HTMLAudioElement) => a.currentTime > 1 || (a.paused && a.play().then(() => false, () => false))), 30_000);
+    assert.equal(await page.locator("video").count(), 0);
+  } finally {
+    await browser.close();
+    await rm(profile, { recursive: true, force: true });
+    await api.close();
+  }
 });
