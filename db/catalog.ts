@@ -144,7 +144,3 @@ export async function getLiveBroadcast(db: Db, stream: string) {
     .limit(1);
   return rows[0];
 }
-
-export async function pingDb(db: Db): Promise<void> {
-  await db.execute(sql`select 1`);
-}

@@ -1,4 +1,4 @@
-import { ApiError } from "./errors.js";
+import { HttpError } from "../../lib/http/errors.js";
 
 /**
  * A position in the newest-first list: the last row's created_at (to the microsecond, as PostgreSQL
@@ -19,7 +19,7 @@ export function encodeCursor(c: Cursor): string {
 export function decodeCursor(raw: string): Cursor {
   const [createdAt, id, extra] = Buffer.from(raw, "base64url").toString("utf8").split("|");
   if (extra !== undefined || !createdAt || !id || !TIMESTAMP.test(createdAt) || !UUID.test(id)) {
-    throw new ApiError("invalid_request", "cursor: not a cursor this API returned; pass the nextCursor of the previous page, or leave it out to start at the newest", "cursor");
+    throw new HttpError("invalid_request", "cursor: not a cursor this API returned; pass the nextCursor of the previous page, or leave it out to start at the newest", "cursor");
   }
   return { createdAt, id };
 }

@@ -102,6 +102,15 @@ describe("401, 403, 404, 409, 500", () => {
     await expectError(await get(`/recordings/${MISSING}`, authed("DELETE")), 404, "not_found");
   });
 
+  test("a known path with a method it does not answer is 405 naming the methods in Allow", async () => {
+    const res = await get(`/recordings/${MISSING}`, { method: "PUT" });
+    await expectError(res, 405, "method_not_allowed");
+    assert.equal(res.headers.get("allow"), "DELETE, GET, HEAD, PATCH");
+    const ready = await get("/ready", { method: "POST" });
+    assert.equal(ready.status, 405);
+    assert.equal(ready.headers.get("allow"), "GET, HEAD");
+  });
+
   test("an unknown route or live stream is 404", async () => {
     await expectError(await get("/nothing/here"), 404, "not_found");
     await expectError(await get("/live/nobody/index.m3u8"), 404, "not_found");

@@ -1,13 +1,13 @@
 import { HlsError, parsePlaylist as parseHls, resolveUri, stringifyPlaylist } from "../../lib/hls/index.js";
-import { ApiError } from "./errors.js";
+import { HttpError } from "../../lib/http/errors.js";
 import type { Presign } from "./links.js";
 
 export interface PlaylistSource {
   bucket: string;
   /** The playlist's object key. */
   key: string;
-  /** The folder every segment must sit in (a recording's source folder, a broadcast's session folder). */
-  folder: string;
+  /** The source prefix every segment must sit in (a recording's HLS folder, a broadcast's session folder). */
+  sourcePrefix: string;
 }
 
 export interface RewriteOptions {
@@ -25,9 +25,9 @@ export interface RewriteOptions {
 export function resolveKey(uri: string, src: PlaylistSource): string | undefined {
   if (/^[a-z][a-z0-9+.-]*:/i.test(uri) || uri.startsWith("//")) return undefined;
   try {
-    return resolveUri(src.key, uri, src.folder, /\.m3u8$/i.test(uri.split("?")[0]!) ? "playlist" : "segment");
+    return resolveUri(src.key, uri, src.sourcePrefix, /\.m3u8$/i.test(uri.split("?")[0]!) ? "playlist" : "segment");
   } catch (err) {
-    throw new ApiError("bad_source", `${(err as Error).message}; fix the playlist's URIs to stay in the folder`);
+    throw new HttpError("bad_source", `${(err as Error).message}; fix the playlist's URIs to stay in the folder`);
   }
 }
 
@@ -35,7 +35,7 @@ export function parsePlaylist(text: string, key: string) {
   try {
     return parseHls(text, key);
   } catch (err) {
-    if (err instanceof HlsError) throw new ApiError("bad_source", `the playlist ${key} could not be read as HLS (${err.message})`);
+    if (err instanceof HlsError) throw new HttpError("bad_source", `the playlist ${key} could not be read as HLS (${err.message})`);
     throw err;
   }
 }

@@ -1,7 +1,7 @@
 // The API's shapes, declared once: they validate requests, type the handlers and write /openapi.json.
 import { z } from "@hono/zod-openapi";
 import { recordingStatuses } from "../../db/schema.js";
-import { errorKinds } from "./errors.js";
+import { errorKinds } from "../../lib/http/errors.js";
 
 export const ErrorSchema = z
   .object({
@@ -86,7 +86,8 @@ export const RecordingSchema = z
     ...RecordingBase,
     videoCodec: z.string().nullable(),
     audioCodec: z.string().nullable(),
-    sourceFolder: z.string().openapi({ description: "The HLS folder in the hls-streams bucket" }),
+    sourcePrefix: z.string().openapi({ description: "The recording's source prefix (its HLS folder in hls-streams, no trailing slash)" }),
+    sourceFolder: z.string().openapi({ deprecated: true, description: "Deprecated: the same value as sourcePrefix, kept for clients written before it" }),
     sessionId: z.string().nullable(),
     videoUrl: z.string().nullable().openapi({ description: "Presigned, expiring MP4 link (byte ranges work); null until ready" }),
     hlsUrl: z.string().openapi({ description: "The source HLS as a VOD playlist (served by the API, segments presigned)" }),

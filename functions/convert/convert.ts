@@ -12,7 +12,7 @@ import { deleteKeys, putText } from "../../lib/s3.js";
 import { recordingsCoveringPlaylist } from "../../db/queries.js";
 import { claimRecording, deleteVariantRecordings, markFailed, markProgress, markReady, recordingExists, releaseClaim } from "../../db/recordings.js";
 import type { RecordingWarning, SubtitleTrack } from "../../db/schema.js";
-import { PermanentError, TransientError, type HandlerContext, type HandlerResult } from "../runtime/handler.js";
+import { PermanentError, TransientError, type GiveUp, type Handler, type HandlerContext } from "../runtime/handler.js";
 import type { StorageEvent } from "../events/decode.js";
 import { probeInput, probeOutput, remux, type InputStreams, type OutputFacts, type Tools, type Track } from "./remux.js";
 import { createJobDir, recordChild, removeDeadJobDirs } from "./workdir.js";
@@ -30,13 +30,6 @@ export interface ConvertState {
   claimToken?: string;
 }
 
-/** One per delivery (the runtime's Job): what the handler found, for giveUp to record. */
-export interface Job<S> {
-  state?: S;
-}
-// Until the runtime hands a Job to both calls, the delivery's context links them.
-const pending = new WeakMap<HandlerContext, Job<ConvertState>>();
-
 const PRESIGN_SECONDS = 12 * 3600;
 const UPLOAD_PART_BYTES = 16 * 1024 * 1024;
 const MAX_LEASE_MS = 30_000;
@@ -46,7 +39,7 @@ const REMUX_SHARE = 0.85;
 /** Damage is located segment by segment with this many probes at once. */
 const LOCATE_PARALLEL = 4;
 
-export async function convert(event: StorageEvent, ctx: HandlerContext, job: Job<ConvertState> = newJob(ctx)): Promise<HandlerResult> {
+export const convert: Handler<ConvertState> = async (event, ctx, job) => {
   const { s3, db, config } = ctx;
   const bucket = config.s3.hlsBucket;
   const resolution = await hls(() => resolveSource(s3, bucket, event.key, ctx.signal));
@@ -129,13 +122,7 @@ export async function convert(event: StorageEvent, ctx: HandlerContext, job: Job
     lease.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
   }
-}
-
-function newJob(ctx: HandlerContext): Job<ConvertState> {
-  const job: Job<ConvertState> = {};
-  pending.set(ctx, job);
-  return job;
-}
+};
 
 /** The HLS rules' refusals are the user's to fix: the job fails permanently with their message. */
 async function hls<T>(f: () => Promise<T>): Promise<T> {
@@ -186,7 +173,7 @@ async function dropMemberRecordings(ctx: HandlerContext, src: Source, log: Handl
 }
 
 /** Records why an event was given up on the folder's recording (creating the row if the job never claimed one). */
-export async function giveUpConvert(event: StorageEvent, reason: string, ctx: HandlerContext, job: Job<ConvertState> = pending.get(ctx) ?? {}): Promise<void> {
+export const giveUpConvert: GiveUp<ConvertState> = async (event, reason, ctx, job) => {
   const state = job.state;
   let sourcePrefix = state?.sourcePrefix;
   if (sourcePrefix === undefined) {
@@ -203,7 +190,7 @@ export async function giveUpConvert(event: StorageEvent, reason: string, ctx: Ha
     title: state?.name ?? recordingName(sourcePrefix, event.key),
   });
   ctx.log.warn({ sourcePrefix, reason, recorded: written, stage: "failed" }, written ? "recording failed" : "failure not recorded: the folder is held or finished by another playlist");
-}
+};
 
 /** Before the first conversion: clear temp folders a killed replica of this host left behind. */
 export async function prepareConvert({ config, log }: { config: HandlerContext["config"]; log: HandlerContext["log"] }): Promise<void> {

@@ -451,7 +451,7 @@ function renderDetails(details, rec) {
       h("div", { class: "sub" }, h("a", { href: `/?stream=${encodeURIComponent(rec.stream)}` }, rec.stream)),
       (rec.warnings || []).length ? h("div", { class: "warning-box", "data-testid": "warnings" }, ...rec.warnings.map((w) => h("p", {}, w.message))) : null,
       rec.error ? h("div", { class: "error-box" }, rec.error) : null,
-      h("dl", {}, ...detailRow("Duration", duration(rec.durationSeconds)), ...detailRow("Resolution", resolution), ...detailRow("Codecs", codecs), ...detailRow("Size", bytes(rec.fileSizeBytes)), ...detailRow("Source", rec.sourceFolder)),
+      h("dl", {}, ...detailRow("Duration", duration(rec.durationSeconds)), ...detailRow("Resolution", resolution), ...detailRow("Codecs", codecs), ...detailRow("Size", bytes(rec.fileSizeBytes)), ...detailRow("Source", rec.sourcePrefix)),
       actions,
       h("a", { class: "back", href: "/" }, "← All recordings"),
     ].filter(Boolean),
