@@ -183,6 +183,16 @@ test("a damaged segment (as SRT loss leaves) gives a ready recording of what is 
   assert.ok(Math.abs(r.durationSeconds! - 4) <= 0.6);
 });
 
+test("an audio rendition with no audio in it fails the recording, naming the rendition", async () => {
+  const dir = join(media, "audio-rendition");
+  const master = (await readFile(join(dir, "master.m3u8"), "utf8")).replace('URI="s_1.m3u8"', 'URI="s_0.m3u8"');
+  await uploadFiles(env.s3, hls(), "broken/no-audio", (await listFolder(dir)).filter((f) => f.rel.startsWith("s_0")));
+  await env.s3.send(new PutObjectCommand({ Bucket: hls(), Key: "broken/no-audio/master.m3u8", Body: master }));
+  const r = await waitForRecording(env, "broken/no-audio", ["failed"]);
+  assert.equal(r.status, "failed");
+  assert.match(r.error!, /the audio rendition "audio_1" \(s_0\.m3u8\) holds no audio stream: check its segments and upload the folder again/);
+});
+
 test("the API lists subtitles, audio tracks and warnings; the page shows subtitle tracks, the warning, and an audio player under the waveform", async () => {
   const api = await startApi(env);
   const profile = await mkdtemp(join(tmpdir(), "inputs-chromium-"));
