@@ -47,6 +47,7 @@ export const convert: Handler<ConvertState> = async (event, ctx, job) => {
     ctx.log.debug({ reason: resolution.reason }, "nothing to convert");
     return "ignored";
   }
+  if (resolution.kind === "wait") throw new TransientError(`waiting for a master playlist: ${resolution.reason}`, { retryAfterMs: resolution.retryAfterMs });
   const src = resolution.source;
   const log = ctx.log.child({ sourcePrefix: src.sourcePrefix, playlist: src.playlistKey });
   const state: ConvertState = { sourcePrefix: src.sourcePrefix, name: src.name, playlistKey: src.playlistKey };

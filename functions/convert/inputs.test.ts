@@ -37,13 +37,12 @@ after(async () => {
 
 const hls = () => env.config.s3.hlsBucket;
 
-/** Media files first, then the playlists in `order`, each one's event handled before the next lands when `settle` says so. */
-async function uploadInOrder(shape: string, prefix: string, order: string[], settle?: (playlist: string) => Promise<unknown>) {
+/** Media files first, then the playlists one by one in `order`, as an uploader that sorts by name or time does. */
+async function uploadInOrder(shape: string, prefix: string, order: string[]) {
   const files = await listFolder(join(media, shape));
   await uploadFiles(env.s3, hls(), prefix, files, { skip: (f) => f.rel.endsWith(".m3u8") });
   for (const name of order) {
     await env.s3.send(new PutObjectCommand({ Bucket: hls(), Key: `${prefix}/${name}`, Body: await readFile(join(media, shape, name)) }));
-    await settle?.(name);
   }
 }
 
@@ -75,19 +74,27 @@ for (const [order, playlists] of [
   ["media playlists first", ["s_0.m3u8", "s_1.m3u8", "master.m3u8"]],
   ["rendition first", ["s_1.m3u8", "master.m3u8", "s_0.m3u8"]],
 ] as const) {
-  test(`a master with a separate audio rendition uploaded ${order} becomes one recording with video and audio`, async () => {
+  test(`a master with a separate audio rendition uploaded ${order} becomes one recording with video and audio, never one of its playlists alone`, async () => {
     const prefix = `rendition/${order.replaceAll(" ", "-")}`;
-    // Each playlist's event is handled before the next lands, so a playlist converted on its own (before its master) is seen to give way.
-    await uploadInOrder("audio-rendition", prefix, [...playlists], async (name) => {
-      if (name === "master.m3u8" || (playlists as readonly string[]).indexOf(name) > playlists.indexOf("master.m3u8")) return;
-      await waitFor(`${name} to be handled`, async () => (await rowsUnder(prefix)).some((r) => r.playlistKey === `${prefix}/${name}` && r.status === "ready"), 60_000);
-    });
-    const r = await waitFor("the master's recording", async () => {
-      const [row] = await rowsUnder(prefix);
-      return row?.status === "ready" && row.playlistKey === `${prefix}/s_0.m3u8` && (row.audioTracks?.length ?? 0) === 1 ? row : undefined;
-    }, 90_000);
-    await assertComplete(prefix, { video: "h264", audio: 1, seconds: 6 });
-    assert.equal(r.filePath, `${prefix}/${order.replaceAll(" ", "-")}.mp4`);
+    // Watch the folder's row the whole time: it must never be ready with one track, or made from a playlist other than the video variant.
+    const seen: string[] = [];
+    let watching = true;
+    const watch = (async () => {
+      while (watching) {
+        for (const r of await rowsUnder(prefix)) if (r.status === "ready") seen.push(`${r.playlistKey} ${r.audioTracks?.length} audio`);
+        await new Promise((ok) => setTimeout(ok, 100));
+      }
+    })();
+    try {
+      await uploadInOrder("audio-rendition", prefix, [...playlists]);
+      await assertComplete(prefix, { video: "h264", audio: 1, seconds: 6 });
+    } finally {
+      watching = false;
+      await watch;
+    }
+    assert.deepEqual([...new Set(seen)], [`${prefix}/s_0.m3u8 1 audio`]);
+    const [r] = await rowsUnder(prefix);
+    assert.equal(r!.filePath, `${prefix}/${order.replaceAll(" ", "-")}.mp4`);
   });
 }
 
