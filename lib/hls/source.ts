@@ -52,8 +52,7 @@ export type Resolution =
   | { kind: "convert"; source: Source };
 
 /**
- * How long a finished media playlist with sibling playlists (other .m3u8 files beside it, or variant
- * folders next to its own) waits for a master naming it before it is converted on its own. Uploaders
+ * How long a finished media playlist with sibling playlists (other .m3u8 files beside it) waits for a master naming it before it is converted on its own. Uploaders
  * put a whole folder within seconds; a broadcast's session folder has one playlist and never waits.
  */
 export const MASTER_GRACE_MS = 10_000;
@@ -162,8 +161,9 @@ async function findMaster(s3: S3Client, bucket: string, mediaKey: string, signal
   for (const [level, folder] of folders.entries()) {
     const listed = await listPlaylistsIn(s3, bucket, folder, signal);
     const candidates = listed.playlists.filter((k) => k !== mediaKey);
-    // Beside it: other playlists. One folder up: other variant folders (`v0/`, `v1/`...) next to its own.
-    if (level === 0 ? candidates.length > 0 : listed.folders.some((f) => f !== `${here}/`)) siblings = true;
+    // Other playlists beside it (FFmpeg's -var_stream_map layout). Folders beside its own are not a sign:
+    // a parent folder usually holds many recordings. A variant in a subfolder converted alone gives way later.
+    if (level === 0 && candidates.length > 0) siblings = true;
     for (const key of candidates.slice(0, 20)) {
       const obj = await readPlaylist(s3, bucket, key, signal);
       if (!obj || !looksMaster(obj.text)) continue;
@@ -179,14 +179,13 @@ async function findMaster(s3: S3Client, bucket: string, mediaKey: string, signal
   return { siblings };
 }
 
-/** The .m3u8 objects directly in a folder (not below it), and the folders in it. */
-async function listPlaylistsIn(s3: S3Client, bucket: string, folder: string, signal?: AbortSignal): Promise<{ playlists: string[]; folders: string[] }> {
-  const out = { playlists: [] as string[], folders: [] as string[] };
+/** The .m3u8 objects directly in a folder (not below it). */
+async function listPlaylistsIn(s3: S3Client, bucket: string, folder: string, signal?: AbortSignal): Promise<{ playlists: string[] }> {
+  const out = { playlists: [] as string[] };
   let token: string | undefined;
   do {
     const res = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: listPrefix(folder), Delimiter: "/", ContinuationToken: token }), { abortSignal: signal });
     for (const o of res.Contents ?? []) if (o.Key?.toLowerCase().endsWith(".m3u8")) out.playlists.push(o.Key);
-    for (const p of res.CommonPrefixes ?? []) if (p.Prefix) out.folders.push(p.Prefix);
     token = res.IsTruncated ? res.NextContinuationToken : undefined;
   } while (token);
   return out;
