@@ -2,7 +2,7 @@
 // the API's writes (rename, delete) are in db/recordings.ts, the table's owner.
 import { and, eq, sql } from "drizzle-orm";
 import type { Db } from "./client.js";
-import { recordings, streams, type RecordingStatus } from "./schema.js";
+import { recordings, streams, type AudioTrack, type RecordingStatus, type RecordingWarning, type SubtitleTrack } from "./schema.js";
 
 export interface RecordingFilter {
   status?: RecordingStatus;
@@ -37,6 +37,9 @@ export interface CatalogRecording {
   sourcePrefix: string;
   playlistKey: string | null;
   sessionId: string | null;
+  warnings: RecordingWarning[] | null;
+  audioTracks: AudioTrack[] | null;
+  subtitles: SubtitleTrack[] | null;
   createdAt: string;
   updatedAt: string;
   /** created_at to the microsecond, as PostgreSQL stores it: what a page cursor must carry. */
@@ -65,7 +68,7 @@ function recordingColumns(pg: Db["$client"]) {
   return pg`
     ${summaryColumns(pg)}, user_id as "userId", video_codec as "videoCodec", audio_codec as "audioCodec",
     file_path as "filePath", storyboard_path as "storyboardPath", source_prefix as "sourcePrefix",
-    playlist_key as "playlistKey", session_id as "sessionId"`;
+    playlist_key as "playlistKey", session_id as "sessionId", warnings, audio_tracks as "audioTracks", subtitles`;
 }
 
 /** `%`, `_` and `\` are LIKE wildcards; a search for them means the characters themselves. */

@@ -1,6 +1,6 @@
 import { and, eq, gte, inArray, isNotNull, ne, or, sql } from "drizzle-orm";
 import type { Db } from "./client.js";
-import { recordings, type Recording } from "./schema.js";
+import { recordings, type AudioTrack, type Recording, type RecordingWarning, type SubtitleTrack } from "./schema.js";
 
 // The one owner of the recordings table: every query that writes it lives here, whoever calls it
 // (convert, thumbnail, the API, the gateway), beside the reads of the functions that write it.
@@ -101,6 +101,10 @@ export interface ReadyFacts {
   height: number | null;
   videoCodec: string | null;
   audioCodec: string | null;
+  warnings: RecordingWarning[];
+  audioTracks: AudioTrack[];
+  subtitles: SubtitleTrack[];
+  extraKeys: string[];
 }
 
 /** The MP4 is fully uploaded: ready, lease released. False when the lease was lost meanwhile. */

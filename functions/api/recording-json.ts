@@ -56,6 +56,9 @@ export async function toDetail(deps: ApiDeps, row: CatalogRecording, origin: str
     hlsUrl: `${origin}/recordings/${row.id}/hls`,
     liveUrl: row.status === "live" ? liveUrl(origin, row.streamId) : null,
     // Links are reused for half their lifetime, so the earliest any of them ends is half the expiry from now.
+    warnings: row.warnings ?? [],
+    audioTracks: (row.audioTracks ?? []).map((t) => ({ language: t.language, name: t.name, default: t.isDefault })),
+    subtitles: (row.subtitles ?? []).map((t, i) => ({ language: t.language, name: t.name, url: `${origin}/recordings/${row.id}/subtitles/${i}` })),
     linksExpireAt: new Date(Date.now() + (presignExpirySeconds * 1000) / 2).toISOString(),
   };
 }

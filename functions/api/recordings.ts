@@ -12,7 +12,7 @@ import { rewriteStoryboard } from "./storyboard.js";
 import { posterUrls, toDetail, toSummary } from "./recording-json.js";
 import { createRouter } from "../../lib/http/app.js";
 import { apiOrigin } from "./origin.js";
-import { errors, HlsQuery, IdParam, ListQuery, RecordingPageSchema, RecordingSchema, RenameBody } from "./schemas.js";
+import { errors, HlsQuery, IdParam, ListQuery, RecordingPageSchema, RecordingSchema, RenameBody, SubtitleParam } from "./schemas.js";
 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { "application/json": { schema } }, description });
 const bearer = [{ bearerAuth: [] }];
@@ -183,6 +183,31 @@ export function recordingRoutes(deps: ApiDeps) {
       const key = row.storyboardVttPath;
       const body = await rewriteStoryboard(vtt, { bucket: recordingsBucket, key, sourcePrefix: folderOf(key) }, presign);
       return c.body(body, 200, { "content-type": "text/vtt; charset=utf-8", "cache-control": "no-store" });
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/recordings/{id}/subtitles/{index}",
+      tags: ["recordings"],
+      summary: "A subtitle side-car (WebVTT), same-origin so <track> elements can load it",
+      middleware: read,
+      security: readSecurity,
+      request: { params: SubtitleParam },
+      responses: { 200: { content: { "text/vtt": { schema: z.string() } }, description: "WebVTT" }, 400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404] },
+    }),
+    async (c) => {
+      const { id, index } = c.req.valid("param");
+      const row = await mustGet(id);
+      const sub = row.subtitles?.[index];
+      if (!sub) throw new HttpError("not_found", `recording ${row.id} has ${row.subtitles?.length ?? 0} subtitle track(s); their urls are listed by GET /recordings/${row.id}`);
+      try {
+        return c.body(await getText(s3, recordingsBucket, sub.key), 200, { "content-type": "text/vtt; charset=utf-8", "cache-control": "no-store" });
+      } catch (err) {
+        if (isNotFound(err)) throw new HttpError("not_found", `the subtitle file ${sub.key} is missing from the ${recordingsBucket} bucket`);
+        throw err;
+      }
     },
   );
 

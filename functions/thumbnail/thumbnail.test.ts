@@ -9,7 +9,7 @@ import { execa } from "execa";
 import { pino } from "pino";
 import { createTestEnv, waitFor, type TestEnv } from "../../test/harness.js";
 import { startWorkers, stopWorkers } from "../../test/workers.js";
-import { makeHls, probe } from "../../test/media.js";
+import { makeHls, makeShape, probe } from "../../test/media.js";
 import { headObject, listObjects } from "../../lib/s3.js";
 import { ensureRecordingForFolder, getRecordingByFolder } from "../../db/recordings.js";
 import { recordings } from "../../db/schema.js";
@@ -288,6 +288,25 @@ describe("thumbnail handler on the real stack", () => {
     assert.equal(await handleThumbnail(event("multi/show/master.m3u8"), ctx, {}), "done", "the master's event");
     assert.equal(await getRecordingByFolder(env.db, "multi/show/high"), undefined, "no recording per variant");
     assert.equal((await getRecordingByFolder(env.db, "multi/show"))?.thumbnailPath, "multi/show/thumbnail.jpg");
+  });
+
+  test("an audio-only folder gets a waveform poster and no storyboard", async () => {
+    const dir = join(work, "podcast");
+    await makeShape(dir, "audio-only", 8);
+    await uploadDir(dir, "audio/podcast");
+    const { ctx, lines } = context();
+    assert.equal(await handleThumbnail(event("audio/podcast/index.m3u8"), ctx, {}), "done");
+    assert.ok(lines.some((l) => l.msg === "waveform poster uploaded (audio only, no storyboard)"));
+    const file = await saveLocal(await download(thumbnailKeys("audio/podcast").poster), "jpg");
+    const p = await probe(file);
+    assert.deepEqual([p.video, p.width, p.height], ["mjpeg", 1280, 360]);
+    const luma = await lumaOf(file);
+    assert.ok(luma > 15, `the waveform is drawn (YAVG ${luma})`);
+    const row = await getRecordingByFolder(env.db, "audio/podcast");
+    assert.equal(row?.thumbnailPath, "audio/podcast/thumbnail.jpg");
+    assert.equal(row?.storyboardPath, null);
+    assert.equal(row?.storyboardVttPath, null);
+    assert.equal(await headObject(env.s3, env.config.s3.recordingsBucket, thumbnailKeys("audio/podcast").sprite), undefined);
   });
 
   test("the same playlist version delivered twice is made once", async () => {

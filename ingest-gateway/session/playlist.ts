@@ -1,6 +1,7 @@
 // The session's event playlist: only segments already stored, in order, with a discontinuity
-// where a reconnect (a new encoder run) begins. Written with hls-parser, read back the same way.
+// where a reconnect (a new encoder run) begins. Written with hls-parser, read back through lib/hls.
 import HLS from "hls-parser";
+import { parsePlaylist } from "../../lib/hls/index.js";
 
 const { MediaPlaylist, Segment } = HLS.types;
 type MediaPlaylistT = InstanceType<typeof MediaPlaylist>;
@@ -56,7 +57,7 @@ export class Playlist {
 
   /** Reads a playlist this gateway wrote (after a crash or restart); undefined when it is not a media playlist. */
   static parse(text: string, segmentSeconds: number): { playlist: Playlist; ended: boolean } | undefined {
-    const parsed = HLS.parse(text);
+    const parsed = parsePlaylist(text, "the session's playlist");
     if (parsed.isMasterPlaylist) return undefined;
     const media = parsed as MediaPlaylistT;
     const entries = media.segments.map((s) => ({ uri: s.uri, duration: s.duration, discontinuity: Boolean(s.discontinuity) }));
