@@ -5,7 +5,6 @@ import { createLogger } from "../../lib/log.js";
 import { createMetrics } from "../../lib/service.js";
 import { createTestEnv, type TestEnv } from "../../test/harness.js";
 import { createApp } from "./app.js";
-import { encodeCursor } from "./cursor.js";
 import { createPresigner } from "./links.js";
 import { startApi, storeReadyRecording, withToken, type RunningApi } from "./test-support.js";
 
@@ -51,9 +50,8 @@ describe("400 names the bad field", () => {
     ["/recordings?status=done", "status"],
     ["/recordings?from=yesterday", "from"],
     ["/recordings?to=2024-13-45", "to"],
-    ["/recordings?from=2024-02-01&to=2024-01-01", "to"],
     ["/recordings?cursor=not-a-cursor", "cursor"],
-    [`/recordings?cursor=${encodeCursor({ createdAt: "2024-01-01", id: "x" })}`, "cursor"],
+    ["/recordings?cursor=1706745600000000_x", "cursor"],
     [`/recordings?q=${"x".repeat(201)}`, "q"],
     ["/recordings?q=%20%20", "q"],
     ["/recordings/not-a-uuid", "id"],

@@ -46,7 +46,6 @@ export function recordingRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const q = c.req.valid("query");
-      if (q.from && q.to && q.from >= q.to) throw new ApiError("invalid_request", "to: must be later than from", "to");
       const after = q.cursor ? decodeCursor(q.cursor) : undefined;
       const rows = await listRecordings(db, { status: q.status, stream: q.stream, from: q.from, to: q.to, q: q.q, after }, q.limit + 1);
       const page = rows.slice(0, q.limit);

@@ -2,6 +2,7 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import type { Context, Next } from "hono";
+import { HTTPException } from "hono/http-exception";
 import type { Db } from "../../db/client.js";
 import { createStream, deleteStream, getStream, listStreams } from "../../db/streams.js";
 import type { Config } from "../../lib/config.js";
@@ -27,13 +28,22 @@ const StreamName = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "a stream name is 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit")
   .openapi({ example: "studio-a" });
 const ErrorBody = z.object({ error: z.string(), kind: z.string() });
+// PostgreSQL refuses NUL in text; as a pattern it is in /openapi.json too.
+const noNul = [/^[^\u0000]*$/, "must not contain NUL characters (\\u0000); remove them"] as const;
 const CreateBody = z.object({
   name: StreamName,
-  title: z.string().max(200).optional(),
-  userId: z.string().max(200).optional(),
+  title: z.string().max(200).regex(...noNul).optional(),
+  userId: z.string().max(200).regex(...noNul).optional(),
   /** SRT passphrases are 10-79 characters; generated when left out. */
-  secret: z.string().min(10, "an SRT passphrase needs at least 10 characters").max(79, "an SRT passphrase has at most 79 characters").optional(),
+  secret: z.string().min(10, "an SRT passphrase needs at least 10 characters").max(79, "an SRT passphrase has at most 79 characters").regex(...noNul).optional(),
 });
+const errorResponse = (description: string) => ({ description, content: { "application/json": { schema: ErrorBody } } });
+/** What every route behind the token may answer besides its own statuses. */
+const refusals = {
+  400: errorResponse("a parameter or the body is wrong; the message names it"),
+  401: errorResponse("no or a wrong bearer token"),
+  403: errorResponse("stream changes are disabled because API_TOKEN is not set"),
+};
 
 function generateSecret(): string {
   // 24 url-safe characters: well within SRT's 10-79 and free of characters URLs would need to escape.
@@ -95,6 +105,7 @@ export function createApp(d: AppDeps): OpenAPIHono {
       summary: "Create a stream and its SRT passphrase; answers the OBS settings",
       request: { body: { required: true, content: { "application/json": { schema: CreateBody } } } },
       responses: {
+        ...refusals,
         201: { description: "created", content: { "application/json": { schema: z.object({}).passthrough() } } },
         409: { description: "exists", content: { "application/json": { schema: ErrorBody } } },
       },
@@ -117,6 +128,7 @@ export function createApp(d: AppDeps): OpenAPIHono {
       summary: "One stream's OBS settings (with its passphrase) and live state",
       request: { params: z.object({ name: StreamName }) },
       responses: {
+        ...refusals,
         200: { description: "stream", content: { "application/json": { schema: z.object({}).passthrough() } } },
         404: { description: "unknown", content: { "application/json": { schema: ErrorBody } } },
       },
@@ -137,6 +149,7 @@ export function createApp(d: AppDeps): OpenAPIHono {
       summary: "Delete a stream (a running broadcast is ended first); its recordings stay",
       request: { params: z.object({ name: StreamName }) },
       responses: {
+        ...refusals,
         200: { description: "deleted", content: { "application/json": { schema: z.object({ deleted: z.string(), stoppedBroadcast: z.boolean() }) } } },
         404: { description: "unknown", content: { "application/json": { schema: ErrorBody } } },
       },
@@ -159,6 +172,7 @@ export function createApp(d: AppDeps): OpenAPIHono {
       summary: "End the stream's broadcast cleanly: the final playlist (ENDLIST) is stored last",
       request: { params: z.object({ name: StreamName }) },
       responses: {
+        ...refusals,
         200: { description: "stopped", content: { "application/json": { schema: z.object({ stopped: z.string(), refusedUntil: z.string() }) } } },
         409: { description: "not live", content: { "application/json": { schema: ErrorBody } } },
       },
@@ -175,6 +189,10 @@ export function createApp(d: AppDeps): OpenAPIHono {
 
   app.doc("/openapi.json", { openapi: "3.0.0", info: { title: "ingest gateway", version: "1" } });
   app.onError((err, c) => {
+    // Hono's own refusals (a body that is not JSON) are the caller's mistake, not the gateway's.
+    if (err instanceof HTTPException && err.status < 500) {
+      return c.json({ error: /json/i.test(err.message) ? "body: not valid JSON; send a JSON object like {\"name\": \"studio-a\"}" : err.message, kind: "invalid-request" }, 400);
+    }
     d.log.error({ err: err.message, path: c.req.path }, "request failed");
     return c.json({ error: `the gateway could not complete this request: ${err.message}`, kind: "internal" }, 500);
   });
