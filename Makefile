@@ -6,6 +6,7 @@ export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED := true
 TEST_FILES = $(shell find lib db functions ingest-gateway infra test -name '*.test.ts' -not -path '*/node_modules/*' | sort)
 
 .PHONY: up infra down status install test test-unit typecheck bench sweep migrate drop provision
+.PHONY: test-fuzz test-faults soak
 
 up: ## install what is missing, start everything, provision, migrate
 	@bash infra/stack.sh up all
@@ -38,6 +39,10 @@ test: ## everything, starting what it needs
 	@bash infra/stack.sh up infra
 	@npx --no-install tsc -p .
 	@$(TSX) --test --test-concurrency=1 --test-timeout=600000 $(TEST_FILES)
+
+test-fuzz: ## Schemathesis against both OpenAPI documents, longer than the bounded run inside make test
+	@bash infra/stack.sh up infra
+	@FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-300} $(TSX) --test --test-concurrency=1 --test-timeout=1800000 test/fuzz/schemathesis.test.ts
 
 bench:
 	@bash infra/stack.sh up infra

@@ -21,6 +21,7 @@ export NATS_SUBJECT=${NATS_SUBJECT:-storage.events}
 export NATS_URL=${NATS_URL:-nats://127.0.0.1:$NATS_PORT}
 export MINIO_NATS_ARN=${MINIO_NATS_ARN:-arn:minio:sqs::PRIMARY:nats}
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
+PROMETHEUS_PORT=${PROMETHEUS_PORT:-9095}
 CONVERT_REPLICAS=${CONVERT_REPLICAS:-2}
 THUMBNAIL_REPLICAS=${THUMBNAIL_REPLICAS:-1}
 
@@ -165,6 +166,34 @@ wait_apps() {
   done
 }
 
+# Each service's scrape targets as Prometheus file_sd JSON (infra/prometheus/prometheus.yml reads them).
+write_targets() {
+  local dir="$state/prometheus/targets" name f list
+  mkdir -p "$dir"
+  for name in api gateway convert thumbnail; do
+    list=""
+    for f in "$state/$name"-*.port; do
+      [ -e "$f" ] || continue
+      list="$list${list:+, }\"127.0.0.1:$(cat "$f")\""
+    done
+    printf '[{"targets": [%s], "labels": {"stack": "local"}}]\n' "$list" >"$dir/$name.json.tmp"
+    mv "$dir/$name.json.tmp" "$dir/$name.json"
+  done
+  printf '[{"targets": ["127.0.0.1:%s"], "labels": {"stack": "local"}}]\n' "$PROMETHEUS_PORT" >"$dir/prometheus.json"
+}
+
+start_prometheus() {
+  write_targets
+  command -v prometheus >/dev/null || { say "prometheus is not installed (Debian package prometheus); not started"; return 0; }
+  if alive prometheus; then kill -HUP "$(cat "$pids/prometheus.pid")"; return 0; fi
+  port_busy "127.0.0.1:$PROMETHEUS_PORT" && die "port $PROMETHEUS_PORT is taken by another process; stop it or set PROMETHEUS_PORT"
+  mkdir -p "$state/prometheus/data"
+  spawn prometheus "$logs/prometheus.log" prometheus --config.file="$root/infra/prometheus/prometheus.yml" \
+    --storage.tsdb.path="$state/prometheus/data" --storage.tsdb.retention.time=7d \
+    --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" --web.enable-lifecycle
+  wait_for "Prometheus (log $logs/prometheus.log)" 30 curl -fsS "http://127.0.0.1:$PROMETHEUS_PORT/-/ready"
+}
+
 stop_pid() { # name
   local f="$pids/$1.pid" pid
   [ -f "$f" ] || return 0
@@ -198,6 +227,7 @@ up() {
     start_app api 1 functions/api/main.ts "${API_PORT:-8080}" fixed
     start_app gateway 1 ingest-gateway/main.ts "${GATEWAY_HTTP_PORT:-9090}" fixed
     wait_apps
+    start_prometheus
   fi
   (cd "$root" && tsx functions/sweep/main.ts --once) || say "sweep failed; see above"
   say "ready in $((SECONDS - t0))s"
@@ -232,7 +262,8 @@ status() {
     [ -e "$f" ] || continue
     name=$(basename "$f" .pid)
     if kill -0 "$(cat "$f")" 2>/dev/null; then
-      if [ -f "$state/$name.port" ]; then printf '  %-14s http://127.0.0.1:%s  (pid %s)\n' "$name" "$(cat "$state/$name.port")" "$(cat "$f")"
+      if [ "$name" = prometheus ]; then printf '  %-14s http://127.0.0.1:%s  (pid %s; alerts at /alerts)\n' "$name" "$PROMETHEUS_PORT" "$(cat "$f")"
+      elif [ -f "$state/$name.port" ]; then printf '  %-14s http://127.0.0.1:%s  (pid %s)\n' "$name" "$(cat "$state/$name.port")" "$(cat "$f")"
       else printf '  %-14s pid %s\n' "$name" "$(cat "$f")"; fi
     else printf '  %-14s not running (see %s)\n' "$name" "$logs/$name.log"; fi
   done

@@ -6,6 +6,7 @@ import { loadConfig, type Config } from "../../lib/config.js";
 import { createLogger, type Logger } from "../../lib/log.js";
 import { createS3 } from "../../lib/s3.js";
 import { connectNats } from "../../lib/nats.js";
+import { Counter, Gauge, type Registry } from "prom-client";
 import { createMetrics, listen, mountOps, onShutdown } from "../../lib/service.js";
 import { createDb, closeDb, type Db } from "../../db/client.js";
 import { sweep } from "../sweep/sweep.js";
@@ -64,7 +65,7 @@ export async function startReplica(spec: FunctionSpec, config: Config = loadConf
   const port = typeof address === "object" && address ? address.port : config.functions.metricsPort;
 
   await runner.start();
-  const sweeper = spec.sweep === false ? undefined : startSweeper({ s3, db, nc, log, config });
+  const sweeper = spec.sweep === false ? undefined : startSweeper({ s3, db, nc, log, config }, registry);
 
   let stopped: Promise<void> | undefined;
   return {
@@ -97,16 +98,24 @@ export async function runFunction(spec: FunctionSpec): Promise<void> {
  * Sweeps for playlists whose event was lost, now and every SWEEP_INTERVAL_SECONDS. A session-level
  * advisory try-lock on a reserved connection makes one replica sweep while the others skip.
  */
-function startSweeper(deps: { s3: S3Client; db: Db; nc: NatsConnection; log: Logger; config: Config }): { stop(): Promise<void> } {
+function startSweeper(deps: { s3: S3Client; db: Db; nc: NatsConnection; log: Logger; config: Config }, registry: Registry): { stop(): Promise<void> } {
   const { db, log, config } = deps;
+  // Only the replica holding the sweep lock reports the backlog; the others clear theirs so no stale value lingers.
+  const recovered = new Counter({ name: "sweep_recovered_total", help: "Events the sweep re-published for finished playlists without an up-to-date recording", registers: [registry] });
+  const oldest = new Gauge({ name: "sweep_oldest_unconverted_seconds", help: "Age of the oldest finished playlist (ENDLIST) without an up-to-date recording, at the last sweep", registers: [registry] });
   let running: Promise<void> | undefined;
   const once = async () => {
     const conn = await db.$client.reserve();
     try {
       const [row] = await conn`select pg_try_advisory_lock(${SWEEP_LOCK}) as locked`;
-      if (!row?.locked) return;
+      if (!row?.locked) {
+        oldest.reset();
+        return;
+      }
       try {
         const r = await sweep(deps);
+        recovered.inc(r.published.length);
+        oldest.set(r.oldestUnconvertedSeconds);
         log.info({ stage: "sweep", playlists: r.playlists, published: r.published.length }, "sweep done");
       } finally {
         await conn`select pg_advisory_unlock(${SWEEP_LOCK})`;

@@ -67,6 +67,18 @@ export function createRunner(o: RunnerOptions): Runner {
   const failed = new Counter({ name: "function_jobs_failed_total", help: "Jobs that failed, by outcome (retry, gave_up, released)", labelNames: ["function", "outcome"], registers: [o.registry] });
   const duration = new Histogram({ name: "function_job_duration_seconds", help: "Job duration, by result", labelNames: ["function", "result"], buckets: [0.05, 0.25, 1, 5, 15, 60, 180, 600, 1800], registers: [o.registry] });
   const inFlight = new Gauge({ name: "function_jobs_in_flight", help: "Jobs running now", labelNames: ["function"], registers: [o.registry] });
+  let bound: Consumer | undefined;
+  // Consumer lag, asked of NATS at scrape time (NATS's own monitoring port does not speak Prometheus).
+  new Gauge({
+    name: "function_consumer_pending_messages",
+    help: "Messages in the durable consumer not yet delivered to any replica",
+    labelNames: ["function", "consumer"],
+    registers: [o.registry],
+    async collect() {
+      const info = await bound?.info().catch(() => undefined);
+      if (info) this.set({ ...labels, consumer: o.consumer }, info.num_pending);
+    },
+  });
 
   async function pull(consumer: Consumer): Promise<void> {
     while (!stopping) {
@@ -207,6 +219,7 @@ export function createRunner(o: RunnerOptions): Runner {
     async start() {
       const js = jetstream(o.nc);
       const consumer = await js.consumers.get(config.nats.stream, o.consumer);
+      bound = consumer;
       const info = await consumer.info();
       // The consumer's settings win over ours: they decide when NATS redelivers or stops.
       if (info.config.ack_wait) ackWaitMs = millis(info.config.ack_wait);

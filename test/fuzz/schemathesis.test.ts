@@ -59,7 +59,7 @@ async function fuzz(name: string, base: string): Promise<{ exitCode: number; out
       "--report-dir", reports,
       ...(seed ? ["--seed", seed] : []),
     ],
-    { reject: false, all: true, env: { SCHEMATHESIS_HOOKS: "" }, timeout: 15 * 60_000 },
+    { reject: false, all: true, cwd: reports, timeout: 15 * 60_000 },
   );
   return { exitCode: r.exitCode ?? -1, output: r.all ?? "" };
 }
