@@ -107,6 +107,14 @@ test("a real Prometheus with the shipped rules scrapes every service and loads e
     const rules = (await (await fetch(`http://127.0.0.1:${port}/api/v1/rules`)).json()) as { data: { groups: { rules: { name: string; health: string }[] }[] } };
     const loaded = rules.data.groups.flatMap((g) => g.rules);
     assert.ok(loaded.length >= 9, `rules loaded: ${loaded.map((r) => r.name).join(", ")}`);
+    // The Grafana dashboard compose provisions: every panel's query is valid PromQL over these services.
+    const dashboard = JSON.parse(await readFile(join(here, "..", "grafana", "dashboards", "vod.json"), "utf8")) as { panels: { title: string; targets: { expr: string }[] }[] };
+    for (const panel of dashboard.panels) {
+      for (const t of panel.targets) {
+        const r = (await (await fetch(`http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(t.expr)}`)).json()) as { status: string; error?: string };
+        assert.equal(r.status, "success", `${panel.title}: ${t.expr}: ${r.error}`);
+      }
+    }
     await waitFor("every rule to be evaluated without error", async () => {
       const r = (await (await fetch(`http://127.0.0.1:${port}/api/v1/rules`)).json()) as typeof rules;
       return r.data.groups.flatMap((g) => g.rules).every((x) => x.health === "ok");
