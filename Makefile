@@ -44,6 +44,10 @@ test-fuzz: ## Schemathesis against both OpenAPI documents, longer than the bound
 	@bash infra/stack.sh up infra
 	@FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-300} $(TSX) --test --test-concurrency=1 --test-timeout=1800000 test/fuzz/schemathesis.test.ts
 
+test-faults: ## services stopped and killed under load, on private stacks (slow; not part of make test)
+	@bash infra/stack.sh up infra
+	@$(TSX) --test --test-concurrency=1 --test-timeout=1800000 $(sort $(wildcard test/faults/*.fault.ts))
+
 bench:
 	@bash infra/stack.sh up infra
 	@$(TSX) bench/run.ts

@@ -18,6 +18,17 @@ PG_PORT=${PG_PORT:-5432}
 export MINIO_ACCESS_KEY=${MINIO_ACCESS_KEY:-minioadmin}
 export MINIO_SECRET_KEY=${MINIO_SECRET_KEY:-minioadmin123}
 export NATS_SUBJECT=${NATS_SUBJECT:-storage.events}
+# NATS_CLUSTER=3: three nats-servers with routes and JetStream on NATS_PORT.. (monitoring NATS_MONITOR_PORT..,
+# routes NATS_CLUSTER_PORT..), and the event stream replicated on all three (NATS_STREAM_REPLICAS).
+NATS_CLUSTER=${NATS_CLUSTER:-1}
+NATS_CLUSTER_PORT=${NATS_CLUSTER_PORT:-6222}
+if [ "$NATS_CLUSTER" -gt 1 ]; then
+  if [ -z "${NATS_URL:-}" ]; then
+    NATS_URL=$(for i in $(seq 0 $((NATS_CLUSTER - 1))); do printf 'nats://127.0.0.1:%s,' $((NATS_PORT + i)); done)
+    NATS_URL=${NATS_URL%,}
+  fi
+  export NATS_STREAM_REPLICAS=${NATS_STREAM_REPLICAS:-3}
+fi
 export NATS_URL=${NATS_URL:-nats://127.0.0.1:$NATS_PORT}
 export MINIO_NATS_ARN=${MINIO_NATS_ARN:-arn:minio:sqs::PRIMARY:nats}
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
@@ -52,11 +63,33 @@ spawn() { # name logfile command... : starts in the background, records the pid
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 
 start_nats() {
+  [ "$NATS_CLUSTER" -gt 1 ] && { start_nats_cluster; return; }
+  alive nats-1 && die "a NATS cluster runs; 'make down' before starting a single NATS (or set NATS_CLUSTER=3)"
   alive nats && return 0
   port_busy "127.0.0.1:$NATS_PORT" && die "port $NATS_PORT is taken by another process; stop it or set NATS_PORT"
   mkdir -p "$state/nats"
   spawn nats "$logs/nats.log" "$bin/nats-server" -a 127.0.0.1 -p "$NATS_PORT" -m "$NATS_MONITOR_PORT" -js -sd "$state/nats" -n vod-local
   wait_for "NATS" 20 curl -fsS "http://127.0.0.1:$NATS_MONITOR_PORT/healthz?js-enabled-only=true"
+}
+
+start_nats_cluster() {
+  local i port mon routes=""
+  alive nats && die "a single NATS runs; 'make down' before starting NATS_CLUSTER=$NATS_CLUSTER"
+  for i in $(seq 1 "$NATS_CLUSTER"); do routes="$routes${routes:+,}nats://127.0.0.1:$((NATS_CLUSTER_PORT + i - 1))"; done
+  for i in $(seq 1 "$NATS_CLUSTER"); do
+    alive "nats-$i" && continue
+    port=$((NATS_PORT + i - 1)); mon=$((NATS_MONITOR_PORT + i - 1))
+    port_busy "127.0.0.1:$port" && die "port $port is taken by another process; stop it or set NATS_PORT"
+    mkdir -p "$state/nats-$i"
+    # Every node gets every route (its own is recognised and skipped), so any node can start first.
+    spawn "nats-$i" "$logs/nats-$i.log" "$bin/nats-server" -a 127.0.0.1 -p "$port" -m "$mon" -js -sd "$state/nats-$i" -n "vod-local-$i" \
+      --cluster_name vod-local --cluster "nats://127.0.0.1:$((NATS_CLUSTER_PORT + i - 1))" --routes "$routes"
+  done
+  # /healthz (not js-enabled-only) answers once the nodes elected a JetStream meta leader.
+  for i in $(seq 1 "$NATS_CLUSTER"); do
+    wait_for "NATS node $i (log $logs/nats-$i.log)" 60 curl -fsS "http://127.0.0.1:$((NATS_MONITOR_PORT + i - 1))/healthz"
+  done
+  say "NATS cluster: $NATS_CLUSTER nodes, event stream replicas $NATS_STREAM_REPLICAS"
 }
 
 start_postgres() {
@@ -239,7 +272,7 @@ down() {
   for f in "$pids"/*.pid; do
     [ -e "$f" ] || continue
     name=$(basename "$f" .pid)
-    case "$name" in nats|postgres|objectstore) continue;; esac
+    case "$name" in nats|nats-*|postgres|objectstore) continue;; esac
     stop_pid "$name"
   done
   stop_pid objectstore
@@ -248,6 +281,7 @@ down() {
     rm -f "$pids/postgres.pid"
   fi
   stop_pid nats
+  for f in "$pids"/nats-*.pid; do [ -e "$f" ] && stop_pid "$(basename "$f" .pid)"; done
   say "stopped"
 }
 

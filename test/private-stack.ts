@@ -13,11 +13,24 @@ const bin = join(root, ".cache", "bin");
 
 export interface PrivateStack {
   store: "minio" | "versitygw";
+  /** One URL, or a comma-separated list of every node of a cluster. */
   natsUrl: string;
   s3Endpoint: string;
+  /** The NATS servers (one, or the cluster's nodes), by server name. */
+  natsNodes: NatsNode[];
   stopNats(): Promise<void>;
   startNats(): Promise<void>;
+  /** kill -9 of one NATS node, as a crashed machine. */
+  killNatsNode(name: string): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface NatsNode {
+  name: string;
+  port: number;
+  monitorPort: number;
+  url: string;
+  readonly running: boolean;
 }
 
 function minioBinary(): string | undefined {
@@ -28,6 +41,13 @@ function minioBinary(): string | undefined {
   return undefined;
 }
 
+async function kill9(p: ChildProcess | undefined): Promise<void> {
+  if (!p || p.exitCode !== null || p.signalCode !== null) return;
+  const exited = new Promise((r) => p.once("exit", r));
+  p.kill("SIGKILL");
+  await exited;
+}
+
 async function stop(p: ChildProcess | undefined): Promise<void> {
   if (!p || p.exitCode !== null || p.signalCode !== null) return;
   const exited = new Promise((r) => p.once("exit", r));
@@ -36,18 +56,35 @@ async function stop(p: ChildProcess | undefined): Promise<void> {
   if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
 }
 
-export async function startPrivateStack(opts: { natsPort: number; s3Port: number; subject: string; store: "minio" | "versitygw"; accessKey: string; secretKey: string }): Promise<PrivateStack> {
+/**
+ * `natsNodes: 3` starts a NATS cluster (routes, JetStream on every node): node i listens on natsPort + i,
+ * monitors on natsPort + 100 + i and routes on natsPort + 200 + i. One node keeps natsPort and natsPort + 1.
+ */
+export async function startPrivateStack(opts: { natsPort: number; s3Port: number; subject: string; store: "minio" | "versitygw"; accessKey: string; secretKey: string; natsNodes?: number }): Promise<PrivateStack> {
   const dir = await mkdtemp(join(tmpdir(), "vod-private-"));
-  const natsUrl = `nats://127.0.0.1:${opts.natsPort}`;
+  const count = opts.natsNodes ?? 1;
   const s3Endpoint = `http://127.0.0.1:${opts.s3Port}`;
-  const monitorPort = opts.natsPort + 1;
-  let nats: ChildProcess | undefined;
+  const procs = new Map<string, ChildProcess>();
+  const nodes: NatsNode[] = Array.from({ length: count }, (_, i) => {
+    const name = count === 1 ? "private" : `private-${i + 1}`;
+    const port = opts.natsPort + i;
+    return { name, port, monitorPort: count === 1 ? opts.natsPort + 1 : opts.natsPort + 100 + i, url: `nats://127.0.0.1:${port}`, get running() { const p = procs.get(name); return !!p && p.exitCode === null && p.signalCode === null; } };
+  });
+  const natsUrl = nodes.map((n) => n.url).join(",");
+  const routes = nodes.map((_, i) => `nats://127.0.0.1:${opts.natsPort + 200 + i}`);
   let store: ChildProcess | undefined;
 
+  const startNode = async (i: number) => {
+    const n = nodes[i]!;
+    await mkdir(join(dir, n.name), { recursive: true });
+    const cluster = count === 1 ? [] : ["--cluster_name", "private", "--cluster", routes[i]!, "--routes", routes.filter((_, j) => j !== i).join(",")];
+    procs.set(n.name, spawn(join(bin, "nats-server"), ["-a", "127.0.0.1", "-p", String(n.port), "-m", String(n.monitorPort), "-js", "-sd", join(dir, n.name), "-n", n.name, ...cluster], { stdio: "ignore" }));
+  };
   const startNats = async () => {
-    await mkdir(join(dir, "nats"), { recursive: true });
-    nats = spawn(join(bin, "nats-server"), ["-a", "127.0.0.1", "-p", String(opts.natsPort), "-m", String(monitorPort), "-js", "-sd", join(dir, "nats")], { stdio: "ignore" });
-    await waitFor("private NATS", async () => (await fetch(`http://127.0.0.1:${monitorPort}/healthz?js-enabled-only=true`)).ok, 20_000);
+    // A cluster's nodes wait for each other's routes: start all, then wait for each.
+    for (let i = 0; i < count; i++) if (!nodes[i]!.running) await startNode(i);
+    // A cluster has JetStream once it elected a meta leader, which /healthz (without js-enabled-only) waits for.
+    for (const n of nodes) await waitFor(`private NATS ${n.name}`, async () => (await fetch(`http://127.0.0.1:${n.monitorPort}/healthz`)).ok, 30_000);
   };
   await startNats();
 
@@ -82,11 +119,15 @@ export async function startPrivateStack(opts: { natsPort: number; s3Port: number
     store: minio ? "minio" : "versitygw",
     natsUrl,
     s3Endpoint,
-    stopNats: () => stop(nats),
+    natsNodes: nodes,
+    stopNats: async () => {
+      await Promise.all([...procs.values()].map((p) => stop(p)));
+    },
     startNats,
+    killNatsNode: (name) => kill9(procs.get(name)),
     async close() {
       await stop(store);
-      await stop(nats);
+      await Promise.all([...procs.values()].map((p) => stop(p)));
       await rm(dir, { recursive: true, force: true });
     },
   };
