@@ -42,7 +42,7 @@ test: ## everything, starting what it needs
 
 test-fuzz: ## Schemathesis against both OpenAPI documents, longer than the bounded run inside make test
 	@bash infra/stack.sh up infra
-	@FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-300} $(TSX) --test --test-concurrency=1 --test-timeout=1800000 test/fuzz/schemathesis.test.ts
+	@FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-1000} $(TSX) --test --test-concurrency=1 --test-timeout=1800000 test/fuzz/schemathesis.test.ts
 
 test-faults: ## services stopped and killed under load, on private stacks (slow; not part of make test)
 	@bash infra/stack.sh up infra

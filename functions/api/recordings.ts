@@ -138,7 +138,8 @@ export function recordingRoutes(deps: ApiDeps) {
       const folder = row.sourcePrefix;
       const key = variant ?? row.playlistKey ?? `${folder}/index.m3u8`;
       if (variant && (!variant.startsWith(`${folder}/`) || variant.split("/").includes("..") || !variant.endsWith(".m3u8"))) {
-        throw new ApiError("invalid_request", `variant: expected a playlist inside ${folder}/, as the master playlist links it`, "variant");
+        // Any string is a well-formed variant key; one this recording does not have is not found (and nothing outside its folder is read).
+        throw new ApiError("not_found", `recording ${id} has no variant playlist ${variant}; use the links its master playlist (GET /recordings/${id}/hls) gives`);
       }
       let text: string;
       try {

@@ -29,6 +29,10 @@ export const errors = {
 const NUL_MESSAGE = "must not contain NUL characters (\\u0000); remove them";
 // As a pattern (not a refinement) so /openapi.json says it too, and fuzzers and clients can know.
 const NO_NUL = /^[^\u0000]*$/;
+// trim()'s whitespace spelled out: `\s` means other characters to other regex engines (Python's includes \x1c-\x1f).
+const TRIMMED = "\\t\\n\\v\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff";
+/** Some character trim() keeps, and no NUL: what a title or a search needs, as a pattern /openapi.json carries. */
+const SOME_TEXT = new RegExp(`^[^\\u0000]*[^\\u0000${TRIMMED}][^\\u0000]*$`);
 
 /** An ISO date (`2025-01-31`) or date-time (`2025-01-31T12:00:00Z`). */
 const isoDate = (what: string) =>
@@ -53,7 +57,7 @@ export const ListQuery = z.object({
   stream: z.string().min(1, "expected a stream name").max(500, "expected at most 500 characters").regex(NO_NUL, NUL_MESSAGE).optional().openapi({ description: "Exact stream name (or dropped folder path)" }),
   from: isoDate("recordings created at or after it").optional().openapi({ description: "Created at or after (inclusive)" }),
   to: isoDate("recordings created before it").optional().openapi({ description: "Created before (exclusive); a `to` at or before `from` is an empty range and matches nothing" }),
-  q: z.string().trim().min(1, "expected at least one character to search for").max(200, "expected at most 200 characters").regex(NO_NUL, NUL_MESSAGE).optional().openapi({ description: "Search: a substring of the title or stream name, any case" }),
+  q: z.string().max(200, "expected at most 200 characters").trim().min(1, "expected at least one character to search for").regex(SOME_TEXT, NUL_MESSAGE).optional().openapi({ description: "Search: a substring of the title or stream name, any case" }),
 });
 
 export const IdParam = z.object({
@@ -112,10 +116,10 @@ export const RenameBody = z
   .object({
     title: z
       .string({ error: "expected a string" })
+      .max(200, "expected a title of 1 to 200 characters")
       .trim()
       .min(1, "expected a title of 1 to 200 characters")
-      .max(200, "expected a title of 1 to 200 characters")
-      .regex(NO_NUL, NUL_MESSAGE),
+      .regex(SOME_TEXT, NUL_MESSAGE),
   })
   .strict()
   .openapi("Rename");

@@ -14,7 +14,7 @@ import { API_TOKEN, startGatewayProcess, type GatewayProcess } from "../../inges
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const schemathesis = join(root, ".cache", "schemathesis", "bin", "schemathesis");
-const maxExamples = process.env.FUZZ_MAX_EXAMPLES ?? "25";
+const maxExamples = process.env.FUZZ_MAX_EXAMPLES ?? "100";
 const seed = process.env.FUZZ_SEED;
 
 let env: TestEnv;
