@@ -33,6 +33,7 @@ export NATS_URL=${NATS_URL:-nats://127.0.0.1:$NATS_PORT}
 export MINIO_NATS_ARN=${MINIO_NATS_ARN:-arn:minio:sqs::PRIMARY:nats}
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 PROMETHEUS_PORT=${PROMETHEUS_PORT:-9095}
+PG_EXPORTER_PORT=${PG_EXPORTER_PORT:-9187}
 CONVERT_REPLICAS=${CONVERT_REPLICAS:-2}
 THUMBNAIL_REPLICAS=${THUMBNAIL_REPLICAS:-1}
 
@@ -213,9 +214,20 @@ write_targets() {
     mv "$dir/$name.json.tmp" "$dir/$name.json"
   done
   printf '[{"targets": ["127.0.0.1:%s"], "labels": {"stack": "local"}}]\n' "$PROMETHEUS_PORT" >"$dir/prometheus.json"
+  printf '[{"targets": ["127.0.0.1:%s"], "labels": {"stack": "local"}}]\n' "$PG_EXPORTER_PORT" >"$dir/postgres.json"
+}
+
+# PostgreSQL speaks no Prometheus itself: Debian's exporter reads its statistics views.
+start_postgres_exporter() {
+  command -v prometheus-postgres-exporter >/dev/null || { say "prometheus-postgres-exporter is not installed; PostgreSQL is not scraped"; return 0; }
+  alive postgres-exporter && return 0
+  port_busy "127.0.0.1:$PG_EXPORTER_PORT" && die "port $PG_EXPORTER_PORT is taken by another process; stop it or set PG_EXPORTER_PORT"
+  DATA_SOURCE_NAME="postgresql://postgres:postgres@127.0.0.1:$PG_PORT/recording_db?sslmode=disable" \
+    spawn postgres-exporter "$logs/postgres-exporter.log" prometheus-postgres-exporter --web.listen-address="127.0.0.1:$PG_EXPORTER_PORT"
 }
 
 start_prometheus() {
+  start_postgres_exporter
   write_targets
   command -v prometheus >/dev/null || { say "prometheus is not installed (Debian package prometheus); not started"; return 0; }
   if alive prometheus; then kill -HUP "$(cat "$pids/prometheus.pid")"; return 0; fi

@@ -1,5 +1,5 @@
 // The alert rules: promtool's unit tests pass, every metric they name is exported by a real service,
-// and a real Prometheus with the shipped rules scrapes the API, the gateway and a function replica.
+// and a real Prometheus with the shipped rules scrapes the API, the gateway, a function replica and PostgreSQL.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -77,10 +77,15 @@ test("every metric the rules read is exported by the API, the gateway or a funct
   assert.deepEqual([...missing], []);
 });
 
-test("a real Prometheus with the shipped rules scrapes every service and loads every alert", async () => {
+test("a real Prometheus with the shipped rules scrapes every service (PostgreSQL through its exporter) and loads every alert", async () => {
   const dir = await mkdtemp(join(tmpdir(), "vod-prom-"));
   const port = await freeTcpPort();
-  const targets = { "vod-api": new URL(api.url).host, "ingest-gateway": new URL(gateway.http).host, convert: `127.0.0.1:${convertPort}` };
+  // PostgreSQL through Debian's exporter, as make up runs it (it only reads statistics views).
+  const pgPort = await freeTcpPort();
+  const pgUrl = new URL(env.config.databaseUrl);
+  pgUrl.searchParams.set("sslmode", "disable");
+  const exporter = spawn("prometheus-postgres-exporter", [`--web.listen-address=127.0.0.1:${pgPort}`], { stdio: "ignore", env: { ...process.env, DATA_SOURCE_NAME: pgUrl.toString() } });
+  const targets = { "vod-api": new URL(api.url).host, "ingest-gateway": new URL(gateway.http).host, convert: `127.0.0.1:${convertPort}`, postgres: `127.0.0.1:${pgPort}` };
   const config = [
     "global: { scrape_interval: 1s, evaluation_interval: 1s }",
     `rule_files: [${JSON.stringify(rulesFile)}]`,
@@ -94,11 +99,12 @@ test("a real Prometheus with the shipped rules scrapes every service and loads e
       const r = (await (await fetch(`http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(q)}`)).json()) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
       return r.data.result;
     };
-    const up = await waitFor("Prometheus to scrape all three services", async () => {
+    const up = await waitFor("Prometheus to scrape every target", async () => {
       const r = await query("up == 1");
-      return r.length === 3 ? r : undefined;
+      return r.length === 4 ? r : undefined;
     }, 30_000, 500);
-    assert.deepEqual(up.map((s) => s.metric.job).sort(), ["convert", "ingest-gateway", "vod-api"]);
+    assert.deepEqual(up.map((s) => s.metric.job).sort(), ["convert", "ingest-gateway", "postgres", "vod-api"]);
+    assert.equal((await query("pg_up"))[0]?.value[1], "1", "the exporter reaches PostgreSQL");
     // Values only a live process produces: the consumer asked at scrape time, the spool's limit from its config.
     const lag = await waitFor("the consumer's pending count", async () => (await query("function_consumer_pending_messages")).at(0), 20_000, 500);
     assert.equal(lag.metric.consumer, env.config.nats.consumers.convert);
@@ -120,6 +126,7 @@ test("a real Prometheus with the shipped rules scrapes every service and loads e
       return r.data.groups.flatMap((g) => g.rules).every((x) => x.health === "ok");
     }, 20_000, 500);
   } finally {
+    exporter.kill("SIGTERM");
     prom.kill("SIGTERM");
     await new Promise((r) => prom.once("exit", r));
     await rm(dir, { recursive: true, force: true });
