@@ -48,6 +48,10 @@ test-faults: ## services stopped and killed under load, on private stacks (slow;
 	@bash infra/stack.sh up infra
 	@$(TSX) --test --test-concurrency=1 --test-timeout=1800000 $(sort $(wildcard test/faults/*.fault.ts))
 
+soak: ## SRT streams dropping and returning, folders dropped, replicas killed, for SOAK_MINUTES (default 10)
+	@bash infra/stack.sh up infra
+	@$(TSX) test/soak/soak.ts
+
 bench:
 	@bash infra/stack.sh up infra
 	@$(TSX) bench/run.ts
