@@ -1,7 +1,8 @@
 // A second NATS and object store on other ports, for tests that stop and start services
 // without disturbing the shared stack. Same binaries and the same store kind as `make infra` runs.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm, mkdir } from "node:fs/promises";
+import { mkdtemp, rm, mkdir, readdir, writeFile } from "node:fs/promises";
+import { execa } from "execa";
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,6 +23,9 @@ export interface PrivateStack {
   startNats(): Promise<void>;
   /** kill -9 of one NATS node, as a crashed machine. */
   killNatsNode(name: string): Promise<void>;
+  stopStore(): Promise<void>;
+  /** Starts the object store again over the same data. */
+  startStore(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -90,30 +94,33 @@ export async function startPrivateStack(opts: { natsPort: number; s3Port: number
 
   const minio = opts.store === "minio" ? minioBinary() : undefined;
   if (opts.store === "minio" && !minio) throw new Error("the shared stack runs MinIO but no MinIO binary was found for the private stack");
-  if (minio) {
-    store = spawn(minio, ["server", join(dir, "minio"), "--address", `127.0.0.1:${opts.s3Port}`, "--console-address", `127.0.0.1:${opts.s3Port + 1}`], {
-      stdio: "ignore",
-      env: {
-        ...process.env,
-        MINIO_ROOT_USER: opts.accessKey,
-        MINIO_ROOT_PASSWORD: opts.secretKey,
-        MINIO_NOTIFY_NATS_ENABLE_PRIMARY: "on",
-        MINIO_NOTIFY_NATS_ADDRESS_PRIMARY: `127.0.0.1:${opts.natsPort}`,
-        MINIO_NOTIFY_NATS_SUBJECT_PRIMARY: opts.subject,
-        MINIO_NOTIFY_NATS_JETSTREAM_PRIMARY: "on",
-        MINIO_NOTIFY_NATS_QUEUE_DIR_PRIMARY: join(dir, "minio-events"),
-      },
-    });
-    await waitFor("private MinIO", async () => (await fetch(`${s3Endpoint}/minio/health/live`)).ok, 60_000);
-  } else {
-    await mkdir(join(dir, "versitygw"), { recursive: true });
-    store = spawn(
-      join(bin, "versitygw"),
-      ["--port", `127.0.0.1:${opts.s3Port}`, "--access", opts.accessKey, "--secret", opts.secretKey, "--quiet", "--event-nats-url", natsUrl, "--event-nats-topic", opts.subject, "--event-filter", join(root, "infra", "versitygw-events.json"), "posix", join(dir, "versitygw")],
-      { stdio: "ignore" },
-    );
-    await waitFor("private Versity gateway", async () => (await fetch(`${s3Endpoint}/`)).status > 0, 30_000);
-  }
+  const startStore = async () => {
+    if (minio) {
+      store = spawn(minio, ["server", join(dir, "minio"), "--address", `127.0.0.1:${opts.s3Port}`, "--console-address", `127.0.0.1:${opts.s3Port + 1}`], {
+        stdio: "ignore",
+        env: {
+          ...process.env,
+          MINIO_ROOT_USER: opts.accessKey,
+          MINIO_ROOT_PASSWORD: opts.secretKey,
+          MINIO_NOTIFY_NATS_ENABLE_PRIMARY: "on",
+          MINIO_NOTIFY_NATS_ADDRESS_PRIMARY: `127.0.0.1:${opts.natsPort}`,
+          MINIO_NOTIFY_NATS_SUBJECT_PRIMARY: opts.subject,
+          MINIO_NOTIFY_NATS_JETSTREAM_PRIMARY: "on",
+          MINIO_NOTIFY_NATS_QUEUE_DIR_PRIMARY: join(dir, "minio-events"),
+        },
+      });
+      await waitFor("private MinIO", async () => (await fetch(`${s3Endpoint}/minio/health/live`)).ok, 60_000);
+    } else {
+      await mkdir(join(dir, "versitygw"), { recursive: true });
+      store = spawn(
+        join(bin, "versitygw"),
+        ["--port", `127.0.0.1:${opts.s3Port}`, "--access", opts.accessKey, "--secret", opts.secretKey, "--quiet", "--event-nats-url", natsUrl, "--event-nats-topic", opts.subject, "--event-filter", join(root, "infra", "versitygw-events.json"), "posix", join(dir, "versitygw")],
+        { stdio: "ignore" },
+      );
+      await waitFor("private Versity gateway", async () => (await fetch(`${s3Endpoint}/`)).status > 0, 30_000);
+    }
+  };
+  await startStore();
 
   return {
     store: minio ? "minio" : "versitygw",
@@ -125,10 +132,54 @@ export async function startPrivateStack(opts: { natsPort: number; s3Port: number
     },
     startNats,
     killNatsNode: (name) => kill9(procs.get(name)),
+    stopStore: () => stop(store),
+    startStore,
     async close() {
       await stop(store);
       await Promise.all([...procs.values()].map((p) => stop(p)));
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+export interface PrivatePostgres {
+  /** postgres://… of the `postgres` database; tests name their own database in it. */
+  url: string;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A PostgreSQL of its own on `port` (Debian's binaries, run as the postgres user as initdb demands). */
+export async function startPrivatePostgres(port: number): Promise<PrivatePostgres> {
+  const versions = (await readdir("/usr/lib/postgresql").catch(() => [] as string[])).sort((a, b) => Number(a) - Number(b));
+  const pgBin = versions.length ? join("/usr/lib/postgresql", versions.at(-1)!, "bin") : undefined;
+  if (!pgBin) throw new Error("PostgreSQL is not installed; run infra/install.sh");
+  const dir = await mkdtemp(join(tmpdir(), "vod-private-pg-"));
+  const data = join(dir, "data");
+  const asPostgres = (cmd: string, args: string[]) => execa("runuser", ["-u", "postgres", "--", join(pgBin, cmd), ...args]);
+  await chown(dir, "postgres");
+  await writeFile(join(dir, "pw"), "postgres\n");
+  await chown(join(dir, "pw"), "postgres");
+  await asPostgres("initdb", ["-D", data, "-U", "postgres", `--pwfile=${join(dir, "pw")}`, "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8"]);
+  const start = async () => {
+    await asPostgres("pg_ctl", ["-D", data, "-l", join(dir, "postgres.log"), "-w", "-t", "30", "-o", `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir}`, "start"]);
+  };
+  const stopPg = async () => {
+    await asPostgres("pg_ctl", ["-D", data, "-m", "fast", "-w", "stop"]).catch(() => {});
+  };
+  await start();
+  return {
+    url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
+    stop: stopPg,
+    start,
+    async close() {
+      await stopPg();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function chown(path: string, user: string): Promise<void> {
+  await execa("chown", [`${user}:${user}`, path]);
 }
