@@ -4,6 +4,8 @@ TSX := node --import tsx
 # Node 20 runs here (the images run 22); the SDK's notice about its future Node 22 floor is noise in every log.
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED := true
 TEST_FILES = $(shell find lib db functions ingest-gateway infra test -name '*.test.ts' -not -path '*/node_modules/*' | sort)
+# The fast layer: pure rules (*.unit.test.ts) and claim races against PostgreSQL alone; no NATS, no object store.
+UNIT_FILES = $(shell find lib db functions ingest-gateway infra test -name '*.unit.test.ts' -not -path '*/node_modules/*' | sort)
 
 .PHONY: up infra down status install test test-unit typecheck bench sweep migrate drop provision
 .PHONY: test-fuzz test-faults soak
@@ -34,6 +36,10 @@ sweep:
 
 typecheck:
 	@npx --no-install tsc -p .
+
+test-unit: ## the fast layer (under 30 s): pure rules, and claim races on PostgreSQL (started alone if needed)
+	@bash infra/stack.sh up postgres
+	@$(TSX) --test --test-concurrency=4 --test-timeout=60000 $(UNIT_FILES)
 
 test: ## everything, starting what it needs
 	@bash infra/stack.sh up infra

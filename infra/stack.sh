@@ -172,7 +172,7 @@ start_object_store() {
 tsx() { node --import tsx "$@"; }
 
 # App services: one process per replica, like a container per replica under docker-compose.
-# Replica i of a function serves /health and /metrics on base_port + i.
+# Replica i of a function serves /health, /ready and /metrics on base_port + i.
 start_app() { # name replicas entry port [fixed]: fixed = the service's own port, else port + replica number
   local name=$1 n=$2 entry=$3 base=$4 fixed=${5:-} i port
   [ -f "$root/$entry" ] || { say "$name: $entry is not built yet, not started"; return 0; }
@@ -196,7 +196,7 @@ wait_apps() {
     name=$(basename "$f" .pid)
     [ -f "$state/$name.port" ] || continue
     port=$(cat "$state/$name.port")
-    wait_for "$name (http://127.0.0.1:$port/health; log $logs/$name.log)" 60 curl -fsS "http://127.0.0.1:$port/health"
+    wait_for "$name (http://127.0.0.1:$port/ready; log $logs/$name.log)" 60 curl -fsS "http://127.0.0.1:$port/ready"
   done
 }
 
@@ -316,9 +316,13 @@ status() {
 }
 
 case "${1:-}" in
-  up) up "${2:-all}";;
+  up) case "${2:-all}" in
+        # make test-unit: PostgreSQL alone (claim races), nothing else started.
+        postgres) start_postgres;;
+        *) up "${2:-all}";;
+      esac;;
   down) down;;
   status) status;;
   restart-nats) stop_pid nats; start_nats;;
-  *) echo "usage: infra/stack.sh up [all|infra] | down | status" >&2; exit 2;;
+  *) echo "usage: infra/stack.sh up [all|infra|postgres] | down | status" >&2; exit 2;;
 esac

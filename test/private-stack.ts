@@ -20,7 +20,8 @@ export interface PrivateStack {
   /** The NATS servers (one, or the cluster's nodes), by server name. */
   natsNodes: NatsNode[];
   stopNats(): Promise<void>;
-  startNats(): Promise<void>;
+  /** Starts NATS again (same JetStream data): every node of a cluster, or the one node on its port or on `port`; returns the URL(s). */
+  startNats(port?: number): Promise<string>;
   /** kill -9 of one NATS node, as a crashed machine. */
   killNatsNode(name: string): Promise<void>;
   stopStore(): Promise<void>;
@@ -78,17 +79,19 @@ export async function startPrivateStack(opts: { natsPort: number; s3Port: number
   const routes = nodes.map((_, i) => `nats://127.0.0.1:${opts.natsPort + 200 + i}`);
   let store: ChildProcess | undefined;
 
-  const startNode = async (i: number) => {
+  const startNode = async (i: number, port = nodes[i]!.port) => {
     const n = nodes[i]!;
     await mkdir(join(dir, n.name), { recursive: true });
     const cluster = count === 1 ? [] : ["--cluster_name", "private", "--cluster", routes[i]!, "--routes", routes.filter((_, j) => j !== i).join(",")];
-    procs.set(n.name, spawn(join(bin, "nats-server"), ["-a", "127.0.0.1", "-p", String(n.port), "-m", String(n.monitorPort), "-js", "-sd", join(dir, n.name), "-n", n.name, ...cluster], { stdio: "ignore" }));
+    procs.set(n.name, spawn(join(bin, "nats-server"), ["-a", "127.0.0.1", "-p", String(port), "-m", String(n.monitorPort), "-js", "-sd", join(dir, n.name), "-n", n.name, ...cluster], { stdio: "ignore" }));
   };
-  const startNats = async () => {
+  const startNats = async (port?: number) => {
+    if (port !== undefined && count > 1) throw new Error("a cluster's nodes restart on their own ports");
     // A cluster's nodes wait for each other's routes: start all, then wait for each.
-    for (let i = 0; i < count; i++) if (!nodes[i]!.running) await startNode(i);
+    for (let i = 0; i < count; i++) if (!nodes[i]!.running) await startNode(i, port);
     // A cluster has JetStream once it elected a meta leader, which /healthz (without js-enabled-only) waits for.
     for (const n of nodes) await waitFor(`private NATS ${n.name}`, async () => (await fetch(`http://127.0.0.1:${n.monitorPort}/healthz`)).ok, 30_000);
+    return port === undefined ? natsUrl : `nats://127.0.0.1:${port}`;
   };
   await startNats();
 

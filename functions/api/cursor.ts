@@ -1,4 +1,4 @@
-import { ApiError } from "./errors.js";
+import { HttpError } from "../../lib/http/errors.js";
 
 /**
  * A position in the newest-first list: the last row's created_at (to the microsecond, as PostgreSQL
@@ -25,7 +25,7 @@ export function encodeCursor(c: Cursor): string {
 }
 
 export function decodeCursor(raw: string): Cursor {
-  if (!CURSOR_PATTERN.test(raw)) throw new ApiError("invalid_request", `cursor: ${CURSOR_MESSAGE}`, "cursor");
+  if (!CURSOR_PATTERN.test(raw)) throw new HttpError("invalid_request", `cursor: ${CURSOR_MESSAGE}`, "cursor");
   const [digits, id] = raw.split("_") as [string, string];
   const micros = BigInt(digits);
   const seconds = new Date(Number(micros / 1000_000n) * 1000).toISOString().slice(0, 19);

@@ -6,7 +6,7 @@ import { createMetrics } from "../../lib/service.js";
 import { createTestEnv, type TestEnv } from "../../test/harness.js";
 import { createApp } from "./app.js";
 import { createPresigner } from "./links.js";
-import { startApi, storeReadyRecording, withToken, type RunningApi } from "./test-support.js";
+import { startApi, storeReadyRecording, withToken, type RunningApi } from "../../test/api.js";
 
 const TOKEN = "errors-token-0123456789";
 const MISSING = "0f8fad5b-d9cb-469f-a165-70867728950e";
@@ -98,6 +98,15 @@ describe("401, 403, 404, 409, 500", () => {
     for (const suffix of ["", "/video", "/hls", "/thumbnail", "/storyboard.vtt"]) await expectError(await get(`/recordings/${MISSING}${suffix}`), 404, "not_found");
     await expectError(await get(`/recordings/${MISSING}`, authed("PATCH", JSON.stringify({ title: "x" }))), 404, "not_found");
     await expectError(await get(`/recordings/${MISSING}`, authed("DELETE")), 404, "not_found");
+  });
+
+  test("a known path with a method it does not answer is 405 naming the methods in Allow", async () => {
+    const res = await get(`/recordings/${MISSING}`, { method: "PUT" });
+    await expectError(res, 405, "method_not_allowed");
+    assert.equal(res.headers.get("allow"), "DELETE, GET, HEAD, PATCH");
+    const ready = await get("/ready", { method: "POST" });
+    assert.equal(ready.status, 405);
+    assert.equal(ready.headers.get("allow"), "GET, HEAD");
   });
 
   test("an unknown route or live stream is 404", async () => {

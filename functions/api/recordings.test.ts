@@ -1,10 +1,11 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { sql } from "drizzle-orm";
-import { headObject } from "../../lib/s3.js";
+import { headObject, putText } from "../../lib/s3.js";
+import { recordingKeys } from "../../lib/layout.js";
 import { recordings } from "../../db/schema.js";
 import { createTestEnv, type TestEnv } from "../../test/harness.js";
-import { startApi, storeReadyRecording, vodMedia, withToken, type RunningApi } from "./test-support.js";
+import { startApi, storeReadyRecording, vodMedia, withToken, type RunningApi } from "../../test/api.js";
 
 const TOKEN = "test-token-0123456789abcdef";
 let env: TestEnv;
@@ -132,6 +133,7 @@ describe("one recording", () => {
     assert.equal(d.title, "Launch day");
     assert.equal(d.status, "ready");
     assert.equal(d.sourceFolder, "detail/session-1");
+    assert.equal(d.sourcePrefix, "detail/session-1");
     assert.equal(d.progress, 1);
     assert.equal(d.error, null);
     assert.match(d.videoUrl, /X-Amz-Signature=/);
@@ -248,6 +250,19 @@ describe("writes need the bearer token", () => {
     assert.equal(await headObject(env.s3, env.config.s3.hlsBucket, "delete/s1/index.m3u8"), undefined, "the source playlist is still there, so the sweep would convert it again");
     const again = await get(`/recordings/${rec.id}`, { method: "DELETE", headers: { authorization: `Bearer ${TOKEN}` } });
     assert.equal(again.status, 404);
+  });
+
+  test("DELETE of a top-level playlist's recording removes the objects its row names and nothing else in the bucket", async () => {
+    const m = await vodMedia();
+    const keys = recordingKeys("", "toplevel");
+    const { recordingsBucket } = env.config.s3;
+    for (const key of [keys.mp4, keys.poster, "unrelated.mp4"]) await putText(env.s3, recordingsBucket, key, m.vtt, "application/octet-stream");
+    const [rec] = await env.db.insert(recordings).values({ streamId: "toplevel.m3u8", title: "toplevel", sourcePrefix: "", status: "ready", filePath: keys.mp4, thumbnailPath: keys.poster }).returning();
+    const res = await get(`/recordings/${rec!.id}`, { method: "DELETE", headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(res.status, 204);
+    assert.equal(await headObject(env.s3, recordingsBucket, keys.mp4), undefined);
+    assert.equal(await headObject(env.s3, recordingsBucket, keys.poster), undefined);
+    assert.ok(await headObject(env.s3, recordingsBucket, "unrelated.mp4"), "another recording's object stays");
   });
 
   test("a live recording cannot be deleted (409)", async () => {

@@ -2,7 +2,7 @@
 import { z } from "@hono/zod-openapi";
 import { recordingStatuses } from "../../db/schema.js";
 import { CURSOR_MESSAGE, CURSOR_PATTERN } from "./cursor.js";
-import { errorKinds } from "./errors.js";
+import { errorKinds } from "../../lib/http/errors.js";
 
 export const ErrorSchema = z
   .object({
@@ -96,14 +96,34 @@ export const RecordingSchema = z
     ...RecordingBase,
     videoCodec: z.string().nullable(),
     audioCodec: z.string().nullable(),
-    sourceFolder: z.string().openapi({ description: "The HLS folder in the hls-streams bucket" }),
+    sourcePrefix: z.string().openapi({ description: "The recording's source prefix (its HLS folder in hls-streams, no trailing slash)" }),
+    sourceFolder: z.string().openapi({ deprecated: true, description: "Deprecated: the same value as sourcePrefix, kept for clients written before it" }),
     sessionId: z.string().nullable(),
     videoUrl: z.string().nullable().openapi({ description: "Presigned, expiring MP4 link (byte ranges work); null until ready" }),
     hlsUrl: z.string().openapi({ description: "The source HLS as a VOD playlist (served by the API, segments presigned)" }),
     liveUrl: z.string().nullable().openapi({ description: "While live: the broadcast's playlist" }),
     linksExpireAt: z.string().openapi({ format: "date-time", description: "When the presigned links stop working, at the earliest" }),
+    warnings: z
+      .array(
+        z.object({
+          kind: z.enum(["missing-media"]),
+          message: z.string().openapi({ description: "What is missing and where, in words" }),
+          missingSeconds: z.number(),
+          at: z.array(z.object({ segment: z.string(), startSeconds: z.number(), missingSeconds: z.number() })).openapi({ description: "Where on the source's timeline" }),
+        }),
+      )
+      .openapi({ description: "Ready, but the source was damaged: what the MP4 lacks" }),
+    audioTracks: z.array(z.object({ language: z.string().nullable(), name: z.string().nullable(), default: z.boolean() })).openapi({ description: "The MP4's audio tracks in order" }),
+    subtitles: z
+      .array(z.object({ language: z.string().nullable(), name: z.string(), url: z.string().openapi({ description: "The WebVTT side-car, served by the API" }) }))
+      .openapi({ description: "Subtitle side-cars (from the source's WebVTT renditions)" }),
   })
   .openapi("Recording");
+
+export const SubtitleParam = z.object({
+  id: IdParam.shape.id,
+  index: z.coerce.number({ error: "expected the subtitle's index, as its url gives it" }).int().min(0).openapi({ param: { name: "index", in: "path" }, example: 0 }),
+});
 
 export const RecordingPageSchema = z
   .object({

@@ -12,7 +12,7 @@ import { startWorkers, stopWorkers, waitForRecording, type Worker } from "../../
 import { listObjects, presignGet } from "../../lib/s3.js";
 import { recordings } from "../../db/schema.js";
 import { listFolder, uploadFiles, type LocalFile } from "../drop/upload.js";
-import type { MediaPlaylist } from "./playlist.js";
+import type { MediaPlaylist } from "../../lib/hls/index.js";
 
 // Two convert replicas on the real stack convert folders uploaded the way users and the gateway do.
 
@@ -238,10 +238,10 @@ test("bad inputs each fail with a clear error while a good folder next to them c
   await put("bad/empty-segment/index.m3u8", ts);
   bad["bad/empty-segment"] = /1 segment\(s\) are empty \(0 bytes\): seg001\.ts\. Upload them again/;
 
-  await upload(join(media, "ts"), "bad/corrupt-segment", (f) => f.rel === "seg001.ts" || f.rel.endsWith(".m3u8"));
-  await put("bad/corrupt-segment/seg001.ts", new Uint8Array(Array.from({ length: 150_000 }, (_, i) => (i * 7919) % 251)));
-  await put("bad/corrupt-segment/index.m3u8", ts);
-  bad["bad/corrupt-segment"] = /some segments are corrupt or not media/;
+  // Nothing playable at all: every segment is noise.
+  await put("bad/all-corrupt/seg000.ts", new Uint8Array(Array.from({ length: 150_000 }, (_, i) => (i * 7919) % 251)));
+  await put("bad/all-corrupt/index.m3u8", "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\nseg000.ts\n#EXT-X-ENDLIST\n");
+  bad["bad/all-corrupt"] = /the first segment is not audio or video FFmpeg can read|nothing playable could be made/;
 
   await put("bad/no-segments/index.m3u8", "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-ENDLIST\n");
   bad["bad/no-segments"] = /lists no segments: there is nothing to convert/;

@@ -4,9 +4,10 @@ import { headers } from "@nats-io/transport-node";
 import type { Config } from "../../lib/config.js";
 import type { Logger } from "../../lib/log.js";
 import type { NatsConnection } from "../../lib/nats.js";
+import { looksFinished } from "../../lib/hls/index.js";
 import { getText, listObjects } from "../../lib/s3.js";
 import type { Db } from "../../db/client.js";
-import { recordingsCoveringPlaylist } from "../../db/queries.js";
+import { recordingsCoveringPlaylist } from "../../db/recordings.js";
 import { encodeSweepEvent, isPlaylistKey } from "../events/decode.js";
 
 export interface SweepDeps {
@@ -48,7 +49,7 @@ export async function sweep({ s3, db, nc, log, config }: SweepDeps): Promise<Swe
       log.warn({ key: obj.key, err: (err as Error).message }, "sweep could not read playlist");
       continue;
     }
-    if (!text.includes("#EXT-X-ENDLIST")) continue;
+    if (!looksFinished(text)) continue;
     const h = headers();
     // Same playlist version swept twice within the stream's duplicate window is published once.
     h.set("Nats-Msg-Id", `sweep:${bucket}/${obj.key}@${obj.etag}`);

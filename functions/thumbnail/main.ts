@@ -1,6 +1,7 @@
 import { readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { runFunction } from "../runtime/replica.js";
+import { isPlaylistCreated } from "../events/decode.js";
 import { handleThumbnail } from "./handler.js";
 
 // A job's temporary folder lives for seconds; one this old was left by a replica that crashed.
@@ -9,13 +10,12 @@ const STALE_TEMP_MS = 60 * 60_000;
 await runFunction({
   name: "thumbnail",
   consumer: (config) => config.nats.consumers.thumbnail,
+  accepts: (event, config) => isPlaylistCreated(event, config.s3.hlsBucket),
   handler: handleThumbnail,
   // A thumbnail that cannot be made never fails the recording: the reason is logged, the row left alone.
   giveUp: async (event, reason, ctx) => {
     ctx.log.error({ key: event.key, stage: "thumbnail", reason }, "no thumbnail for this playlist");
   },
-  // The sweep re-publishes events for folders convert has not finished; convert's replicas run it.
-  sweep: false,
   prepare: async ({ config, log }) => {
     const root = join(config.functions.workDir, "thumbnail");
     const entries = await readdir(root).catch(() => [] as string[]);

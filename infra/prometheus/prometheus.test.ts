@@ -10,8 +10,9 @@ import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { createTestEnv, waitFor, type TestEnv } from "../../test/harness.js";
 import { startWorkers, stopWorkers, type Worker } from "../../test/workers.js";
-import { startApi, type RunningApi } from "../../functions/api/test-support.js";
-import { freeTcpPort, startGatewayProcess, type GatewayProcess } from "../../ingest-gateway/testing/gateway-process.js";
+import { startApi, type RunningApi } from "../../test/api.js";
+import { freeTcpPort } from "../../test/ports.js";
+import { startGatewayProcess, type GatewayProcess } from "../../test/gateway/process.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 const rulesFile = join(here, "alerts.yml");

@@ -9,8 +9,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { createTestEnv, type TestEnv } from "../harness.js";
-import { startApi, storeReadyRecording, withToken, type RunningApi } from "../../functions/api/test-support.js";
-import { API_TOKEN, startGatewayProcess, type GatewayProcess } from "../../ingest-gateway/testing/gateway-process.js";
+import { startApi, storeReadyRecording, withToken, type RunningApi } from "../api.js";
+import { API_TOKEN, startGatewayProcess, type GatewayProcess } from "../gateway/process.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const schemathesis = join(root, ".cache", "schemathesis", "bin", "schemathesis");

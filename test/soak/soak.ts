@@ -13,8 +13,9 @@ import { createTestEnv, waitFor } from "../harness.js";
 import { startWorkers, stopWorkers, type Worker } from "../workers.js";
 import { recordings } from "../../db/schema.js";
 import { faultMedia, dropFolders } from "../faults/support.js";
-import { freeTcpPort, freeUdpPort, startGatewayProcess, type GatewayProcess } from "../../ingest-gateway/testing/gateway-process.js";
-import { publish, srtUrl } from "../../ingest-gateway/testing/caller.js";
+import { freeTcpPort, freeUdpPort } from "../ports.js";
+import { startGatewayProcess, type GatewayProcess } from "../gateway/process.js";
+import { publish, srtUrl } from "../gateway/caller.js";
 
 const minutes = Number(process.env.SOAK_MINUTES ?? 10);
 const streamCount = Number(process.env.SOAK_STREAMS ?? 20);

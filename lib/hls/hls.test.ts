@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import HLS from "hls-parser";
-import { PermanentError } from "../runtime/handler.js";
-import { folderOf, parsePlaylist, pickVariant, recordingName, resolveSegmentKey, resolveSegments, writeLocalPlaylist, type MasterPlaylist, type MediaPlaylist } from "./playlist.js";
+import { folderOf, recordingName } from "../layout.js";
+import { HlsError, parsePlaylist, pickVariant, planMaster, resolveSegments, resolveUri as resolveSegmentKey, writeLocalPlaylist, type MasterPlaylist, type MediaPlaylist } from "./index.js";
 
 const media = (body: string) => parsePlaylist(`#EXTM3U\n#EXT-X-TARGETDURATION:2\n${body}\n#EXT-X-ENDLIST\n`, "f/index.m3u8") as MediaPlaylist;
 
@@ -16,7 +16,7 @@ test("segment URIs resolve relative to the playlist, with percent-encoding, spac
 
 test("segment URIs that leave the folder, the bucket or the store are refused with a message saying why", () => {
   const refused = (uri: string, why: RegExp) =>
-    assert.throws(() => resolveSegmentKey("a/b/index.m3u8", uri, "a/b"), (err: unknown) => err instanceof PermanentError && why.test(err.message) && err.message.includes("relative paths"));
+    assert.throws(() => resolveSegmentKey("a/b/index.m3u8", uri, "a/b"), (err: unknown) => err instanceof HlsError && err.kind === "outside-folder" && why.test(err.message) && err.message.includes("relative paths"));
   refused("../c/seg.ts", /outside the folder "a\/b"/);
   refused("../../../../etc/passwd", /escapes the bucket/);
   refused("http://evil.example/seg.ts", /absolute URL/);
@@ -61,8 +61,54 @@ test("discontinuities, fMP4 init sections and byte ranges are carried into the p
   ]);
 });
 
-test("encrypted playlists are refused rather than converted into noise", () => {
-  assert.throws(() => resolveSegments("f/index.m3u8", media('#EXT-X-KEY:METHOD=AES-128,URI="key.bin"\n#EXTINF:2,\nseg0.ts'), "f"), /encrypted/);
+test("AES-128 keys inside the folder are resolved with their IV; keys outside, SAMPLE-AES and unknown methods are refused naming why", () => {
+  const segs = resolveSegments("f/index.m3u8", media('#EXT-X-MEDIA-SEQUENCE:7\n#EXT-X-KEY:METHOD=AES-128,URI="key.bin"\n#EXTINF:2,\nseg0.ts\n#EXT-X-KEY:METHOD=AES-128,URI="k2.bin",IV=0x0000000000000000000000000000ABCD\n#EXTINF:2,\nseg1.ts'), "f");
+  assert.deepEqual(segs.map((s) => s.aes), [
+    { key: "f/key.bin", iv: "00000000000000000000000000000007" },
+    { key: "f/k2.bin", iv: "0000000000000000000000000000abcd" },
+  ]);
+  const text = writeLocalPlaylist(segs, (k) => `https://s3.test/${k}?sig=1`);
+  assert.match(text, /#EXT-X-KEY:METHOD=AES-128,URI="https:\/\/s3\.test\/f\/key\.bin\?sig=1",IV=0x00000000000000000000000000000007\n#EXTINF/);
+  const refused = (key: string, why: RegExp) =>
+    assert.throws(() => resolveSegments("f/index.m3u8", media(`${key}\n#EXTINF:2,\nseg0.ts`), "f"), (err: unknown) => err instanceof HlsError && why.test(err.message));
+  refused('#EXT-X-KEY:METHOD=AES-128,URI="../other/key.bin"', /outside the folder "f": key files must be relative paths/);
+  refused('#EXT-X-KEY:METHOD=AES-128,URI="https://keys.example/k"', /an absolute URL: key files must/);
+  refused('#EXT-X-KEY:METHOD=SAMPLE-AES,URI="key.bin"', /METHOD=SAMPLE-AES, which encrypts samples inside the media for DRM players/);
+  refused('#EXT-X-KEY:METHOD=ROT13,URI="key.bin"', /METHOD=ROT13, which is not a method of the HLS specification/);
+});
+
+test("a master's best variant, its audio group (DEFAULT first) and its WebVTT subtitles are planned as one recording", () => {
+  const master = parsePlaylist(
+    [
+      "#EXTM3U",
+      '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="Français",LANGUAGE="fra",URI="a_fr.m3u8"',
+      '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="English",DEFAULT=YES,LANGUAGE="eng",URI="a_en.m3u8"',
+      '#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="English",LANGUAGE="eng",URI="subs/en.m3u8"',
+      '#EXT-X-STREAM-INF:BANDWIDTH=300000,AUDIO="aud",SUBTITLES="subs"',
+      "low.m3u8",
+      '#EXT-X-STREAM-INF:BANDWIDTH=900000,AUDIO="aud",SUBTITLES="subs"',
+      "high.m3u8",
+      "",
+    ].join("\n"),
+    "m/master.m3u8",
+  ) as MasterPlaylist;
+  const plan = planMaster(master, "m/master.m3u8");
+  assert.equal(plan.variantKey, "m/high.m3u8");
+  assert.equal(plan.muxedAudio, false);
+  assert.deepEqual(plan.audio.map((a) => [a.key, a.language, a.name, a.isDefault]), [
+    ["m/a_en.m3u8", "eng", "English", true],
+    ["m/a_fr.m3u8", "fra", "Français", false],
+  ]);
+  assert.deepEqual(plan.subtitles.map((s) => [s.key, s.language]), [["m/subs/en.m3u8", "eng"]]);
+});
+
+test("parsing changes no hls-parser option for other users of the library", async () => {
+  const HLSParser = HLS;
+  HLSParser.setOptions({ strictMode: true });
+  parsePlaylist("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\na.ts\n", "x.m3u8");
+  assert.equal(HLSParser.getOptions().strictMode, true);
+  assert.equal(HLSParser.getOptions().silent, undefined);
+  HLSParser.setOptions({ strictMode: false });
 });
 
 test("the recording is named after its folder, or after the playlist at the bucket root", () => {
