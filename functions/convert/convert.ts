@@ -9,6 +9,7 @@ import { HLS_PROTOCOLS, hlsInputOptions, resolveFfmpeg } from "../../lib/ffmpeg.
 import { HlsError, checkSegments, mergeWebVtt, resolveSource, sourceObjects, writeLocalPlaylist, type ResolvedSegment, type Source } from "../../lib/hls/index.js";
 import { folderOf, keysOfRecording, recordingKeys, recordingName, subtitleKey } from "../../lib/layout.js";
 import { deleteKeys, putText } from "../../lib/s3.js";
+import { publishRecordingEvent } from "../../lib/events.js";
 import { claimRecording, deleteVariantRecordings, getRecordingByFolder, markFailed, markProgress, markReady, recordingExists, recordingsCoveringPlaylist, releaseClaim } from "../../db/recordings.js";
 import type { RecordingWarning, SubtitleTrack } from "../../db/schema.js";
 import { PermanentError, TransientError, type GiveUp, type Handler, type HandlerContext } from "../runtime/handler.js";
@@ -69,6 +70,7 @@ export const convert: Handler<ConvertState> = async (event, ctx, job) => {
   }
   state.claimToken = claimToken;
   const recordingId = claim.recording.id;
+  void publishRecordingEvent(ctx.events, "recording.processing", claim.recording);
   log.info({ recording: recordingId, segments: src.segments.length, audio: src.audio.length, subtitles: src.subtitles.length, seconds: src.seconds, stage: "claimed" }, "converting");
 
   const lease = holdLease(ctx, recordingId, claimToken, leaseMs, src.sourcePrefix, log);
@@ -114,6 +116,7 @@ export const convert: Handler<ConvertState> = async (event, ctx, job) => {
       return "done";
     }
     if (src.memberKeys) await dropMemberRecordings(ctx, src, log);
+    await publishRecordingEvent(ctx.events, "recording.ready", await getRecordingByFolder(db, src.sourcePrefix));
     log.info({ recording: recordingId, file: keys.mp4, size: out.size, duration: out.facts.duration, tracks: tracks.length, warnings: warnings.length, convertMs, stage: "ready" }, "recording ready");
     return "done";
   } catch (err) {
@@ -207,6 +210,7 @@ export const giveUpConvert: GiveUp<ConvertState> = async (event, reason, ctx, jo
     streamId: sourcePrefix,
     title: state?.name ?? recordingName(sourcePrefix, event.key),
   });
+  if (written) await publishRecordingEvent(ctx.events, "recording.failed", await getRecordingByFolder(ctx.db, sourcePrefix));
   ctx.log.warn({ sourcePrefix, reason, recorded: written, stage: "failed" }, written ? "recording failed" : "failure not recorded: the folder is held or finished by another playlist");
 };
 
