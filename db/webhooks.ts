@@ -152,3 +152,14 @@ export async function backlog(db: Db): Promise<{ pending: number; oldestSeconds:
     .where(and(eq(webhookDeliveries.status, "pending"), eq(webhookEndpoints.enabled, true), lte(webhookDeliveries.createdAt, sql`now()`)));
   return { pending: row?.pending ?? 0, oldestSeconds: row?.oldest ?? 0 };
 }
+
+/** POST /webhooks/{id}/test: the sent test event and its one attempt, so it shows in the delivery log. */
+export async function recordTestDelivery(db: Db, endpointId: string, e: { eventId: string; body: string; createdAt: Date }, r: AttemptResult & { ok: boolean }): Promise<void> {
+  await db.transaction(async (tx) => {
+    const [row] = await tx
+      .insert(webhookDeliveries)
+      .values({ endpointId, eventId: e.eventId, eventType: "webhook.test", eventSeq: 0, orderKey: `test:${endpointId}`, eventCreatedAt: e.createdAt, body: e.body, status: r.ok ? "delivered" : "failed", attempts: 1, deliveredAt: r.ok ? new Date() : null })
+      .returning({ id: webhookDeliveries.id });
+    await tx.insert(webhookAttempts).values({ deliveryId: row!.id, endpointId, eventId: e.eventId, eventType: "webhook.test", attempt: 1, statusCode: r.statusCode, durationMs: r.durationMs, error: r.error });
+  });
+}

@@ -43,7 +43,7 @@ export function orderKey(e: Pick<VodEvent<string>, "type" | "data">): string {
 }
 
 /** A recording as the API's summary shows it, without links (they are short-lived and signed). */
-export type RecordingFacts = Pick<Recording, "id" | "streamId" | "title" | "status" | "progress" | "error" | "durationSeconds" | "fileSizeBytes" | "width" | "height" | "videoCodec" | "audioCodec" | "sourcePrefix" | "sessionId" | "createdAt" | "updatedAt">;
+export type RecordingFacts = Pick<Recording, "id" | "streamId" | "title" | "status" | "progress" | "error" | "durationSeconds" | "fileSizeBytes" | "width" | "height" | "videoCodec" | "audioCodec" | "sourcePrefix" | "sessionId"> & { createdAt: Date | string; updatedAt: Date | string };
 
 export function recordingData(r: RecordingFacts): Record<string, unknown> {
   return {

@@ -7,10 +7,13 @@ import { mountDocs } from "./docs.js";
 import { liveRoutes } from "./live.js";
 import { pageRoutes } from "./page/routes.js";
 import { recordingRoutes } from "./recordings.js";
+import { webhookRoutes } from "./webhooks.js";
+import { createEventPublisher } from "../../lib/events.js";
 
 /** The VOD API, its OpenAPI document and docs, ops endpoints and the web page, as one Hono app. */
 export function createApp(deps: ApiDeps) {
   const { config, db, s3, nats } = deps;
+  deps.events ??= createEventPublisher({ nats: () => nats?.(), config, log: deps.log, registry: deps.metrics });
   const app = createHttpApp({ log: deps.log, realm: "vod-api" });
   app.use(httpMetrics(deps.metrics));
 
@@ -22,6 +25,7 @@ export function createApp(deps: ApiDeps) {
 
   app.route("/", recordingRoutes(deps));
   app.route("/", liveRoutes(deps));
+  app.route("/", webhookRoutes(deps));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",

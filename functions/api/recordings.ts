@@ -3,6 +3,7 @@ import { deleteKeys, deletePrefix, getText, isNotFound } from "../../lib/s3.js";
 import { folderOf, keyIn, keysOfRecording, listPrefix, LIVE_PLAYLIST_NAME } from "../../lib/layout.js";
 import { getRecording, listRecordings, type CatalogRecording } from "../../db/catalog.js";
 import { deleteRecordingRow, renameRecording } from "../../db/recordings.js";
+import { publishRecordingEvent } from "../../lib/events.js";
 import type { ApiDeps } from "./deps.js";
 import { HttpError } from "../../lib/http/errors.js";
 import { bearerAuth, passThrough } from "../../lib/http/auth.js";
@@ -256,6 +257,7 @@ export function recordingRoutes(deps: ApiDeps) {
       }
       objects += await deleteKeys(s3, recordingsBucket, keysOfRecording(row).filter((k) => !(own && k.startsWith(own))));
       await deleteRecordingRow(db, row.id);
+      void publishRecordingEvent(deps.events, "recording.deleted", row);
       log.info({ recording: row.id, stream: row.streamId, objects, ms: Date.now() - started }, "recording deleted");
       return c.body(null, 204);
     },
