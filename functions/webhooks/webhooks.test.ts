@@ -10,6 +10,9 @@ import { startApi, withToken, type RunningApi } from "../../test/api.js";
 import { startReceiver, type Receiver } from "../../test/webhook-receiver.js";
 import { createEventPublisher } from "../../lib/events.js";
 import { createLogger } from "../../lib/log.js";
+import { startGatewayProcess } from "../../test/gateway/process.js";
+import { publish } from "../../test/gateway/caller.js";
+import { sessionFolders } from "../../test/gateway/store.js";
 
 const TOKEN = "webhooks-test-token-0123456789";
 const auth = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
@@ -93,6 +96,40 @@ test("a dropped folder sends processing, ready and thumbnail.ready, signed, with
   assert.equal(del.status, 204);
   const deleted = await waitFor("recording.deleted", () => r.verified(ep.secret).find((e) => e.type === "recording.deleted"), 30_000);
   assert.equal(deleted.data.id, rec.id);
+});
+
+test("an SRT broadcast sends stream.connected, recording.live, stream.disconnected with the reason, then processing and ready", async () => {
+  const r = await receiver();
+  const ep = await register(r.url, ["stream.connected", "stream.disconnected", "recording.live", "recording.processing", "recording.ready"]);
+  const gw = await startGatewayProcess({ ...env.env, LOG_LEVEL: "warn" });
+  try {
+    const created = await gw.api("POST", "/streams", { name: "hooked", title: "Hooked" });
+    assert.equal(created.status, 201);
+    const run = await publish(created.json.obs.server, { seconds: 6 });
+    assert.equal(run.exitCode, 0, run.stderr);
+    const [folder] = await sessionFolders(env.s3, env.config.s3.hlsBucket, "hooked");
+    assert.ok(folder);
+    const rec = await waitForRecording(env, folder);
+    assert.equal(rec.status, "ready", rec.error ?? "");
+    const events = await waitFor("the broadcast's five events", () => {
+      const got = r.verified(ep.secret);
+      return got.some((e) => e.type === "recording.ready") && got.length >= 5 ? got : undefined;
+    }, 60_000);
+    const types = events.map((e) => e.type);
+    assert.deepEqual(types.filter((t) => t !== "recording.live"), ["stream.connected", "stream.disconnected", "recording.processing", "recording.ready"], types.join(", "));
+    assert.ok(types.indexOf("recording.live") < types.indexOf("stream.disconnected"), types.join(", "));
+    const down = events.find((e) => e.type === "stream.disconnected")!;
+    assert.equal(down.data.name, "hooked");
+    assert.equal(down.data.reason, "the caller ended the stream");
+    assert.equal(down.data.recordingId, rec.id);
+    const live = events.find((e) => e.type === "recording.live")!;
+    assert.deepEqual([live.data.id, live.data.status, live.data.stream], [rec.id, "live", "hooked"]);
+    const view = (await (await fetch(`${api.url}/recordings/${rec.id}`)).json()) as Record<string, unknown>;
+    const ready = events.find((e) => e.type === "recording.ready")!;
+    for (const field of ["id", "stream", "title", "status", "durationSeconds", "fileSizeBytes", "sessionId", "sourceFolder"]) assert.deepEqual(ready.data[field], view[field], `data.${field} is the API's`);
+  } finally {
+    await gw.stop();
+  }
 });
 
 test("a receiver answering 500 three times gets the event once more after; a second endpoint is not held up", async () => {
