@@ -498,6 +498,89 @@ async function startLive(stream) {
   showMoreFrom(b.stream, b.recordingId);
 }
 
+// --- Webhooks settings ------------------------------------------------------------------------
+
+async function loadWebhooks() {
+  const list = document.getElementById("webhook-list");
+  let items;
+  try {
+    items = (await withToken(() => api("/webhooks"))).items;
+  } catch (err) {
+    list.replaceChildren(h("div", { class: "empty" }, err.message));
+    return;
+  }
+  if (items.length === 0) list.replaceChildren(h("div", { class: "empty" }, "No endpoints yet: add one above."));
+  else list.replaceChildren(...items.map(webhookRow));
+}
+
+function webhookRow(w) {
+  const log = h("div", { class: "webhook-log", hidden: true });
+  const state = w.enabled ? h("span", { class: "pill ok" }, "enabled") : h("span", { class: "pill failed", title: w.disabledReason || "" }, w.disabledReason ? "disabled by the service" : "disabled");
+  const test = async () => {
+    try {
+      const r = await withToken(() => api(`/webhooks/${w.id}/test`, { method: "POST" }));
+      toast(r.ok ? `Test delivered (${r.statusCode}, ${r.durationMs} ms)` : `Test failed: ${r.error}`, !r.ok);
+      if (!log.hidden) await showLog();
+    } catch (err) {
+      toast(err.message, true);
+    }
+  };
+  const showLog = async () => {
+    const { items } = await withToken(() => api(`/webhooks/${w.id}/deliveries?limit=20`));
+    log.hidden = false;
+    log.replaceChildren(
+      items.length === 0
+        ? h("div", { class: "muted" }, "No deliveries yet.")
+        : h("table", { class: "log-table" },
+            h("tr", {}, h("th", {}, "When"), h("th", {}, "Event"), h("th", {}, "Try"), h("th", {}, "Status"), h("th", {}, "ms"), h("th", {}, "Error / next retry")),
+            ...items.map((a) => h("tr", {}, h("td", {}, ago(a.at)), h("td", {}, a.eventType), h("td", {}, a.attempt), h("td", {}, a.statusCode ?? "—"), h("td", {}, a.durationMs), h("td", {}, [a.error, a.nextRetryAt ? `retry ${new Date(a.nextRetryAt).toLocaleTimeString()}` : ""].filter(Boolean).join(" · ")))),
+          ),
+    );
+  };
+  const toggle = async () => {
+    await withToken(() => api(`/webhooks/${w.id}`, { method: "PATCH", json: { enabled: !w.enabled } }));
+    await loadWebhooks();
+  };
+  const remove = async () => {
+    if (!confirm(`Remove the endpoint ${w.url}?`)) return;
+    await withToken(() => api(`/webhooks/${w.id}`, { method: "DELETE" }));
+    await loadWebhooks();
+  };
+  return h("div", { class: "webhook" },
+    h("div", { class: "webhook-head" },
+      h("div", {}, h("div", { class: "webhook-url" }, w.url), h("div", { class: "muted" }, [w.description, w.events ? w.events.join(", ") : "all events"].filter(Boolean).join(" · "))),
+      state,
+      h("div", { class: "webhook-actions" },
+        h("button", { class: "ghost-button", type: "button", onclick: test }, "Send test"),
+        h("button", { class: "ghost-button", type: "button", onclick: () => (log.hidden ? showLog() : (log.hidden = true)) }, "Deliveries"),
+        h("button", { class: "ghost-button", type: "button", onclick: toggle }, w.enabled ? "Disable" : "Enable"),
+        h("button", { class: "danger-button", type: "button", onclick: remove }, "Remove"),
+      ),
+    ),
+    w.disabledReason ? h("div", { class: "muted" }, w.disabledReason) : null,
+    log,
+  );
+}
+
+function startWebhooks() {
+  document.getElementById("webhook-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const url = document.getElementById("webhook-url").value.trim();
+    const description = document.getElementById("webhook-description").value.trim() || undefined;
+    try {
+      const w = await withToken(() => api("/webhooks", { method: "POST", json: { url, description } }));
+      const secret = document.getElementById("webhook-secret");
+      secret.hidden = false;
+      secret.replaceChildren(h("strong", {}, "Signing secret (shown once): "), h("code", {}, w.secret));
+      e.target.reset();
+      await loadWebhooks();
+    } catch (err) {
+      toast(err.message, true);
+    }
+  });
+  loadWebhooks();
+}
+
 // --- Start ------------------------------------------------------------------------------------
 
 updateTokenButton();
@@ -506,3 +589,4 @@ const view = app.dataset.view;
 if (view === "library") startLibrary();
 else if (view === "watch") startWatch(app.dataset.id);
 else if (view === "live") startLive(app.dataset.stream);
+else if (view === "webhooks") startWebhooks();
