@@ -1,5 +1,5 @@
 // The webhook tables' queries: endpoints (the API), deliveries and attempts (the webhooks function).
-import { and, asc, desc, eq, inArray, isNull, lte, or, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, lte, sql } from "drizzle-orm";
 import type { Db } from "./client.js";
 import { webhookAttempts, webhookDeliveries, webhookEndpoints, type WebhookDelivery, type WebhookEndpoint } from "./schema.js";
 
@@ -38,14 +38,6 @@ export async function deleteEndpoint(db: Db, id: string): Promise<boolean> {
   return rows.length > 0;
 }
 
-/** Enabled endpoints that want this type (null events = all). */
-export async function endpointsFor(db: Db, type: string): Promise<Pick<WebhookEndpoint, "id">[]> {
-  return db
-    .select({ id: webhookEndpoints.id })
-    .from(webhookEndpoints)
-    .where(and(eq(webhookEndpoints.enabled, true), or(isNull(webhookEndpoints.events), sql`${type} = any(${webhookEndpoints.events})`)));
-}
-
 export interface NewDelivery {
   eventId: string;
   eventType: string;
@@ -55,39 +47,48 @@ export interface NewDelivery {
   body: string;
 }
 
-/** Queues one event for each endpoint; a redelivered event adds nothing (one row per endpoint and event). */
-export async function enqueueDeliveries(db: Db, endpointIds: string[], d: NewDelivery): Promise<number> {
-  if (endpointIds.length === 0) return 0;
-  const rows = await db
-    .insert(webhookDeliveries)
-    .values(endpointIds.map((endpointId) => ({ ...d, endpointId })))
-    .onConflictDoNothing({ target: [webhookDeliveries.endpointId, webhookDeliveries.eventId] })
-    .returning({ id: webhookDeliveries.id });
-  return rows.length;
+/**
+ * Queues one event for every enabled endpoint that wants its type, in one statement; a redelivered
+ * event adds nothing (one row per endpoint and event). Returns how many rows were added.
+ */
+export async function enqueueDeliveries(db: Db, d: NewDelivery): Promise<number> {
+  const rows = await db.execute<{ id: number }>(sql`
+    insert into webhook_deliveries (endpoint_id, event_id, event_type, event_seq, order_key, event_created_at, body)
+    select e.id, ${d.eventId}, ${d.eventType}, ${d.eventSeq}, ${d.orderKey}, ${d.eventCreatedAt.toISOString()}::timestamptz, ${d.body}
+    from webhook_endpoints e
+    where e.enabled and (e.events is null or ${d.eventType} = any(e.events))
+    on conflict (endpoint_id, event_id) do nothing
+    returning id`);
+  return [...rows].length;
 }
 
 export type ClaimedDelivery = WebhookDelivery & { url: string; secret: string; failingSince: Date | null };
 
 /**
- * Takes, for up to `limit` endpoints, the oldest pending delivery if it is due and nobody holds one of
- * that endpoint: one in flight per endpoint keeps each endpoint's events in order, and a slow endpoint
- * holds only its own queue.
+ * Takes, for up to `limit` endpoints, their oldest pending deliveries (up to `batch` each, in event order) when
+ * the oldest is due and nobody holds one of that endpoint: one holder per endpoint keeps its events in order,
+ * and a slow endpoint holds only its own queue.
  */
-export async function claimDueDeliveries(db: Db, worker: string, leaseMs: number, limit: number, skipEndpoints: string[]): Promise<ClaimedDelivery[]> {
+export async function claimDueDeliveries(db: Db, worker: string, leaseMs: number, limit: number, batch: number, skipEndpoints: string[]): Promise<ClaimedDelivery[]> {
   const skip = skipEndpoints.length ? sql`and d.endpoint_id not in (${sql.join(skipEndpoints.map((id) => sql`${id}::uuid`), sql`, `)})` : sql``;
   const result = await db.execute<{ id: number }>(sql`
     with heads as (
-      select distinct on (d.endpoint_id) d.id, d.next_attempt_at, d.claim_expires_at
+      select distinct on (d.endpoint_id) d.endpoint_id, d.next_attempt_at, d.claim_expires_at
       from webhook_deliveries d join webhook_endpoints e on e.id = d.endpoint_id
       where d.status = 'pending' and e.enabled ${skip}
       order by d.endpoint_id, d.event_seq, d.id
     ), due as (
-      select id from heads
+      select endpoint_id from heads
       where next_attempt_at <= now() and (claim_expires_at is null or claim_expires_at < now())
       order by next_attempt_at limit ${limit}
+    ), picked as (
+      select b.id from due cross join lateral (
+        select d.id from webhook_deliveries d where d.endpoint_id = due.endpoint_id and d.status = 'pending'
+        order by d.event_seq, d.id limit ${batch}
+      ) b
     )
     update webhook_deliveries d set claimed_by = ${worker}, claim_expires_at = now() + ${`${leaseMs} milliseconds`}::interval
-    from due where d.id = due.id and (d.claim_expires_at is null or d.claim_expires_at < now()) and d.status = 'pending'
+    from picked where d.id = picked.id and (d.claim_expires_at is null or d.claim_expires_at < now()) and d.status = 'pending'
     returning d.id`);
   const ids = [...result].map((r) => Number(r.id));
   if (ids.length === 0) return [];
@@ -95,8 +96,24 @@ export async function claimDueDeliveries(db: Db, worker: string, leaseMs: number
     .select({ d: webhookDeliveries, url: webhookEndpoints.url, secret: webhookEndpoints.secret, failingSince: webhookEndpoints.failingSince })
     .from(webhookDeliveries)
     .innerJoin(webhookEndpoints, eq(webhookEndpoints.id, webhookDeliveries.endpointId))
-    .where(inArray(webhookDeliveries.id, ids));
+    .where(inArray(webhookDeliveries.id, ids))
+    .orderBy(asc(webhookDeliveries.eventSeq), asc(webhookDeliveries.id));
   return rows.map((r) => ({ ...r.d, url: r.url, secret: r.secret, failingSince: r.failingSince }));
+}
+
+/** Keeps a long run's claims alive while it is still being worked through. */
+export async function extendClaims(db: Db, ids: number[], worker: string, leaseMs: number): Promise<void> {
+  if (ids.length === 0) return;
+  await db
+    .update(webhookDeliveries)
+    .set({ claimExpiresAt: sql`now() + ${`${leaseMs} milliseconds`}::interval` })
+    .where(and(inArray(webhookDeliveries.id, ids), eq(webhookDeliveries.claimedBy, worker), eq(webhookDeliveries.status, "pending")));
+}
+
+/** Hands claimed deliveries back unattempted (their endpoint's earlier one failed): they wait behind it. */
+export async function releaseDeliveries(db: Db, ids: number[]): Promise<void> {
+  if (ids.length === 0) return;
+  await db.update(webhookDeliveries).set({ claimedBy: null, claimExpiresAt: null }).where(and(inArray(webhookDeliveries.id, ids), eq(webhookDeliveries.status, "pending")));
 }
 
 export interface AttemptResult {
@@ -106,14 +123,15 @@ export interface AttemptResult {
 }
 
 export async function markDelivered(db: Db, d: ClaimedDelivery, r: AttemptResult): Promise<void> {
-  await db.transaction(async (tx) => {
-    await tx
-      .update(webhookDeliveries)
-      .set({ status: "delivered", attempts: d.attempts + 1, deliveredAt: new Date(), claimedBy: null, claimExpiresAt: null })
-      .where(eq(webhookDeliveries.id, d.id));
-    await tx.insert(webhookAttempts).values({ deliveryId: d.id, endpointId: d.endpointId, eventId: d.eventId, eventType: d.eventType, attempt: d.attempts + 1, ...r });
-    await tx.update(webhookEndpoints).set({ failingSince: null }).where(and(eq(webhookEndpoints.id, d.endpointId), sql`${webhookEndpoints.failingSince} is not null`));
-  });
+  // One statement: the delivery row and its attempt together, without a transaction's extra round trips.
+  await db.execute(sql`
+    with done as (
+      update webhook_deliveries set status = 'delivered', attempts = attempts + 1, delivered_at = now(), claimed_by = null, claim_expires_at = null
+      where id = ${d.id} returning id, endpoint_id, event_id, event_type, attempts
+    )
+    insert into webhook_attempts (delivery_id, endpoint_id, event_id, event_type, attempt, status_code, duration_ms, error)
+    select id, endpoint_id, event_id, event_type, attempts, ${r.statusCode}, ${r.durationMs}, ${r.error} from done`);
+  if (d.failingSince) await db.update(webhookEndpoints).set({ failingSince: null }).where(eq(webhookEndpoints.id, d.endpointId));
 }
 
 /** A failed attempt: retried at `nextAttemptAt`, or given up (null), and the endpoint disabled when `disableReason` says so. */

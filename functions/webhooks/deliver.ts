@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { Config } from "../../lib/config.js";
 import type { Logger } from "../../lib/log.js";
 import type { Db } from "../../db/client.js";
-import { backlog, claimDueDeliveries, markAttemptFailed, markDelivered, type ClaimedDelivery } from "../../db/webhooks.js";
+import { backlog, claimDueDeliveries, markAttemptFailed, markDelivered, extendClaims, releaseDeliveries, type ClaimedDelivery } from "../../db/webhooks.js";
 import { backoffDelay, sleep } from "../../lib/time.js";
 import { sendWebhook } from "./send.js";
 
@@ -11,6 +11,8 @@ import { sendWebhook } from "./send.js";
 const POLL_MS = 250;
 /** Most endpoints delivered to at once by one replica. */
 const PARALLEL_ENDPOINTS = 64;
+/** Deliveries of one endpoint taken at once, sent one after another in order. */
+const BATCH = 20;
 
 export interface DeliveryLoop {
   run(signal: AbortSignal): Promise<void>;
@@ -65,7 +67,22 @@ export function createDeliveryLoop(o: { db: Db; config: Config; log: Logger; reg
   // A lease longer than one attempt can take: a replica killed mid-delivery frees its claim after it.
   const leaseMs = o.config.webhooks.timeoutMs * 3;
 
-  async function deliver(d: ClaimedDelivery): Promise<void> {
+  /** One endpoint's claimed run, in order; after a failure the rest go back to wait behind it. */
+  async function deliverRun(run: ClaimedDelivery[], signal: AbortSignal): Promise<void> {
+    let extended = Date.now();
+    for (let i = 0; i < run.length; i++) {
+      if (Date.now() - extended > leaseMs / 3) {
+        extended = Date.now();
+        await extendClaims(o.db, run.slice(i).map((d) => d.id), worker, leaseMs);
+      }
+      if (signal.aborted || !(await deliver(run[i]!))) {
+        await releaseDeliveries(o.db, run.slice(signal.aborted ? i : i + 1).map((d) => d.id));
+        return;
+      }
+    }
+  }
+
+  async function deliver(d: ClaimedDelivery): Promise<boolean> {
     const log = o.log.child({ endpoint: d.endpointId, event: d.eventId, type: d.eventType, attempt: d.attempts + 1 });
     const r = await sendWebhook({ url: d.url, secret: d.secret, eventId: d.eventId, body: d.body, timeoutMs: o.config.webhooks.timeoutMs, allowPrivate: o.config.webhooks.allowPrivate });
     const result = { statusCode: r.statusCode, durationMs: r.durationMs, error: r.error };
@@ -74,7 +91,7 @@ export function createDeliveryLoop(o: { db: Db; config: Config; log: Logger; reg
       deliveries.inc({ endpoint: d.endpointId, outcome: "delivered" });
       latency.observe((Date.now() - d.eventCreatedAt.getTime()) / 1000);
       log.debug({ ms: r.durationMs }, "webhook delivered");
-      return;
+      return true;
     }
     const next = nextAttemptAt(d, o.config.webhooks);
     const failingFor = d.failingSince ? Date.now() - d.failingSince.getTime() : 0;
@@ -86,6 +103,7 @@ export function createDeliveryLoop(o: { db: Db; config: Config; log: Logger; reg
     deliveries.inc({ endpoint: d.endpointId, outcome: disable ? "failed" : "retry" });
     if (disable) log.error({ reason: disable }, "webhook endpoint disabled");
     else log.warn({ error: r.error, status: r.statusCode, retryAt: next?.toISOString() }, "webhook delivery failed; will retry");
+    return false;
   }
 
   return {
@@ -97,19 +115,21 @@ export function createDeliveryLoop(o: { db: Db; config: Config; log: Logger; reg
         const free = PARALLEL_ENDPOINTS - busy.size;
         if (free > 0) {
           try {
-            claimed = await claimDueDeliveries(o.db, worker, leaseMs, free, [...busy.keys()]);
+            claimed = await claimDueDeliveries(o.db, worker, leaseMs, free, BATCH, [...busy.keys()]);
           } catch (err) {
             o.log.warn({ err: (err as Error).message }, "could not claim webhook deliveries; retrying");
           }
         }
-        for (const d of claimed) {
-          const p = deliver(d)
-            .catch((err) => o.log.error({ err: (err as Error).message, endpoint: d.endpointId }, "recording a webhook attempt failed; the claim expires and it is retried"))
+        const runs = new Map<string, ClaimedDelivery[]>();
+        for (const d of claimed) runs.set(d.endpointId, [...(runs.get(d.endpointId) ?? []), d]);
+        for (const [endpoint, run] of runs) {
+          const p = deliverRun(run, signal)
+            .catch((err) => o.log.error({ err: (err as Error).message, endpoint }, "recording a webhook attempt failed; the claim expires and it is retried"))
             .finally(() => {
-              busy.delete(d.endpointId);
+              busy.delete(endpoint);
               wake();
             });
-          busy.set(d.endpointId, p);
+          busy.set(endpoint, p);
         }
         if (claimed.length > 0) continue;
         await Promise.race([new Promise<void>((r) => (woken = r)), sleep(POLL_MS, { unref: true })]);

@@ -3,7 +3,8 @@ import type { FunctionSpec } from "../runtime/replica.js";
 import type { StorageEvent } from "../events/decode.js";
 import { PermanentError } from "../runtime/handler.js";
 import { orderKey, type VodEvent } from "../../lib/events.js";
-import { endpointsFor, enqueueDeliveries } from "../../db/webhooks.js";
+import { enqueueDeliveries } from "../../db/webhooks.js";
+import { closeDb, createDb } from "../../db/client.js";
 import { createDeliveryLoop, type DeliveryLoop } from "./deliver.js";
 
 const eventBody = z.object({ id: z.string().min(1), type: z.string().min(1), createdAt: z.string().datetime({ offset: true }), data: z.record(z.string(), z.unknown()) });
@@ -45,18 +46,15 @@ export const webhooksFunction: FunctionSpec = {
   accepts: () => true,
   handler: async (raw, ctx) => {
     const { event, body, seq } = raw as unknown as QueuedEvent;
-    const endpoints = await endpointsFor(ctx.db, event.type);
-    const added = await enqueueDeliveries(
-      ctx.db,
-      endpoints.map((e) => e.id),
-      { eventId: event.id, eventType: event.type, eventSeq: seq, orderKey: orderKey(event), eventCreatedAt: new Date(event.createdAt), body },
-    );
+    const added = await enqueueDeliveries(ctx.db, { eventId: event.id, eventType: event.type, eventSeq: seq, orderKey: orderKey(event), eventCreatedAt: new Date(event.createdAt), body });
     if (added > 0) loop?.wake();
-    return endpoints.length ? "done" : "ignored";
+    return added > 0 ? "done" : "ignored";
   },
   background: (deps) => {
-    loop = createDeliveryLoop({ db: deps.db, config: deps.config, log: deps.log, registry: deps.registry, worker: deps.worker });
+    // The loop's own pool: endpoints are delivered to in parallel, each attempt writes its row.
+    const db = createDb(deps.config.databaseUrl, { max: 8 });
+    loop = createDeliveryLoop({ db, config: deps.config, log: deps.log, registry: deps.registry, worker: deps.worker });
     const l = loop;
-    return [() => l.run(deps.signal)];
+    return [() => l.run(deps.signal).finally(() => closeDb(db))];
   },
 };
