@@ -86,36 +86,9 @@ export const convert: Handler<ConvertState> = async (event, ctx, job) => {
     const tracks = planTracks(src, probed);
     const keys = recordingKeys(src.sourcePrefix, src.name);
     const out = await remuxAndUpload({ s3, config, tools, src, inputs, tracks, dir, fileKey: keys.mp4, streaming: segmentBytes < STREAMING_LIMIT_BYTES, signal: lease.signal, report: lease.report, log });
-    const warnings = out.warnings;
     const subtitles = await writeSubtitles(s3, bucket, config.s3.recordingsBucket, src, lease.signal);
-    const convertMs = Math.round(performance.now() - t0);
     lease.stop();
-    const ok = await markReady(db, recordingId, claimToken, {
-      filePath: keys.mp4,
-      fileSizeBytes: out.size,
-      durationSeconds: out.facts.duration,
-      width: out.facts.width,
-      height: out.facts.height,
-      videoCodec: out.facts.videoCodec,
-      audioCodec: out.facts.audioCodec,
-      warnings,
-      audioTracks: tracks.filter((t) => t.kind === "audio").map((t) => ({ language: t.language ?? null, name: t.title ?? null, isDefault: Boolean(t.isDefault) })),
-      subtitles,
-      extraKeys: subtitles.map((s) => s.key),
-    });
-    if (!ok) {
-      // The row is gone when a master claimed this variant's folder meanwhile: the MP4 belongs to nobody.
-      if (!(await recordingExists(db, recordingId))) {
-        await deleteKeys(s3, config.s3.recordingsBucket, [keys.mp4, ...subtitles.map((s) => s.key)]);
-        log.info({ recording: recordingId }, "a master playlist took over this folder; dropped the variant's MP4");
-        return "done";
-      }
-      // Losing the lease this late means another job converted the same folder to the same key: its row stands.
-      log.warn({ recording: recordingId }, "lease lost before marking ready; the other job's result stands");
-      return "done";
-    }
-    if (src.memberKeys) await dropMemberRecordings(ctx, src, log);
-    log.info({ recording: recordingId, file: keys.mp4, size: out.size, duration: out.facts.duration, tracks: tracks.length, warnings: warnings.length, convertMs, stage: "ready" }, "recording ready");
+    await record(ctx, { src, recordingId, claimToken, mp4: keys.mp4, out, tracks, subtitles, convertMs: Math.round(performance.now() - t0), log });
     return "done";
   } catch (err) {
     if (ctx.signal.aborted) await releaseClaim(db, recordingId, claimToken).catch(() => {});
@@ -181,6 +154,49 @@ function holdLease(ctx: HandlerContext, recordingId: string, claimToken: string,
     },
     stop: () => clearInterval(ticker),
   };
+}
+
+interface Made {
+  src: Source;
+  recordingId: string;
+  claimToken: string;
+  mp4: string;
+  out: { size: number; facts: OutputFacts; warnings: RecordingWarning[] };
+  tracks: Track[];
+  subtitles: SubtitleTrack[];
+  convertMs: number;
+  log: HandlerContext["log"];
+}
+
+/** The last stage: the row becomes ready with what the MP4 holds; playlists of a master converted alone before it give way. */
+async function record(ctx: HandlerContext, m: Made): Promise<void> {
+  const { facts, warnings, size } = m.out;
+  const ok = await markReady(ctx.db, m.recordingId, m.claimToken, {
+    filePath: m.mp4,
+    fileSizeBytes: size,
+    durationSeconds: facts.duration,
+    width: facts.width,
+    height: facts.height,
+    videoCodec: facts.videoCodec,
+    audioCodec: facts.audioCodec,
+    warnings,
+    audioTracks: m.tracks.filter((t) => t.kind === "audio").map((t) => ({ language: t.language ?? null, name: t.title ?? null, isDefault: Boolean(t.isDefault) })),
+    subtitles: m.subtitles,
+    extraKeys: m.subtitles.map((s) => s.key),
+  });
+  if (!ok) {
+    // The row is gone when a master claimed this variant's folder meanwhile: the MP4 belongs to nobody.
+    if (!(await recordingExists(ctx.db, m.recordingId))) {
+      await deleteKeys(ctx.s3, ctx.config.s3.recordingsBucket, [m.mp4, ...m.subtitles.map((s) => s.key)]);
+      m.log.info({ recording: m.recordingId }, "a master playlist took over this folder; dropped the variant's MP4");
+      return;
+    }
+    // Losing the lease this late means another job converted the same folder to the same key: its row stands.
+    m.log.warn({ recording: m.recordingId }, "lease lost before marking ready; the other job's result stands");
+    return;
+  }
+  if (m.src.memberKeys) await dropMemberRecordings(ctx, m.src, m.log);
+  m.log.info({ recording: m.recordingId, file: m.mp4, size, duration: facts.duration, tracks: m.tracks.length, warnings: warnings.length, convertMs: m.convertMs, stage: "ready" }, "recording ready");
 }
 
 /** Recordings made from the master's variant or rendition playlists on their own, before the master landed (any upload order), give way to the master's. */
@@ -324,7 +340,9 @@ async function formatChanges(tools: Tools, src: Source, inputs: Inputs, dir: str
 
 /**
  * The MP4's tracks: the video (if any), then each audio the source has, labelled with its rendition's
- * language and name. Re-encoding to the first part's format happens only when the format changes midway.
+ * language and name. When the format changes midway the whole track is re-encoded to the first part's
+ * format, not only the parts that differ: copied parts keep the source encoder's parameter sets and
+ * re-encoded ones would carry libx264's, and a track with two of them is what strict players reject.
  */
 function planTracks(src: Source, probed: Probed): Track[] {
   const tracks: Track[] = [];
