@@ -16,6 +16,7 @@ import { PermanentError, TransientError, type GiveUp, type Handler, type Handler
 import type { StorageEvent } from "../events/decode.js";
 import { probeInput, probeOutput, remux, type InputStreams, type OutputFacts, type Tools, type Track } from "./remux.js";
 import { createJobDir, recordChild, removeDeadJobDirs } from "./workdir.js";
+import { gapsInPart, type Gap, type Packet, type Part } from "./gaps.js";
 import { startStreamingUpload } from "./faststart.js";
 
 // convert: a finished HLS folder → one faststart MP4 (every track the source has) in the recordings
@@ -39,7 +40,7 @@ const REMUX_SHARE = 0.85;
 /** How long a dropped media playlist waits for a master naming it (see awaitMaster), and at most how many deliveries. */
 const MASTER_GRACE_MS = 5000;
 const MASTER_GRACE_ATTEMPTS = 5;
-/** Damage is located segment by segment with this many probes at once. */
+/** Damage is located part by part (between discontinuities) with this many reads at once. */
 const LOCATE_PARALLEL = 4;
 
 export const convert: Handler<ConvertState> = async (event, ctx, job) => {
@@ -454,39 +455,56 @@ async function checkDuration(j: RemuxJob, facts: OutputFacts): Promise<Recording
 
 async function locateGaps(j: RemuxJob): Promise<RecordingWarning["at"]> {
   const { src } = j;
-  const starts: number[] = [];
-  src.segments.reduce((t, s) => (starts.push(t), t + s.duration), 0);
-  const at: RecordingWarning["at"] = [];
+  const parts: { part: Part; segments: ResolvedSegment[] }[] = [];
+  let t = 0;
+  for (const s of src.segments) {
+    if (parts.length === 0 || s.discontinuity) parts.push({ part: { start: t, segments: [] }, segments: [] });
+    const last = parts[parts.length - 1]!;
+    (last.part.segments as { key: string; duration: number }[]).push({ key: s.key, duration: s.duration });
+    last.segments.push(s);
+    t += s.duration;
+  }
+  const gaps: Gap[] = [];
   let next = 0;
+  // One read of each part's packets (a handful of processes however long the recording), parts side by side.
   const worker = async () => {
-    while (next < src.segments.length) {
+    while (next < parts.length) {
       const i = next++;
-      const s = src.segments[i]!;
-      const got = await readableSeconds(j, s, i);
-      if (s.duration - got > Math.max(0.5, s.duration / 4)) at.push({ segment: names([s.key], src.sourcePrefix), startSeconds: Math.round(starts[i]! * 10) / 10, missingSeconds: Math.round((s.duration - got) * 10) / 10 });
+      const { part, segments } = parts[i]!;
+      const packets = await packetsOf(j, segments, `part-${i}`);
+      const found = gapsInPart(part, packets);
+      // A loss at the very start shows no jump and looks like one at the end: reading the first segment alone tells them apart.
+      const end = part.start + segments.reduce((sum, s) => sum + s.duration, 0);
+      const atEnd = packets.length > 0 && found.some((g) => Math.abs(g.startSeconds + g.missingSeconds - end) < 0.25);
+      const leading = atEnd ? segments[0]!.duration - span(await packetsOf(j, [segments[0]!], `first-${i}`)) : 0;
+      gaps.push(...(leading > 0.5 ? gapsInPart(part, packets, leading) : found));
     }
   };
-  await Promise.all(Array.from({ length: LOCATE_PARALLEL }, worker));
-  return at.sort((a, b) => a.startSeconds - b.startSeconds);
+  await Promise.all(Array.from({ length: Math.min(LOCATE_PARALLEL, parts.length) }, worker));
+  return gaps.sort((a, b) => a.startSeconds - b.startSeconds).map((g) => ({ ...g, segment: names([g.segment], src.sourcePrefix) }));
 }
 
-/** How many seconds of one segment FFmpeg can read: the span of its packets (0 when it cannot read it at all). */
-async function readableSeconds(j: RemuxJob, s: ResolvedSegment, i: number): Promise<number> {
-  const path = join(j.dir, `check-${i}.m3u8`);
-  await writeFile(path, writeLocalPlaylist([{ ...s, discontinuity: false }], j.inputs.urlOf));
+function span(packets: Packet[]): number {
+  if (packets.length === 0) return 0;
+  const first = Math.min(...packets.map((p) => p.dts));
+  return Math.max(...packets.map((p) => p.dts + p.duration)) - first;
+}
+
+/** The packets FFmpeg reads from some segments (the video stream, else the audio), in decode order. */
+async function packetsOf(j: RemuxJob, segments: ResolvedSegment[], name: string): Promise<Packet[]> {
+  const path = join(j.dir, `${name}.m3u8`);
+  await writeFile(path, writeLocalPlaylist(segments.map((s, i) => (i === 0 ? { ...s, discontinuity: false } : s)), j.inputs.urlOf));
   const stream = j.tracks.some((t) => t.kind === "video") ? "v:0" : "a:0";
-  const r = await execa(j.tools.ffprobe, ["-v", "error", "-protocol_whitelist", HLS_PROTOCOLS, ...(await hlsInputOptions(j.tools)), "-select_streams", stream, "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0", path], {
+  const r = await execa(j.tools.ffprobe, ["-v", "quiet", "-protocol_whitelist", HLS_PROTOCOLS, ...(await hlsInputOptions(j.tools)), "-select_streams", stream, "-show_entries", "packet=dts_time,duration_time", "-of", "csv=p=0", path], {
     reject: false,
     cancelSignal: j.signal,
+    maxBuffer: 256 * 1024 * 1024,
   });
-  const times = String(r.stdout)
+  return String(r.stdout)
     .split("\n")
     .map((l) => l.split(",").map(Number))
-    .filter(([t]) => Number.isFinite(t));
-  if (times.length === 0) return 0;
-  const first = Math.min(...times.map(([t]) => t!));
-  const last = Math.max(...times.map(([t, d]) => t! + (Number.isFinite(d) ? d! : 0)));
-  return Math.max(0, last - first);
+    .filter(([dts]) => Number.isFinite(dts))
+    .map(([dts, duration]) => ({ dts: dts!, duration: Number.isFinite(duration) ? duration! : 0 }));
 }
 
 function clock(seconds: number): string {
