@@ -11,8 +11,8 @@ import { availableParallelism, loadavg } from "node:os";
 import { execa, type ResultPromise } from "execa";
 import { createTestEnv, waitFor, type TestEnv } from "../test/harness.js";
 import { BENCH_CACHE } from "./media.js";
-import { startGatewayProcess, type GatewayProcess } from "../ingest-gateway/testing/gateway-process.js";
-import { readPlaylist } from "../ingest-gateway/testing/store.js";
+import { startGatewayProcess, type GatewayProcess } from "../test/gateway/process.js";
+import { readPlaylist } from "../test/gateway/store.js";
 
 const SECONDS = Number(process.env.GATEWAY_BENCH_SECONDS ?? 40);
 const PASSTHROUGH_STEPS = (process.env.GATEWAY_BENCH_STREAMS ?? "10,25,50,75").split(",").map(Number);

@@ -1,4 +1,5 @@
-// Named queries for the VOD API: the catalogue of recordings and the broadcasts now live.
+// The VOD API's reads: the catalogue of recordings and the broadcasts now live. It writes nothing;
+// the API's writes (rename, delete) are in db/recordings.ts, the table's owner.
 import { and, eq, sql } from "drizzle-orm";
 import type { Db } from "./client.js";
 import { recordings, streams, type AudioTrack, type RecordingStatus, type RecordingWarning, type SubtitleTrack } from "./schema.js";
@@ -39,6 +40,8 @@ export interface CatalogRecording {
   warnings: RecordingWarning[] | null;
   audioTracks: AudioTrack[] | null;
   subtitles: SubtitleTrack[] | null;
+  /** Side files beside the MP4 (subtitles), for deleting every object of the recording. */
+  extraKeys: string[] | null;
   createdAt: string;
   updatedAt: string;
   /** created_at to the microsecond, as PostgreSQL stores it: what a page cursor must carry. */
@@ -67,7 +70,7 @@ function recordingColumns(pg: Db["$client"]) {
   return pg`
     ${summaryColumns(pg)}, user_id as "userId", video_codec as "videoCodec", audio_codec as "audioCodec",
     file_path as "filePath", storyboard_path as "storyboardPath", source_prefix as "sourcePrefix",
-    playlist_key as "playlistKey", session_id as "sessionId", warnings, audio_tracks as "audioTracks", subtitles`;
+    playlist_key as "playlistKey", session_id as "sessionId", warnings, audio_tracks as "audioTracks", subtitles, extra_keys as "extraKeys"`;
 }
 
 /** `%`, `_` and `\` are LIKE wildcards; a search for them means the characters themselves. */
@@ -103,16 +106,6 @@ export async function getRecording(db: Db, id: string): Promise<CatalogRecording
   const pg = db.$client;
   const rows = await pg<CatalogRecording[]>`select ${recordingColumns(pg)} from recordings where id = ${id}::uuid`;
   return rows[0];
-}
-
-export async function renameRecording(db: Db, id: string, title: string) {
-  const rows = await db.update(recordings).set({ title, updatedAt: sql`now()` }).where(eq(recordings.id, id)).returning({ id: recordings.id });
-  return rows.length > 0;
-}
-
-export async function deleteRecordingRow(db: Db, id: string) {
-  const rows = await db.delete(recordings).where(eq(recordings.id, id)).returning({ id: recordings.id });
-  return rows.length > 0;
 }
 
 const liveColumns = {

@@ -6,9 +6,9 @@ import { createTestEnv, waitFor, type TestEnv } from "../test/harness.js";
 import { probe } from "../test/media.js";
 import { getText } from "../lib/s3.js";
 import { recordings, streams } from "../db/schema.js";
-import { startGatewayProcess, type GatewayProcess } from "./testing/gateway-process.js";
-import { publish, srtUrl } from "./testing/caller.js";
-import { keys, missingSegments, readPlaylist, sessionFolders } from "./testing/store.js";
+import { startGatewayProcess, type GatewayProcess } from "../test/gateway/process.js";
+import { publish, srtUrl } from "../test/gateway/caller.js";
+import { keys, missingSegments, readPlaylist, sessionFolders } from "../test/gateway/store.js";
 
 let env: TestEnv;
 let gw: GatewayProcess;

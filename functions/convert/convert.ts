@@ -9,8 +9,7 @@ import { HLS_PROTOCOLS, hlsInputOptions, resolveFfmpeg } from "../../lib/ffmpeg.
 import { HlsError, checkSegments, mergeWebVtt, resolveSource, sourceObjects, writeLocalPlaylist, type ResolvedSegment, type Source } from "../../lib/hls/index.js";
 import { folderOf, keysOfRecording, recordingKeys, recordingName, subtitleKey } from "../../lib/layout.js";
 import { deleteKeys, putText } from "../../lib/s3.js";
-import { recordingsCoveringPlaylist } from "../../db/queries.js";
-import { claimRecording, deleteVariantRecordings, getRecordingByFolder, markFailed, markProgress, markReady, recordingExists, releaseClaim } from "../../db/recordings.js";
+import { claimRecording, deleteVariantRecordings, getRecordingByFolder, markFailed, markProgress, markReady, recordingExists, recordingsCoveringPlaylist, releaseClaim } from "../../db/recordings.js";
 import type { RecordingWarning, SubtitleTrack } from "../../db/schema.js";
 import { PermanentError, TransientError, type GiveUp, type Handler, type HandlerContext } from "../runtime/handler.js";
 import type { StorageEvent } from "../events/decode.js";

@@ -13,7 +13,7 @@ import { presignGet } from "../../lib/s3.js";
 import { recordings } from "../../db/schema.js";
 import { listFolder, uploadFiles } from "../drop/upload.js";
 import { chromium } from "playwright-core";
-import { startApi } from "../api/test-support.js";
+import { startApi } from "../../test/api.js";
 
 // The HLS shapes packagers write, each made by FFmpeg's own HLS muxer, uploaded in the orders users'
 // tools use, converted by a convert replica on the real stack into one complete recording.

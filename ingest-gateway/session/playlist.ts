@@ -6,7 +6,8 @@ import { parsePlaylist } from "../../lib/hls/index.js";
 const { MediaPlaylist, Segment } = HLS.types;
 type MediaPlaylistT = InstanceType<typeof MediaPlaylist>;
 
-export const PLAYLIST_NAME = "index.m3u8";
+/** The live playlist's name is the storage layout's (lib/layout.ts); kept under this name for the uploader. */
+export { LIVE_PLAYLIST_NAME as PLAYLIST_NAME } from "../../lib/layout.js";
 
 export interface PlaylistEntry {
   uri: string;
