@@ -166,7 +166,7 @@ function holdLease(ctx: HandlerContext, recordingId: string, claimToken: string,
 
 /** Recordings made from the master's variant or rendition playlists on their own, before the master landed (any upload order), give way to the master's. */
 async function dropMemberRecordings(ctx: HandlerContext, src: Source, log: HandlerContext["log"]): Promise<void> {
-  const removed = await deleteVariantRecordings(ctx.db, src.sourcePrefix, (src.memberKeys ?? []).map((k) => ({ folder: folderOf(k), playlistKey: k })));
+  const removed = await deleteVariantRecordings(ctx.db, src.sourcePrefix, (src.memberKeys ?? []).map((k) => ({ sourcePrefix: folderOf(k), playlistKey: k })));
   if (removed.length === 0) return;
   await deleteKeys(ctx.s3, ctx.config.s3.recordingsBucket, removed.flatMap((r) => keysOfRecording(r)));
   log.info({ removed: removed.map((r) => r.sourcePrefix) }, "removed recordings of playlists converted before their master landed");
