@@ -16,6 +16,7 @@ import type { StorageEvent } from "../events/decode.js";
 import { probeInput, probeOutput, remux, type InputStreams, type OutputFacts, type Tools, type Track } from "./remux.js";
 import { createJobDir, recordChild, removeDeadJobDirs } from "./workdir.js";
 import { startStreamingUpload } from "./faststart.js";
+import { backoffDelay, sleep } from "../../lib/time.js";
 
 // convert: a finished HLS folder → one faststart MP4 (every track the source has) in the recordings
 // bucket, its subtitle side-cars, and its row, ready. The handler reads as its stages:
@@ -203,8 +204,7 @@ export async function prepareConvert({ config, log }: { config: HandlerContext["
  * the last one (or the playlist) did.
  */
 async function waitForSegments(s3: S3Client, bucket: string, src: Source, ctx: HandlerContext, signal: AbortSignal, log: HandlerContext["log"]): Promise<number> {
-  let delay = 500;
-  for (;;) {
+  for (let attempt = 1; ; attempt++) {
     const check = await checkSegments(s3, bucket, src);
     if (check.empty.length) {
       throw new PermanentError(`${check.empty.length} segment(s) are empty (0 bytes): ${names(check.empty, src.sourcePrefix)}. Upload them again with their content, then upload the playlist again`);
@@ -219,8 +219,7 @@ async function waitForSegments(s3: S3Client, bucket: string, src: Source, ctx: H
     }
     log.info({ missing: check.missing.length, stage: "waiting" }, "waiting for segments");
     await ctx.progress(0);
-    await sleep(Math.min(delay, waitMs - (Date.now() - since)), signal);
-    delay = Math.min(delay * 2, 10_000);
+    await sleep(Math.min(backoffDelay(attempt, 500, 10_000), waitMs - (Date.now() - since)), { signal });
   }
 }
 
@@ -505,19 +504,4 @@ async function upload(s3: S3Client, bucket: string, key: string, file: string, s
     signal.removeEventListener("abort", onAbort);
   }
   signal.throwIfAborted();
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(done, Math.max(0, ms));
-    function done() {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }
-    function onAbort() {
-      clearTimeout(t);
-      reject(signal.reason);
-    }
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }
