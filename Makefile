@@ -8,6 +8,7 @@ TEST_FILES = $(shell find lib db functions ingest-gateway infra test -name '*.te
 UNIT_FILES = $(shell find lib db functions ingest-gateway infra test -name '*.unit.test.ts' -not -path '*/node_modules/*' | sort)
 
 .PHONY: up infra down status install test test-unit typecheck bench sweep migrate drop provision
+.PHONY: test-fuzz test-faults soak
 
 up: ## install what is missing, start everything, provision, migrate
 	@bash infra/stack.sh up all
@@ -44,6 +45,18 @@ test: ## everything, starting what it needs
 	@bash infra/stack.sh up infra
 	@npx --no-install tsc -p .
 	@$(TSX) --test --test-concurrency=1 --test-timeout=600000 $(TEST_FILES)
+
+test-fuzz: ## Schemathesis against both OpenAPI documents, longer than the bounded run inside make test
+	@bash infra/stack.sh up infra
+	@FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-1000} $(TSX) --test --test-concurrency=1 --test-timeout=1800000 test/fuzz/schemathesis.test.ts
+
+test-faults: ## services stopped and killed under load, on private stacks (slow; not part of make test)
+	@bash infra/stack.sh up infra
+	@$(TSX) --test --test-concurrency=1 --test-timeout=1800000 $(sort $(wildcard test/faults/*.fault.ts))
+
+soak: ## SRT streams dropping and returning, folders dropped, replicas killed, for SOAK_MINUTES (default 10)
+	@bash infra/stack.sh up infra
+	@$(TSX) test/soak/soak.ts
 
 bench:
 	@bash infra/stack.sh up infra

@@ -26,11 +26,11 @@ const STOP_HOLD_MS = 60_000;
 
 export async function startGateway(config: Config, log: Logger): Promise<{ close(): Promise<void> }> {
   const addon = loadAddon();
-  const metrics = createGatewayMetrics();
+  const budget = new SpoolBudget(config.gateway.spoolMaxBytes);
+  const metrics = createGatewayMetrics(budget);
   const s3 = createS3(config.s3);
   const db = createDb(config.databaseUrl, { max: 10 });
   const { ffmpeg } = resolveFfmpeg(config.ffmpeg);
-  const budget = new SpoolBudget(config.gateway.spoolMaxBytes);
   const manager = new SessionManager({ s3, db, log, config, metrics, budget, ffmpeg }, log);
   const server = new addon.IngestServer({ auth: config.gateway.auth, peerIdleMs: PEER_IDLE_MS }, (ev) => {
     try {

@@ -64,7 +64,7 @@ export function liveRoutes(deps: ApiDeps) {
       request: { params: StreamParam },
       responses: {
         200: { content: { [HLS_TYPE]: { schema: z.string() } }, description: "An EVENT playlist that grows until the broadcast ends" },
-        401: errors[401], 403: errors[403], 404: errors[404], 502: errors[502],
+        400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 502: errors[502],
       },
     }),
     async (c) => {

@@ -48,7 +48,6 @@ export function recordingRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const q = c.req.valid("query");
-      if (q.from && q.to && q.from >= q.to) throw new HttpError("invalid_request", "to: must be later than from", "to");
       const after = q.cursor ? decodeCursor(q.cursor) : undefined;
       const rows = await listRecordings(db, { status: q.status, stream: q.stream, from: q.from, to: q.to, q: q.q, after }, q.limit + 1);
       const page = rows.slice(0, q.limit);
@@ -141,7 +140,8 @@ export function recordingRoutes(deps: ApiDeps) {
       const sourcePrefix = row.sourcePrefix;
       const key = variant ?? row.playlistKey ?? keyIn(sourcePrefix, LIVE_PLAYLIST_NAME);
       if (variant && (!variant.startsWith(listPrefix(sourcePrefix)) || variant.split("/").includes("..") || !variant.endsWith(".m3u8"))) {
-        throw new HttpError("invalid_request", `variant: expected a playlist inside ${listPrefix(sourcePrefix) || "the bucket's top level"}, as the master playlist links it`, "variant");
+        // Any string is a well-formed variant key; one this recording does not have is not found (and nothing outside its folder is read).
+        throw new HttpError("not_found", `recording ${id} has no variant playlist ${variant}; use the links its master playlist (GET /recordings/${id}/hls) gives`);
       }
       let text: string;
       try {

@@ -1,6 +1,7 @@
 // The API's shapes, declared once: they validate requests, type the handlers and write /openapi.json.
 import { z } from "@hono/zod-openapi";
 import { recordingStatuses } from "../../db/schema.js";
+import { CURSOR_MESSAGE, CURSOR_PATTERN } from "./cursor.js";
 import { errorKinds } from "../../lib/http/errors.js";
 
 export const ErrorSchema = z
@@ -24,6 +25,15 @@ export const errors = {
   503: errorResponse("A dependency (database, object store) did not answer"),
 };
 
+// PostgreSQL refuses NUL in text: a string holding one is the client's mistake (400), never the database's (500).
+const NUL_MESSAGE = "must not contain NUL characters (\\u0000); remove them";
+// As a pattern (not a refinement) so /openapi.json says it too, and fuzzers and clients can know.
+const NO_NUL = /^[^\u0000]*$/;
+// trim()'s whitespace spelled out: `\s` means other characters to other regex engines (Python's includes \x1c-\x1f).
+const TRIMMED = "\\t\\n\\v\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff";
+/** Some character trim() keeps, and no NUL: what a title or a search needs, as a pattern /openapi.json carries. */
+const SOME_TEXT = new RegExp(`^[^\\u0000]*[^\\u0000${TRIMMED}][^\\u0000]*$`);
+
 /** An ISO date (`2025-01-31`) or date-time (`2025-01-31T12:00:00Z`). */
 const isoDate = (what: string) =>
   z
@@ -42,12 +52,12 @@ export const ListQuery = z.object({
     .max(200, "expected an integer from 1 to 200")
     .default(50)
     .openapi({ example: 50, description: "Page size, 1-200 (default 50)" }),
-  cursor: z.string().max(200, "expected the nextCursor of a previous page").optional().openapi({ description: "The `nextCursor` of the previous page" }),
+  cursor: z.string().regex(CURSOR_PATTERN, CURSOR_MESSAGE).optional().openapi({ description: "The `nextCursor` of the previous page" }),
   status: z.enum(recordingStatuses, { error: `expected one of ${recordingStatuses.join(", ")}` }).optional(),
-  stream: z.string().min(1, "expected a stream name").max(500, "expected at most 500 characters").optional().openapi({ description: "Exact stream name (or dropped folder path)" }),
+  stream: z.string().min(1, "expected a stream name").max(500, "expected at most 500 characters").regex(NO_NUL, NUL_MESSAGE).optional().openapi({ description: "Exact stream name (or dropped folder path)" }),
   from: isoDate("recordings created at or after it").optional().openapi({ description: "Created at or after (inclusive)" }),
-  to: isoDate("recordings created before it").optional().openapi({ description: "Created before (exclusive)" }),
-  q: z.string().trim().min(1, "expected at least one character to search for").max(200, "expected at most 200 characters").optional().openapi({ description: "Search: a substring of the title or stream name, any case" }),
+  to: isoDate("recordings created before it").optional().openapi({ description: "Created before (exclusive); a `to` at or before `from` is an empty range and matches nothing" }),
+  q: z.string().max(200, "expected at most 200 characters").trim().min(1, "expected at least one character to search for").regex(SOME_TEXT, NUL_MESSAGE).optional().openapi({ description: "Search: a substring of the title or stream name, any case" }),
 });
 
 export const IdParam = z.object({
@@ -55,11 +65,11 @@ export const IdParam = z.object({
 });
 
 export const StreamParam = z.object({
-  stream: z.string().min(1).max(200).openapi({ param: { name: "stream", in: "path" }, example: "studio-a" }),
+  stream: z.string().min(1).max(200).regex(NO_NUL, NUL_MESSAGE).openapi({ param: { name: "stream", in: "path" }, example: "studio-a" }),
 });
 
 export const HlsQuery = z.object({
-  variant: z.string().min(1).max(1000).optional().openapi({ description: "For a master playlist: the variant's key, as the master playlist served by this route links it" }),
+  variant: z.string().min(1).max(1000).regex(NO_NUL, NUL_MESSAGE).optional().openapi({ description: "For a master playlist: the variant's key, as the master playlist served by this route links it" }),
 });
 
 const RecordingBase = {
@@ -126,9 +136,10 @@ export const RenameBody = z
   .object({
     title: z
       .string({ error: "expected a string" })
+      .max(200, "expected a title of 1 to 200 characters")
       .trim()
       .min(1, "expected a title of 1 to 200 characters")
-      .max(200, "expected a title of 1 to 200 characters"),
+      .regex(SOME_TEXT, NUL_MESSAGE),
   })
   .strict()
   .openapi("Rename");

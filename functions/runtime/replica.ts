@@ -12,6 +12,7 @@ import type { StorageEvent } from "../events/decode.js";
 import { createRunner, type Runner } from "./runner.js";
 import type { GiveUp, Handler } from "./handler.js";
 import type { S3Client } from "@aws-sdk/client-s3";
+import type { Registry } from "prom-client";
 import type { NatsConnection } from "../../lib/nats.js";
 
 /** What a function's background tasks get: the replica's connections and a signal that ends them. */
@@ -22,6 +23,8 @@ export interface BackgroundDeps {
   db: Db;
   nc: NatsConnection;
   worker: string;
+  /** The replica's /metrics registry, for what a task counts (the sweep's backlog). */
+  registry: Registry;
   /** Aborted when the replica stops: each task returns soon after. */
   signal: AbortSignal;
 }
@@ -84,7 +87,7 @@ export async function startReplica<S>(spec: FunctionSpec<S>, config: Config = lo
 
   await runner.start();
   const stopBackground = new AbortController();
-  const tasks = (spec.background?.({ config, log, s3, db, nc, worker, signal: stopBackground.signal }) ?? []).map((task) =>
+  const tasks = (spec.background?.({ config, log, s3, db, nc, worker, registry, signal: stopBackground.signal }) ?? []).map((task) =>
     task().catch((err) => log.error({ err: (err as Error).message }, "a background task ended with an error")),
   );
 

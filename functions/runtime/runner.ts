@@ -200,6 +200,18 @@ export function createRunner(o: RunnerOptions): Runner {
   let maxDeliver = config.functions.maxDeliveries;
   const labels = { function: o.name };
   const inFlight = new Gauge({ name: "function_jobs_in_flight", help: "Jobs running now", labelNames: ["function"], registers: [o.registry] });
+  let bound: Consumer | undefined;
+  // Consumer lag, asked of NATS at scrape time (NATS's own monitoring port does not speak Prometheus).
+  new Gauge({
+    name: "function_consumer_pending_messages",
+    help: "Messages in the durable consumer not yet delivered to any replica",
+    labelNames: ["function", "consumer"],
+    registers: [o.registry],
+    async collect() {
+      const info = await bound?.info().catch(() => undefined);
+      if (info) this.set({ ...labels, consumer: o.consumer }, info.num_pending);
+    },
+  });
   const handle = createDeliveryHandler({ ...o, limits: () => ({ ackWaitMs, maxDeliver }) });
 
   async function pull(consumer: Consumer): Promise<void> {
@@ -244,6 +256,7 @@ export function createRunner(o: RunnerOptions): Runner {
     async start() {
       const js = jetstream(o.nc);
       const consumer = await js.consumers.get(config.nats.stream, o.consumer);
+      bound = consumer;
       const info = await consumer.info();
       // The consumer's settings win over ours: they decide when NATS redelivers or stops.
       if (info.config.ack_wait) ackWaitMs = millis(info.config.ack_wait);

@@ -21,6 +21,8 @@ export interface SweepDeps {
 export interface SweepResult {
   playlists: number;
   published: string[];
+  /** Age of the oldest finished playlist with no up-to-date recording (0 when there is none). */
+  oldestUnconvertedSeconds: number;
 }
 
 /**
@@ -30,7 +32,7 @@ export interface SweepResult {
 export async function sweep({ s3, db, nc, log, config }: SweepDeps): Promise<SweepResult> {
   const js = jetstream(nc);
   const bucket = config.s3.hlsBucket;
-  const result: SweepResult = { playlists: 0, published: [] };
+  const result: SweepResult = { playlists: 0, published: [], oldestUnconvertedSeconds: 0 };
   for await (const obj of listObjects(s3, bucket)) {
     if (!isPlaylistKey(obj.key)) continue;
     result.playlists++;
@@ -53,6 +55,7 @@ export async function sweep({ s3, db, nc, log, config }: SweepDeps): Promise<Swe
     h.set("Nats-Msg-Id", `sweep:${bucket}/${obj.key}@${obj.etag}`);
     await js.publish(config.nats.subject, encodeSweepEvent({ bucket, key: obj.key, size: obj.size, etag: obj.etag }), { headers: h });
     result.published.push(obj.key);
+    result.oldestUnconvertedSeconds = Math.max(result.oldestUnconvertedSeconds, (Date.now() - obj.lastModified.getTime()) / 1000);
     log.info({ key: obj.key, stage: "sweep" }, "re-published event for a finished playlist with no recording");
   }
   return result;

@@ -31,13 +31,22 @@ const StreamName = z
 const ErrorBody = z.object({
   error: z.object({ kind: z.enum(Object.keys(errorKinds) as [keyof typeof errorKinds, ...(keyof typeof errorKinds)[]]), message: z.string(), field: z.string().optional() }),
 });
+// PostgreSQL refuses NUL in text; as a pattern it is in /openapi.json too.
+const noNul = [/^[^\u0000]*$/, "must not contain NUL characters (\\u0000); remove them"] as const;
 const CreateBody = z.object({
   name: StreamName,
-  title: z.string().max(200).optional(),
-  userId: z.string().max(200).optional(),
+  title: z.string().max(200).regex(...noNul).optional(),
+  userId: z.string().max(200).regex(...noNul).optional(),
   /** SRT passphrases are 10-79 characters; generated when left out. */
-  secret: z.string().min(10, "an SRT passphrase needs at least 10 characters").max(79, "an SRT passphrase has at most 79 characters").optional(),
+  secret: z.string().min(10, "an SRT passphrase needs at least 10 characters").max(79, "an SRT passphrase has at most 79 characters").regex(...noNul).optional(),
 });
+const errorResponse = (description: string) => ({ description, content: { "application/json": { schema: ErrorBody } } });
+/** What every route behind the token may answer besides its own statuses. */
+const refusals = {
+  400: errorResponse("a parameter or the body is wrong; the message names it"),
+  401: errorResponse("no or a wrong bearer token"),
+  403: errorResponse("stream changes are disabled because API_TOKEN is not set"),
+};
 
 function generateSecret(): string {
   // 24 url-safe characters: well within SRT's 10-79 and free of characters URLs would need to escape.
@@ -84,6 +93,7 @@ export function createApp(d: AppDeps): OpenAPIHono {
       summary: "Create a stream and its SRT passphrase; answers the OBS settings",
       request: { body: { required: true, content: { "application/json": { schema: CreateBody } } } },
       responses: {
+        ...refusals,
         201: { description: "created", content: { "application/json": { schema: z.object({}).passthrough() } } },
         409: { description: "exists", content: { "application/json": { schema: ErrorBody } } },
       },
@@ -106,6 +116,7 @@ export function createApp(d: AppDeps): OpenAPIHono {
       summary: "One stream's OBS settings (with its passphrase) and live state",
       request: { params: z.object({ name: StreamName }) },
       responses: {
+        ...refusals,
         200: { description: "stream", content: { "application/json": { schema: z.object({}).passthrough() } } },
         404: { description: "unknown", content: { "application/json": { schema: ErrorBody } } },
       },
@@ -126,6 +137,7 @@ export function createApp(d: AppDeps): OpenAPIHono {
       summary: "Delete a stream (a running broadcast is ended first); its recordings stay",
       request: { params: z.object({ name: StreamName }) },
       responses: {
+        ...refusals,
         200: { description: "deleted", content: { "application/json": { schema: z.object({ deleted: z.string(), stoppedBroadcast: z.boolean() }) } } },
         404: { description: "unknown", content: { "application/json": { schema: ErrorBody } } },
       },
@@ -148,6 +160,7 @@ export function createApp(d: AppDeps): OpenAPIHono {
       summary: "End the stream's broadcast cleanly: the final playlist (ENDLIST) is stored last",
       request: { params: z.object({ name: StreamName }) },
       responses: {
+        ...refusals,
         200: { description: "stopped", content: { "application/json": { schema: z.object({ stopped: z.string(), refusedUntil: z.string() }) } } },
         409: { description: "not live", content: { "application/json": { schema: ErrorBody } } },
       },
