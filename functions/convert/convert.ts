@@ -9,7 +9,7 @@ import { HLS_PROTOCOLS, hlsInputOptions, resolveFfmpeg } from "../../lib/ffmpeg.
 import { HlsError, checkSegments, mergeWebVtt, resolveSource, sourceObjects, writeLocalPlaylist, type ResolvedSegment, type Source } from "../../lib/hls/index.js";
 import { folderOf, keysOfRecording, recordingKeys, recordingName, subtitleKey } from "../../lib/layout.js";
 import { deleteKeys, putText } from "../../lib/s3.js";
-import { claimRecording, deleteVariantRecordings, getRecordingByFolder, markFailed, markProgress, markReady, recordingExists, recordingsCoveringPlaylist, releaseClaim } from "../../db/recordings.js";
+import { claimRecording, deleteVariantRecordings, getRecordingBySourcePrefix, markFailed, markProgress, markReady, recordingExists, recordingsCoveringPlaylist, releaseClaim } from "../../db/recordings.js";
 import type { RecordingWarning, SubtitleTrack } from "../../db/schema.js";
 import { PermanentError, TransientError, type GiveUp, type Handler, type HandlerContext } from "../runtime/handler.js";
 import type { StorageEvent } from "../events/decode.js";
@@ -137,7 +137,7 @@ async function awaitMaster(ctx: HandlerContext, src: Source): Promise<void> {
   if (src.masterKey) return;
   const age = Date.now() - src.playlistModified.getTime();
   if (age >= MASTER_GRACE_MS || ctx.attempt > MASTER_GRACE_ATTEMPTS) return;
-  if ((await getRecordingByFolder(ctx.db, src.sourcePrefix))?.sessionId) return;
+  if ((await getRecordingBySourcePrefix(ctx.db, src.sourcePrefix))?.sessionId) return;
   throw new TransientError(`${src.playlistKey} has no master playlist naming it yet; converting it on its own unless one lands within ${MASTER_GRACE_MS / 1000} s`, {
     retryAfterMs: Math.min(2000, MASTER_GRACE_MS - age + 100),
   });
