@@ -25,7 +25,8 @@ let media: string;
 before(async () => {
   env = await createTestEnv("inputs", { SEGMENT_WAIT_SECONDS: "4" });
   media = await mkdtemp(join(tmpdir(), "inputs-test-"));
-  for (const shape of ["audio-rendition", "languages", "hevc-fmp4", "single-file", "ladder", "audio-only", "aes"] as const) await makeShape(join(media, shape), shape);
+  for (const shape of ["audio-rendition", "languages", "hevc-fmp4", "single-file", "audio-only", "aes"] as const) await makeShape(join(media, shape), shape);
+  await makeShape(join(media, "ladder"), "ladder", 6, "640x360");
   workers = [...(await startWorkers(env, "functions/convert/main.ts", 1)), ...(await startWorkers(env, "functions/thumbnail/main.ts", 1, {}, "t"))];
 });
 

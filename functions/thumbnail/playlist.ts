@@ -33,6 +33,8 @@ export interface SegmentRef {
   range?: ByteRange;
   /** fMP4: the initialization section (#EXT-X-MAP) that must precede the segment's bytes. */
   init?: { key: string; range?: ByteRange };
+  /** AES-128: the key file (inside the folder) and the IV the segment is decrypted with. */
+  aes?: { key: string; iv: string };
 }
 
 export interface Timeline {
@@ -72,8 +74,9 @@ export function onTimeline(segments: readonly ResolvedSegment[], playlistKey: st
   for (const s of segments) {
     assertPlainKey(s.key, playlistKey);
     if (s.map) assertPlainKey(s.map.key, playlistKey);
+    if (s.aes) assertPlainKey(s.aes.key, playlistKey);
     const duration = Number.isFinite(s.duration) && s.duration > 0 ? s.duration : 0;
-    out.push({ key: s.key, start, duration, range: s.byterange, init: s.map ? { key: s.map.key, range: s.map.byterange } : undefined });
+    out.push({ key: s.key, start, duration, range: s.byterange, init: s.map ? { key: s.map.key, range: s.map.byterange } : undefined, aes: s.aes });
     start += duration;
   }
   return { segments: out, duration: start };

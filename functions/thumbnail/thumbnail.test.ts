@@ -313,6 +313,17 @@ describe("thumbnail handler on the real stack", () => {
     assert.equal(await headObject(env.s3, env.config.s3.recordingsBucket, thumbnailKeys("audio/podcast").sprite), undefined);
   });
 
+  test("an AES-128 folder (key in the folder) gets its poster and storyboard from the decrypted segments", async () => {
+    const dir = join(work, "aes");
+    await makeShape(dir, "aes", 10);
+    await uploadDir(dir, "enc/show");
+    const { ctx } = context();
+    assert.equal(await handleThumbnail(event("enc/show/index.m3u8"), ctx, {}), "done");
+    await assertGoodPoster("enc/show");
+    const row = await getRecordingByFolder(env.db, "enc/show");
+    assert.equal(row?.storyboardVttPath, "enc/show/storyboard.vtt");
+  });
+
   test("the same playlist version delivered twice is made once", async () => {
     const { ctx, lines } = context();
     assert.equal(await handleThumbnail(event("drops/ts show/index.m3u8"), ctx, {}), "done");
