@@ -122,7 +122,7 @@ export const RecordingSchema = z
 
 export const SubtitleParam = z.object({
   id: IdParam.shape.id,
-  index: z.coerce.number({ error: "expected the subtitle's index, as its url gives it" }).int().min(0).openapi({ param: { name: "index", in: "path" }, example: 0 }),
+  index: z.coerce.number({ error: "expected the subtitle's index, as its url gives it" }).int().min(0).max(9999).openapi({ type: "integer", minimum: 0, maximum: 9999, param: { name: "index", in: "path" }, example: 0 }),
 });
 
 export const RecordingPageSchema = z
