@@ -101,8 +101,10 @@ test("a NUL in text the database would store is a 400 naming the field, never a 
   assert.match(titleError.message, /^title: .*NUL/);
 });
 
-test("an empty date range is a valid question answered with an empty page", async () => {
-  const r = await fetch(`${api.url}/recordings?from=2025-01-31T00:00:00Z&to=2025-01-31T00:00:00Z`);
-  assert.equal(r.status, 200);
-  assert.deepEqual(await r.json(), { items: [], nextCursor: null });
+test("an empty date range, and dates an offset carries past year 1 or 9999, are valid questions answered with an empty page", async () => {
+  for (const q of ["from=2025-01-31T00:00:00Z&to=2025-01-31T00:00:00Z", `to=${encodeURIComponent("0001-01-01T00:44:03+22:03")}`, `from=${encodeURIComponent("9999-12-31T23:59:59-23:59")}`]) {
+    const r = await fetch(`${api.url}/recordings?${q}`);
+    assert.equal(r.status, 200, q);
+    assert.deepEqual(await r.json(), { items: [], nextCursor: null }, q);
+  }
 });
