@@ -114,6 +114,15 @@ export async function createTestEnv(name: string, extraEnv: Record<string, strin
   };
 }
 
+/** Waits until a durable consumer has nothing left to deliver and nothing in flight: every event so far is handled. */
+export async function consumerIdle(env: Pick<TestEnv, "nc" | "config">, durable: string, timeoutMs = 30_000): Promise<void> {
+  const jsm = await jetstreamManager(env.nc);
+  await waitFor(`consumer ${durable} to have nothing pending`, async () => {
+    const i = await jsm.consumers.info(env.config.nats.stream, durable);
+    return i.num_pending === 0 && i.num_ack_pending === 0;
+  }, timeoutMs);
+}
+
 /** Polls until `check` returns a value (not undefined/false), or fails after `timeoutMs` naming `what`. */
 export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000, everyMs = 200): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -2,7 +2,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { sql } from "drizzle-orm";
 import { headObject, putText } from "../../lib/s3.js";
-import { recordingKeys } from "../../lib/layout.js";
+import { recordingKeys, subtitleKey } from "../../lib/layout.js";
 import { recordings } from "../../db/schema.js";
 import { createTestEnv, type TestEnv } from "../../test/harness.js";
 import { startApi, storeReadyRecording, vodMedia, withToken, type RunningApi } from "../../test/api.js";
@@ -256,12 +256,14 @@ describe("writes need the bearer token", () => {
     const m = await vodMedia();
     const keys = recordingKeys("", "toplevel");
     const { recordingsBucket } = env.config.s3;
-    for (const key of [keys.mp4, keys.poster, "unrelated.mp4"]) await putText(env.s3, recordingsBucket, key, m.vtt, "application/octet-stream");
-    const [rec] = await env.db.insert(recordings).values({ streamId: "toplevel.m3u8", title: "toplevel", sourcePrefix: "", status: "ready", filePath: keys.mp4, thumbnailPath: keys.poster }).returning();
+    const subtitle = subtitleKey("", "toplevel", 0, "en");
+    for (const key of [keys.mp4, keys.poster, subtitle, "unrelated.mp4"]) await putText(env.s3, recordingsBucket, key, m.vtt, "application/octet-stream");
+    const [rec] = await env.db.insert(recordings).values({ streamId: "toplevel.m3u8", title: "toplevel", sourcePrefix: "", status: "ready", filePath: keys.mp4, thumbnailPath: keys.poster, extraKeys: [subtitle] }).returning();
     const res = await get(`/recordings/${rec!.id}`, { method: "DELETE", headers: { authorization: `Bearer ${TOKEN}` } });
     assert.equal(res.status, 204);
     assert.equal(await headObject(env.s3, recordingsBucket, keys.mp4), undefined);
     assert.equal(await headObject(env.s3, recordingsBucket, keys.poster), undefined);
+    assert.equal(await headObject(env.s3, recordingsBucket, subtitle), undefined, "its subtitle side-car goes too");
     assert.ok(await headObject(env.s3, recordingsBucket, "unrelated.mp4"), "another recording's object stays");
   });
 

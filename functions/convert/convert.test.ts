@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import HLS from "hls-parser";
 import { eq, like } from "drizzle-orm";
-import { createTestEnv, waitFor, type TestEnv } from "../../test/harness.js";
+import { consumerIdle, createTestEnv, waitFor, type TestEnv } from "../../test/harness.js";
 import { makeHls, probe } from "../../test/media.js";
 import { startWorkers, stopWorkers, waitForRecording, type Worker } from "../../test/workers.js";
 import { listObjects, presignGet } from "../../lib/s3.js";
@@ -191,8 +191,8 @@ test("the same finished playlist PUT five times is converted once: one MP4, one 
   for (let i = 0; i < 5; i++) await put("drops/five-puts/index.m3u8", playlist);
   const r = await assertConverted("drops/five-puts", playlistSeconds(playlist.toString()));
   assert.equal(r.attempts, 1);
-  // Late duplicates still arrive after ready: they must leave the recording as it is.
-  await new Promise((res) => setTimeout(res, 3000));
+  // Late duplicates still arrive after ready: once the consumer has handled every one, the recording is as it was.
+  await consumerIdle(env, env.config.nats.consumers.convert);
   const [again] = await rowsUnder("drops/five-puts");
   assert.deepEqual([again!.status, again!.attempts, again!.updatedAt.getTime()], ["ready", 1, r.updatedAt.getTime()]);
 });

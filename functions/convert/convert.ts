@@ -9,7 +9,7 @@ import { HLS_PROTOCOLS, hlsInputOptions, resolveFfmpeg } from "../../lib/ffmpeg.
 import { HlsError, checkSegments, mergeWebVtt, resolveSource, sourceObjects, writeLocalPlaylist, type ResolvedSegment, type Source } from "../../lib/hls/index.js";
 import { folderOf, keysOfRecording, recordingKeys, recordingName, subtitleKey } from "../../lib/layout.js";
 import { deleteKeys, putText } from "../../lib/s3.js";
-import { claimRecording, deleteVariantRecordings, markFailed, markProgress, markReady, recordingExists, recordingsCoveringPlaylist, releaseClaim } from "../../db/recordings.js";
+import { claimRecording, deleteVariantRecordings, getRecordingByFolder, markFailed, markProgress, markReady, recordingExists, recordingsCoveringPlaylist, releaseClaim } from "../../db/recordings.js";
 import type { RecordingWarning, SubtitleTrack } from "../../db/schema.js";
 import { PermanentError, TransientError, type GiveUp, type Handler, type HandlerContext } from "../runtime/handler.js";
 import type { StorageEvent } from "../events/decode.js";
@@ -35,6 +35,9 @@ const MAX_LEASE_MS = 30_000;
 const STREAMING_LIMIT_BYTES = 3.5e9;
 /** Progress split: remuxing is most of the work, the upload (when not overlapped) the rest. */
 const REMUX_SHARE = 0.85;
+/** How long a dropped media playlist waits for a master naming it (see awaitMaster), and at most how many deliveries. */
+const MASTER_GRACE_MS = 5000;
+const MASTER_GRACE_ATTEMPTS = 5;
 /** Damage is located segment by segment with this many probes at once. */
 const LOCATE_PARALLEL = 4;
 
@@ -46,8 +49,8 @@ export const convert: Handler<ConvertState> = async (event, ctx, job) => {
     ctx.log.debug({ reason: resolution.reason }, "nothing to convert");
     return "ignored";
   }
-  if (resolution.kind === "wait") throw new TransientError(`waiting for a master playlist: ${resolution.reason}`, { retryAfterMs: resolution.retryAfterMs });
   const src = resolution.source;
+  await awaitMaster(ctx, src);
   const log = ctx.log.child({ sourcePrefix: src.sourcePrefix, playlist: src.playlistKey });
   const state: ConvertState = { sourcePrefix: src.sourcePrefix, name: src.name, playlistKey: src.playlistKey };
   job.state = state;
@@ -123,6 +126,21 @@ export const convert: Handler<ConvertState> = async (event, ctx, job) => {
     if (dir) await rm(dir, { recursive: true, force: true });
   }
 };
+
+/**
+ * A dropped media playlist with no master yet may be one of a master's playlists landing first (uploaders
+ * put files in any order): it is converted on its own only once MASTER_GRACE_MS passed since it landed
+ * with still no master naming it. A broadcast's playlist (its row comes from the gateway) never waits.
+ */
+async function awaitMaster(ctx: HandlerContext, src: Source): Promise<void> {
+  if (src.masterKey) return;
+  const age = Date.now() - src.playlistModified.getTime();
+  if (age >= MASTER_GRACE_MS || ctx.attempt > MASTER_GRACE_ATTEMPTS) return;
+  if ((await getRecordingByFolder(ctx.db, src.sourcePrefix))?.sessionId) return;
+  throw new TransientError(`${src.playlistKey} has no master playlist naming it yet; converting it on its own unless one lands within ${MASTER_GRACE_MS / 1000} s`, {
+    retryAfterMs: Math.min(2000, MASTER_GRACE_MS - age + 100),
+  });
+}
 
 /** The HLS rules' refusals are the user's to fix: the job fails permanently with their message. */
 async function hls<T>(f: () => Promise<T>): Promise<T> {
@@ -211,10 +229,11 @@ async function waitForSegments(s3: S3Client, bucket: string, src: Source, ctx: H
     }
     if (check.missing.length === 0) return check.bytes;
     const since = Math.max(src.playlistModified.getTime(), check.newest.getTime());
-    const waitMs = ctx.config.functions.segmentWaitMs;
+    // A playlist converted on its own already spent up to MASTER_GRACE_MS waiting for a master: that is not the segments' time.
+    const waitMs = ctx.config.functions.segmentWaitMs + (src.masterKey ? 0 : MASTER_GRACE_MS);
     if (Date.now() - since >= waitMs) {
       throw new PermanentError(
-        `${check.missing.length} segment(s) named in ${src.playlistKey} never arrived (waited ${Math.round(waitMs / 1000)} s): ${names(check.missing, src.sourcePrefix)}. Upload them, then upload the playlist again`,
+        `${check.missing.length} segment(s) named in ${src.playlistKey} never arrived (waited ${Math.round(ctx.config.functions.segmentWaitMs / 1000)} s): ${names(check.missing, src.sourcePrefix)}. Upload them, then upload the playlist again`,
       );
     }
     log.info({ missing: check.missing.length, stage: "waiting" }, "waiting for segments");

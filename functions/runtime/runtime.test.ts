@@ -2,7 +2,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
-import { createTestEnv, waitFor, type TestEnv } from "../../test/harness.js";
+import { consumerIdle as waitForIdle, createTestEnv, waitFor, type TestEnv } from "../../test/harness.js";
 import { encodeSweepEvent, isPlaylistCreated } from "../events/decode.js";
 import { PermanentError, TransientError, type GiveUp, type Handler } from "./handler.js";
 import { startReplica, type FunctionSpec, type Replica } from "./replica.js";
@@ -36,13 +36,7 @@ async function publish(key: string, opts: { bucket?: string; body?: string } = {
   await jetstream(env.nc).publish(env.config.nats.subject, body);
 }
 
-async function consumerIdle() {
-  const jsm = await jetstreamManager(env.nc);
-  await waitFor("the consumer to have nothing pending", async () => {
-    const i = await jsm.consumers.info(env.config.nats.stream, env.config.nats.consumers.convert);
-    return i.num_pending === 0 && i.num_ack_pending === 0;
-  }, 30_000);
-}
+const consumerIdle = () => waitForIdle(env, env.config.nats.consumers.convert);
 
 test("events for other buckets, non-playlist keys, other event types and undecodable bodies are acked without running the handler", async () => {
   const calls: string[] = [];

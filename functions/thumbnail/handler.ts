@@ -7,7 +7,6 @@ import { resolveFfmpeg } from "../../lib/ffmpeg.js";
 import { recordingKeys } from "../../lib/layout.js";
 import { isNotFound } from "../../lib/s3.js";
 import { ensureRecordingForFolder, setPoster, setStoryboard, thumbnailFields } from "../../db/recordings.js";
-import { playlistEvents } from "../events/decode.js";
 import { PermanentError, TransientError, type Handler } from "../runtime/handler.js";
 import { guessTimeline, lookupPlaylist, readEventPlaylist, type Timeline } from "./playlist.js";
 import { makePoster, NoVideo, type FrameDeps, type Poster } from "./poster.js";
@@ -51,7 +50,6 @@ async function madeFor(s3: S3Client, bucket: string, key: string, signal: AbortS
  */
 export const handleThumbnail: Handler = async (event, ctx) => {
   const { s3, db, config } = ctx;
-  if (playlistEvents([event], config.s3.hlsBucket).length === 0) return "ignored";
   // A storyboard batch reads many segments at once, each listening for the job's abort.
   const signal = AbortSignal.any([ctx.signal]);
   setMaxListeners(4 * TILE_BATCH, signal);

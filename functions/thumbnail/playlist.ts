@@ -1,7 +1,7 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import { HlsError, looksFinished, looksMaster, parsePlaylist, readPlaylist, resolveSegments, resolveSource, type ResolvedSegment } from "../../lib/hls/index.js";
 import { folderOf } from "../../lib/layout.js";
-import { PermanentError, TransientError } from "../runtime/handler.js";
+import { PermanentError } from "../runtime/handler.js";
 
 // The thumbnail reads playlists through the one HLS module convert uses (lib/hls): the same source
 // prefix, the same variant and the same refusals, so both functions always agree on which recording an
@@ -108,8 +108,6 @@ export function guessTimeline(key: string, text: string, etag: string): (Timelin
 export async function lookupPlaylist(s3: S3Client, bucket: string, key: string, signal?: AbortSignal): Promise<PlaylistLookup> {
   const r = await refusals(() => resolveSource(s3, bucket, key, signal));
   if (r.kind === "ignore") return { kind: "ignored", reason: r.reason };
-  // As convert does: a playlist that may belong to a master still being uploaded is looked at again shortly.
-  if (r.kind === "wait") throw new TransientError(`waiting for a master playlist: ${r.reason}`, { retryAfterMs: r.retryAfterMs });
   const src = r.source;
   return {
     kind: "recording",

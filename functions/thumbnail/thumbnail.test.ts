@@ -16,6 +16,7 @@ import { recordings } from "../../db/schema.js";
 import { eq } from "drizzle-orm";
 import type { StorageEvent } from "../events/decode.js";
 import { PermanentError, type HandlerContext } from "../runtime/handler.js";
+import { thumbnailFunction } from "./function.js";
 import { handleThumbnail, thumbnailKeys } from "./handler.js";
 import { onTimeline, PlaylistError, type SegmentRef } from "./playlist.js";
 import { posterCandidates } from "./poster.js";
@@ -183,11 +184,14 @@ describe("thumbnail handler on the real stack", () => {
     assert.equal(await headObject(env.s3, env.config.s3.recordingsBucket, thumbnailKeys("live/s1").poster), undefined);
   });
 
+  // The runner hands a function only the events its spec accepts (the handler no longer filters them again):
+  // segments, other buckets and deletions are asked of thumbnailFunction.accepts; a missing playlist of the handler.
   test("events that are not a finished playlist in the HLS bucket are ignored", async () => {
     const { ctx } = context();
-    assert.equal(await handleThumbnail(event("drops/ts show/seg000.ts"), ctx, {}), "ignored");
-    assert.equal(await handleThumbnail(event("drops/ts show/index.m3u8", env.config.s3.recordingsBucket), ctx, {}), "ignored");
-    assert.equal(await handleThumbnail({ ...event("drops/ts show/index.m3u8"), eventName: "s3:ObjectRemoved:Delete" }, ctx, {}), "ignored");
+    assert.equal(thumbnailFunction.accepts(event("drops/ts show/seg000.ts"), env.config), false);
+    assert.equal(thumbnailFunction.accepts(event("drops/ts show/index.m3u8", env.config.s3.recordingsBucket), env.config), false);
+    assert.equal(thumbnailFunction.accepts({ ...event("drops/ts show/index.m3u8"), eventName: "s3:ObjectRemoved:Delete" }, env.config), false);
+    assert.equal(thumbnailFunction.accepts(event("drops/ts show/index.m3u8"), env.config), true);
     assert.equal(await handleThumbnail(event("nowhere/index.m3u8"), ctx, {}), "ignored");
   });
 

@@ -45,17 +45,7 @@ export interface Source {
   subtitles: SubtitleSource[];
 }
 
-export type Resolution =
-  | { kind: "ignore"; reason: string }
-  /** Not yet: the playlist may be one of a master's, whose master is still being uploaded. Ask again after `retryAfterMs`. */
-  | { kind: "wait"; reason: string; retryAfterMs: number }
-  | { kind: "convert"; source: Source };
-
-/**
- * How long a finished media playlist with sibling playlists (other .m3u8 files beside it) waits for a master naming it before it is converted on its own. Uploaders
- * put a whole folder within seconds; a broadcast's session folder has one playlist and never waits.
- */
-export const MASTER_GRACE_MS = 10_000;
+export type Resolution = { kind: "ignore"; reason: string } | { kind: "convert"; source: Source };
 
 const MAX_PLAYLIST_BYTES = 16 * 1024 * 1024;
 
@@ -97,14 +87,8 @@ export async function resolveSource(s3: S3Client, bucket: string, eventKey: stri
     master = parsedEvent;
   } else {
     const found = await findMaster(s3, bucket, eventKey, signal);
-    if (!found.master) {
-      const age = Date.now() - event.modified.getTime();
-      if (found.siblings && age < MASTER_GRACE_MS) {
-        return { kind: "wait", reason: `${eventKey} has sibling playlists but no master naming it yet`, retryAfterMs: Math.min(3000, MASTER_GRACE_MS - age + 100) };
-      }
-      return { kind: "convert", source: mediaSource(folderOf(eventKey), eventKey, event, undefined) };
-    }
-    ({ masterKey, master } = found.master);
+    if (!found) return { kind: "convert", source: mediaSource(folderOf(eventKey), eventKey, event, undefined) };
+    ({ masterKey, master } = found);
   }
 
   const sourcePrefix = folderOf(masterKey);
@@ -150,21 +134,13 @@ function mediaSource(sourcePrefix: string, key: string, obj: PlaylistObject, mas
   };
 }
 
-/**
- * A master playlist in the same folder or one folder up that names `mediaKey` (as a variant or a
- * rendition), and whether the playlist has siblings that suggest a master may still come.
- */
-async function findMaster(s3: S3Client, bucket: string, mediaKey: string, signal?: AbortSignal): Promise<{ master?: { masterKey: string; master: MasterPlaylist }; siblings: boolean }> {
+/** A master playlist in the same folder or one folder up that names `mediaKey` (as a variant or a rendition). */
+async function findMaster(s3: S3Client, bucket: string, mediaKey: string, signal?: AbortSignal): Promise<{ masterKey: string; master: MasterPlaylist } | undefined> {
   const here = folderOf(mediaKey);
   const folders = here ? [here, folderOf(here)] : [""];
-  let siblings = false;
-  for (const [level, folder] of folders.entries()) {
-    const listed = await listPlaylistsIn(s3, bucket, folder, signal);
-    const candidates = listed.playlists.filter((k) => k !== mediaKey);
-    // Other playlists beside it (FFmpeg's -var_stream_map layout). Folders beside its own are not a sign:
-    // a parent folder usually holds many recordings. A variant in a subfolder converted alone gives way later.
-    if (level === 0 && candidates.length > 0) siblings = true;
-    for (const key of candidates.slice(0, 20)) {
+  for (const folder of folders) {
+    const candidates = (await listPlaylistsIn(s3, bucket, folder, signal)).filter((k) => k !== mediaKey).slice(0, 20);
+    for (const key of candidates) {
       const obj = await readPlaylist(s3, bucket, key, signal);
       if (!obj || !looksMaster(obj.text)) continue;
       let master;
@@ -173,19 +149,19 @@ async function findMaster(s3: S3Client, bucket: string, mediaKey: string, signal
       } catch {
         continue;
       }
-      if (master.isMasterPlaylist && memberKeys(master, key).includes(mediaKey)) return { master: { masterKey: key, master }, siblings };
+      if (master.isMasterPlaylist && memberKeys(master, key).includes(mediaKey)) return { masterKey: key, master };
     }
   }
-  return { siblings };
+  return undefined;
 }
 
 /** The .m3u8 objects directly in a folder (not below it). */
-async function listPlaylistsIn(s3: S3Client, bucket: string, folder: string, signal?: AbortSignal): Promise<{ playlists: string[] }> {
-  const out = { playlists: [] as string[] };
+async function listPlaylistsIn(s3: S3Client, bucket: string, folder: string, signal?: AbortSignal): Promise<string[]> {
+  const out: string[] = [];
   let token: string | undefined;
   do {
     const res = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: listPrefix(folder), Delimiter: "/", ContinuationToken: token }), { abortSignal: signal });
-    for (const o of res.Contents ?? []) if (o.Key?.toLowerCase().endsWith(".m3u8")) out.playlists.push(o.Key);
+    for (const o of res.Contents ?? []) if (o.Key?.toLowerCase().endsWith(".m3u8")) out.push(o.Key);
     token = res.IsTruncated ? res.NextContinuationToken : undefined;
   } while (token);
   return out;
