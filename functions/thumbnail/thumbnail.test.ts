@@ -320,7 +320,7 @@ describe("thumbnail handler on the real stack", () => {
     const { ctx } = context();
     assert.equal(await handleThumbnail(event("enc/show/index.m3u8"), ctx, {}), "done");
     await assertGoodPoster("enc/show");
-    const row = await getRecordingByFolder(env.db, "enc/show");
+    const row = await getRecordingBySourcePrefix(env.db, "enc/show");
     assert.equal(row?.storyboardVttPath, "enc/show/storyboard.vtt");
   });
 
