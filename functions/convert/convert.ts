@@ -9,7 +9,7 @@ import { HLS_PROTOCOLS, hlsInputOptions, resolveFfmpeg } from "../../lib/ffmpeg.
 import { HlsError, checkSegments, mergeWebVtt, resolveSource, sourceObjects, writeLocalPlaylist, type Resolution, type ResolvedSegment, type Source } from "../../lib/hls/index.js";
 import { folderOf, keysOfRecording, recordingKeys, recordingName, subtitleKey } from "../../lib/layout.js";
 import { deleteKeys, putText } from "../../lib/s3.js";
-import { claimRecording, deleteVariantRecordings, getRecordingByFolder, markFailed, markProgress, markReady, recordingExists, recordingsCoveringPlaylist, releaseClaim } from "../../db/recordings.js";
+import { claimRecording, deleteVariantRecordings, getRecordingBySourcePrefix, markFailed, markProgress, markReady, recordingExists, recordingsCoveringPlaylist, releaseClaim } from "../../db/recordings.js";
 import type { RecordingWarning, SubtitleTrack } from "../../db/schema.js";
 import { PermanentError, TransientError, type GiveUp, type Handler, type HandlerContext, type HandlerResult, type Job } from "../runtime/handler.js";
 import type { StorageEvent } from "../events/decode.js";
@@ -17,6 +17,7 @@ import { probeInput, probeOutput, remux, type InputStreams, type OutputFacts, ty
 import { createJobDir, recordChild, removeDeadJobDirs } from "./workdir.js";
 import { gapsInPart, type Gap, type Packet, type Part } from "./gaps.js";
 import { startStreamingUpload } from "./faststart.js";
+import { backoffDelay, sleep } from "../../lib/time.js";
 
 // convert: a finished HLS folder → one faststart MP4 (every track the source has) in the recordings
 // bucket, its subtitle side-cars, and its row, ready. The handler reads as its stages:
@@ -111,7 +112,7 @@ async function awaitMaster(ctx: HandlerContext, src: Source): Promise<void> {
   if (src.masterKey) return;
   const age = Date.now() - src.playlistModified.getTime();
   if (age >= MASTER_GRACE_MS || ctx.attempt > MASTER_GRACE_ATTEMPTS) return;
-  if ((await getRecordingByFolder(ctx.db, src.sourcePrefix))?.sessionId) return;
+  if ((await getRecordingBySourcePrefix(ctx.db, src.sourcePrefix))?.sessionId) return;
   throw new TransientError(`${src.playlistKey} has no master playlist naming it yet; converting it on its own unless one lands within ${MASTER_GRACE_MS / 1000} s`, {
     retryAfterMs: Math.min(2000, MASTER_GRACE_MS - age + 100),
   });
@@ -224,7 +225,7 @@ async function record(ctx: HandlerContext, m: Made): Promise<void> {
 
 /** Recordings made from the master's variant or rendition playlists on their own, before the master landed (any upload order), give way to the master's. */
 async function dropMemberRecordings(ctx: HandlerContext, src: Source, log: HandlerContext["log"]): Promise<void> {
-  const removed = await deleteVariantRecordings(ctx.db, src.sourcePrefix, (src.memberKeys ?? []).map((k) => ({ folder: folderOf(k), playlistKey: k })));
+  const removed = await deleteVariantRecordings(ctx.db, src.sourcePrefix, (src.memberKeys ?? []).map((k) => ({ sourcePrefix: folderOf(k), playlistKey: k })));
   if (removed.length === 0) return;
   await deleteKeys(ctx.s3, ctx.config.s3.recordingsBucket, removed.flatMap((r) => keysOfRecording(r)));
   log.info({ removed: removed.map((r) => r.sourcePrefix) }, "removed recordings of playlists converted before their master landed");
@@ -261,8 +262,7 @@ export async function prepareConvert({ config, log }: { config: HandlerContext["
  * the last one (or the playlist) did.
  */
 async function waitForSegments(s3: S3Client, bucket: string, src: Source, ctx: HandlerContext, signal: AbortSignal, log: HandlerContext["log"]): Promise<number> {
-  let delay = 500;
-  for (;;) {
+  for (let attempt = 1; ; attempt++) {
     const check = await checkSegments(s3, bucket, src);
     if (check.empty.length) {
       throw new PermanentError(`${check.empty.length} segment(s) are empty (0 bytes): ${names(check.empty, src.sourcePrefix)}. Upload them again with their content, then upload the playlist again`);
@@ -278,8 +278,7 @@ async function waitForSegments(s3: S3Client, bucket: string, src: Source, ctx: H
     }
     log.info({ missing: check.missing.length, stage: "waiting" }, "waiting for segments");
     await ctx.progress(0);
-    await sleep(Math.min(delay, waitMs - (Date.now() - since)), signal);
-    delay = Math.min(delay * 2, 10_000);
+    await sleep(Math.min(backoffDelay(attempt, 500, 10_000), waitMs - (Date.now() - since)), { signal });
   }
 }
 
@@ -583,19 +582,4 @@ async function upload(s3: S3Client, bucket: string, key: string, file: string, s
     signal.removeEventListener("abort", onAbort);
   }
   signal.throwIfAborted();
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(done, Math.max(0, ms));
-    function done() {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }
-    function onAbort() {
-      clearTimeout(t);
-      reject(signal.reason);
-    }
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }

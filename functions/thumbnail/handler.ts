@@ -6,7 +6,7 @@ import { HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/cli
 import { resolveFfmpeg } from "../../lib/ffmpeg.js";
 import { recordingKeys } from "../../lib/layout.js";
 import { isNotFound } from "../../lib/s3.js";
-import { ensureRecordingForFolder, setPoster, setStoryboard, thumbnailFields } from "../../db/recordings.js";
+import { ensureRecordingFor, setPoster, setStoryboard, thumbnailFields } from "../../db/recordings.js";
 import { PermanentError, TransientError, type Handler } from "../runtime/handler.js";
 import { guessTimeline, lookupPlaylist, readEventPlaylist, type Timeline } from "./playlist.js";
 import { makePoster, NoVideo, type FrameDeps, type Poster } from "./poster.js";
@@ -109,7 +109,7 @@ export const handleThumbnail: Handler = async (event, ctx) => {
       log.info({ version: found.version }, "thumbnail already made for this playlist version");
       return "done";
     }
-    await ensureRecordingForFolder(db, sourcePrefix, found.name);
+    await ensureRecordingFor(db, sourcePrefix, found.name);
     const made = await poster!.job.catch((err: unknown) => (err instanceof NoVideo ? undefined : Promise.reject(err)));
     if (!made) {
       // Audio only: a waveform is the poster, and there is no storyboard (nothing to preview).
