@@ -156,7 +156,7 @@ export async function markFailed(db: Db, f: FailRequest): Promise<boolean> {
   return rows.length > 0;
 }
 
-export async function getRecordingByFolder(db: Db, sourcePrefix: string): Promise<Recording | undefined> {
+export async function getRecordingBySourcePrefix(db: Db, sourcePrefix: string): Promise<Recording | undefined> {
   const [row] = await db.select().from(recordings).where(eq(recordings.sourcePrefix, sourcePrefix));
   return row;
 }
@@ -165,12 +165,12 @@ export async function getRecordingByFolder(db: Db, sourcePrefix: string): Promis
  * Removes recordings made from a master's variant playlists on their own, before the master landed
  * (folders dropped in any order): the folder's one recording is the master's. Returns what they stored.
  */
-export async function deleteVariantRecordings(db: Db, masterPrefix: string, variants: { folder: string; playlistKey: string }[]): Promise<Recording[]> {
-  const others = variants.filter((v) => v.folder !== masterPrefix);
+export async function deleteVariantRecordings(db: Db, masterPrefix: string, variants: { sourcePrefix: string; playlistKey: string }[]): Promise<Recording[]> {
+  const others = variants.filter((v) => v.sourcePrefix !== masterPrefix);
   if (others.length === 0) return [];
   return db
     .delete(recordings)
-    .where(and(ne(recordings.sourcePrefix, masterPrefix), or(...others.map((v) => and(eq(recordings.sourcePrefix, v.folder), eq(recordings.playlistKey, v.playlistKey))))))
+    .where(and(ne(recordings.sourcePrefix, masterPrefix), or(...others.map((v) => and(eq(recordings.sourcePrefix, v.sourcePrefix), eq(recordings.playlistKey, v.playlistKey))))))
     .returning();
 }
 
@@ -182,10 +182,10 @@ export async function recordingExists(db: Db, id: string): Promise<boolean> {
 // Thumbnail's writes.
 
 /**
- * Makes sure the folder has its recording row, as convert's claim would create it (status `processing`,
- * stream_id = folder path, title = convert's name for it). An existing row, whoever made it, is left as it is.
+ * Makes sure the source prefix has its recording row, as convert's claim would create it (status `processing`,
+ * stream_id = the source prefix, title = convert's name for it). An existing row, whoever made it, is left as it is.
  */
-export async function ensureRecordingForFolder(db: Db, sourcePrefix: string, title: string): Promise<void> {
+export async function ensureRecordingFor(db: Db, sourcePrefix: string, title: string): Promise<void> {
   await db
     .insert(recordings)
     .values({ sourcePrefix, streamId: sourcePrefix, title, status: "processing" })

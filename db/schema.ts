@@ -67,7 +67,7 @@ export const recordings = pgTable(
     thumbnailPath: text("thumbnail_path"),
     fileSizeBytes: bigint("file_size_bytes", { mode: "number" }),
     status: text("status", { enum: recordingStatuses }).notNull().default("processing"),
-    /** The HLS folder in the hls-streams bucket, no trailing slash: one recording per folder. */
+    /** The recording's source prefix (its HLS folder in hls-streams), no trailing slash: one recording per source prefix. */
     sourcePrefix: text("source_prefix").notNull(),
     /** The playlist object that was (or is being) converted, and its ETag: a changed playlist is reprocessed. */
     playlistKey: text("playlist_key"),

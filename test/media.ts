@@ -44,7 +44,7 @@ export async function probe(input: string): Promise<{ duration: number; video?: 
 }
 
 /** The lavfi sources: a test pattern and tones (one per audio input), `seconds` long. */
-function sources(seconds: number, o: { size?: string; rate?: number; tones?: number[]; sampleRate?: number; channels?: number } = {}): string[] {
+function lavfi(seconds: number, o: { size?: string; rate?: number; tones?: number[]; sampleRate?: number; channels?: number } = {}): string[] {
   const rate = o.rate ?? 25;
   const args = ["-f", "lavfi", "-i", `testsrc2=size=${o.size ?? "320x180"}:rate=${rate}:duration=${seconds}`];
   for (const f of o.tones ?? [440]) args.push("-f", "lavfi", "-i", `sine=frequency=${f}:sample_rate=${o.sampleRate ?? 48000}:duration=${seconds}`);
@@ -69,8 +69,11 @@ async function ffmpeg(dir: string, args: string[]): Promise<void> {
  * - "audio-only": AAC only, MPEG-TS segments
  * - "aes": AES-128 with the key file k.key in the folder
  */
-export async function makeShape(dir: string, shape: "audio-rendition" | "languages" | "hevc-fmp4" | "single-file" | "ladder" | "audio-only" | "aes", seconds = 6): Promise<void> {
+export type Shape = "audio-rendition" | "languages" | "hevc-fmp4" | "single-file" | "ladder" | "audio-only" | "aes";
+
+export async function makeShape(dir: string, shape: Shape, seconds = 6, size = "320x180"): Promise<void> {
   const aac = ["-c:a", "aac", "-b:a", "96k", "-ac", "2"];
+  const sources = (n: number, o: Parameters<typeof lavfi>[1] = {}) => lavfi(n, { size, ...o });
   switch (shape) {
     case "audio-rendition":
       return ffmpeg(dir, [...sources(seconds), "-map", "0:v", "-map", "1:a", ...H264, ...aac, ...HLS_VOD, "-master_pl_name", "master.m3u8", "-var_stream_map", "v:0,agroup:aud a:0,agroup:aud", "-hls_segment_filename", "s_%v_%03d.ts", "s_%v.m3u8"]);
@@ -95,8 +98,8 @@ export async function makeShape(dir: string, shape: "audio-rendition" | "languag
       return ffmpeg(dir, [...sources(seconds), ...H264, ...aac, ...HLS_VOD, "-hls_flags", "single_file", "index.m3u8"]);
     case "ladder":
       return ffmpeg(dir, [
-        ...sources(seconds, { size: "640x360" }),
-        "-filter_complex", "[0:v]split=3[a][b][c];[b]scale=480:270[b2];[c]scale=320:180[c2]",
+        ...sources(seconds),
+        "-filter_complex", "[0:v]split=3[a][b][c];[b]scale=iw*3/4:-2[b2];[c]scale=iw/2:-2[c2]",
         "-map", "[a]", "-map", "[b2]", "-map", "[c2]", "-map", "1:a", "-map", "1:a", "-map", "1:a",
         ...H264, "-b:v:0", "800k", "-b:v:1", "400k", "-b:v:2", "200k", ...aac, ...HLS_VOD,
         "-master_pl_name", "master.m3u8", "-var_stream_map", "v:0,a:0 v:1,a:1 v:2,a:2", "-hls_segment_filename", "v%v/seg%03d.ts", "v%v/index.m3u8",
@@ -120,7 +123,7 @@ export async function makeShape(dir: string, shape: "audio-rendition" | "languag
 export async function makeReconnect(dir: string, a: { size: string; seconds: number; sampleRate?: number }, b: { size: string; seconds: number; sampleRate?: number; channels?: number }): Promise<string> {
   const { readFile, writeFile } = await import("node:fs/promises");
   for (const [name, p] of [["a", a], ["b", b]] as const) {
-    await ffmpeg(dir, [...sources(p.seconds, { size: p.size, sampleRate: p.sampleRate }), ...H264, "-c:a", "aac", "-b:a", "96k", "-ac", String("channels" in p && p.channels ? p.channels : 2), ...HLS_VOD, "-hls_segment_filename", `${name}%03d.ts`, `${name}.m3u8`]);
+    await ffmpeg(dir, [...lavfi(p.seconds, { size: p.size, sampleRate: p.sampleRate }), ...H264, "-c:a", "aac", "-b:a", "96k", "-ac", String("channels" in p && p.channels ? p.channels : 2), ...HLS_VOD, "-hls_segment_filename", `${name}%03d.ts`, `${name}.m3u8`]);
   }
   const part = async (name: string) => (await readFile(`${dir}/${name}.m3u8`, "utf8")).split("\n").filter((l) => l.startsWith("#EXTINF") || (l && !l.startsWith("#")));
   const lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:2", "#EXT-X-PLAYLIST-TYPE:VOD", ...(await part("a")), "#EXT-X-DISCONTINUITY", ...(await part("b")), "#EXT-X-ENDLIST", ""];

@@ -35,13 +35,16 @@ const TRIMMED = "\\t\\n\\v\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u2
 const SOME_TEXT = new RegExp(`^[^\\u0000]*[^\\u0000${TRIMMED}][^\\u0000]*$`);
 
 /** An ISO date (`2025-01-31`) or date-time (`2025-01-31T12:00:00Z`). */
+const FIRST_DATE = Date.parse("0001-01-01T00:00:00Z");
+const LAST_DATE = Date.parse("9999-12-31T23:59:59.999Z");
 const isoDate = (what: string) =>
   z
     .string()
     .refine((v) => /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(v) && !Number.isNaN(Date.parse(v)), {
       message: `expected an ISO date like 2025-01-31 or 2025-01-31T12:00:00Z (${what})`,
     })
-    .transform((v) => new Date(v))
+    // An offset can carry 0001-01-01 into year 0 (or 9999-12-31 into 10000), which PostgreSQL refuses; no row is that old or new.
+    .transform((v) => new Date(Math.min(Math.max(Date.parse(v), FIRST_DATE), LAST_DATE)))
     .openapi({ type: "string", format: "date-time", example: "2025-01-31T00:00:00Z" });
 
 export const ListQuery = z.object({
@@ -122,7 +125,7 @@ export const RecordingSchema = z
 
 export const SubtitleParam = z.object({
   id: IdParam.shape.id,
-  index: z.coerce.number({ error: "expected the subtitle's index, as its url gives it" }).int().min(0).openapi({ param: { name: "index", in: "path" }, example: 0 }),
+  index: z.coerce.number({ error: "expected the subtitle's index, as its url gives it" }).int().min(0).max(9999).openapi({ type: "integer", minimum: 0, maximum: 9999, param: { name: "index", in: "path" }, example: 0 }),
 });
 
 export const RecordingPageSchema = z

@@ -6,17 +6,19 @@ import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { execa } from "execa";
 import { HLS_PROTOCOLS, hlsInputOptions, resolveFfmpeg } from "../../lib/ffmpeg.js";
-import { HlsError, checkSegments, mergeWebVtt, resolveSource, sourceObjects, writeLocalPlaylist, type ResolvedSegment, type Source } from "../../lib/hls/index.js";
+import { HlsError, checkSegments, mergeWebVtt, resolveSource, sourceObjects, writeLocalPlaylist, type Resolution, type ResolvedSegment, type Source } from "../../lib/hls/index.js";
 import { folderOf, keysOfRecording, recordingKeys, recordingName, subtitleKey } from "../../lib/layout.js";
 import { deleteKeys, putText } from "../../lib/s3.js";
 import { publishRecordingEvent } from "../../lib/events.js";
-import { claimRecording, deleteVariantRecordings, getRecordingByFolder, markFailed, markProgress, markReady, recordingExists, recordingsCoveringPlaylist, releaseClaim } from "../../db/recordings.js";
+import { claimRecording, deleteVariantRecordings, getRecordingBySourcePrefix, markFailed, markProgress, markReady, recordingExists, recordingsCoveringPlaylist, releaseClaim } from "../../db/recordings.js";
 import type { RecordingWarning, SubtitleTrack } from "../../db/schema.js";
-import { PermanentError, TransientError, type GiveUp, type Handler, type HandlerContext } from "../runtime/handler.js";
+import { PermanentError, TransientError, type GiveUp, type Handler, type HandlerContext, type HandlerResult, type Job } from "../runtime/handler.js";
 import type { StorageEvent } from "../events/decode.js";
 import { probeInput, probeOutput, remux, type InputStreams, type OutputFacts, type Tools, type Track } from "./remux.js";
 import { createJobDir, recordChild, removeDeadJobDirs } from "./workdir.js";
+import { gapsInPart, type Gap, type Packet, type Part } from "./gaps.js";
 import { startStreamingUpload } from "./faststart.js";
+import { backoffDelay, sleep } from "../../lib/time.js";
 
 // convert: a finished HLS folder → one faststart MP4 (every track the source has) in the recordings
 // bucket, its subtitle side-cars, and its row, ready. The handler reads as its stages:
@@ -39,7 +41,7 @@ const REMUX_SHARE = 0.85;
 /** How long a dropped media playlist waits for a master naming it (see awaitMaster), and at most how many deliveries. */
 const MASTER_GRACE_MS = 5000;
 const MASTER_GRACE_ATTEMPTS = 5;
-/** Damage is located segment by segment with this many probes at once. */
+/** Damage is located part by part (between discontinuities) with this many reads at once. */
 const LOCATE_PARALLEL = 4;
 
 export const convert: Handler<ConvertState> = async (event, ctx, job) => {
@@ -50,6 +52,7 @@ export const convert: Handler<ConvertState> = async (event, ctx, job) => {
     ctx.log.debug({ reason: resolution.reason }, "nothing to convert");
     return "ignored";
   }
+  if (resolution.kind === "incomplete") return awaitPlaylists(event, ctx, resolution, job);
   const src = resolution.source;
   await awaitMaster(ctx, src);
   const log = ctx.log.child({ sourcePrefix: src.sourcePrefix, playlist: src.playlistKey });
@@ -87,37 +90,9 @@ export const convert: Handler<ConvertState> = async (event, ctx, job) => {
     const tracks = planTracks(src, probed);
     const keys = recordingKeys(src.sourcePrefix, src.name);
     const out = await remuxAndUpload({ s3, config, tools, src, inputs, tracks, dir, fileKey: keys.mp4, streaming: segmentBytes < STREAMING_LIMIT_BYTES, signal: lease.signal, report: lease.report, log });
-    const warnings = out.warnings;
     const subtitles = await writeSubtitles(s3, bucket, config.s3.recordingsBucket, src, lease.signal);
-    const convertMs = Math.round(performance.now() - t0);
     lease.stop();
-    const ok = await markReady(db, recordingId, claimToken, {
-      filePath: keys.mp4,
-      fileSizeBytes: out.size,
-      durationSeconds: out.facts.duration,
-      width: out.facts.width,
-      height: out.facts.height,
-      videoCodec: out.facts.videoCodec,
-      audioCodec: out.facts.audioCodec,
-      warnings,
-      audioTracks: tracks.filter((t) => t.kind === "audio").map((t) => ({ language: t.language ?? null, name: t.title ?? null, isDefault: Boolean(t.isDefault) })),
-      subtitles,
-      extraKeys: subtitles.map((s) => s.key),
-    });
-    if (!ok) {
-      // The row is gone when a master claimed this variant's folder meanwhile: the MP4 belongs to nobody.
-      if (!(await recordingExists(db, recordingId))) {
-        await deleteKeys(s3, config.s3.recordingsBucket, [keys.mp4, ...subtitles.map((s) => s.key)]);
-        log.info({ recording: recordingId }, "a master playlist took over this folder; dropped the variant's MP4");
-        return "done";
-      }
-      // Losing the lease this late means another job converted the same folder to the same key: its row stands.
-      log.warn({ recording: recordingId }, "lease lost before marking ready; the other job's result stands");
-      return "done";
-    }
-    if (src.memberKeys) await dropMemberRecordings(ctx, src, log);
-    await publishRecordingEvent(ctx.events, "recording.ready", await getRecordingByFolder(db, src.sourcePrefix));
-    log.info({ recording: recordingId, file: keys.mp4, size: out.size, duration: out.facts.duration, tracks: tracks.length, warnings: warnings.length, convertMs, stage: "ready" }, "recording ready");
+    await record(ctx, { src, recordingId, claimToken, mp4: keys.mp4, out, tracks, subtitles, convertMs: Math.round(performance.now() - t0), log });
     return "done";
   } catch (err) {
     if (ctx.signal.aborted) await releaseClaim(db, recordingId, claimToken).catch(() => {});
@@ -139,10 +114,32 @@ async function awaitMaster(ctx: HandlerContext, src: Source): Promise<void> {
   if (src.masterKey) return;
   const age = Date.now() - src.playlistModified.getTime();
   if (age >= MASTER_GRACE_MS || ctx.attempt > MASTER_GRACE_ATTEMPTS) return;
-  if ((await getRecordingByFolder(ctx.db, src.sourcePrefix))?.sessionId) return;
+  if ((await getRecordingBySourcePrefix(ctx.db, src.sourcePrefix))?.sessionId) return;
   throw new TransientError(`${src.playlistKey} has no master playlist naming it yet; converting it on its own unless one lands within ${MASTER_GRACE_MS / 1000} s`, {
     retryAfterMs: Math.min(2000, MASTER_GRACE_MS - age + 100),
   });
+}
+
+/**
+ * A master's playlists land in any order: the event of the last one makes the recording. The master's
+ * own event stays until then, looked at again over the deliveries the runtime allows, and fails the
+ * recording naming what never landed (or never finished) once SEGMENT_WAIT_SECONDS passed since the
+ * rest did. The other playlists' events have nothing to do.
+ */
+async function awaitPlaylists(event: StorageEvent, ctx: HandlerContext, r: Extract<Resolution, { kind: "incomplete" }>, job: Job<ConvertState>): Promise<HandlerResult> {
+  const missing = names(r.missing, r.sourcePrefix);
+  if (event.key !== r.masterKey) {
+    ctx.log.debug({ master: r.masterKey, missing }, "the master's other playlists are not all here yet");
+    return "ignored";
+  }
+  const { segmentWaitMs: waitMs, maxDeliveries } = ctx.config.functions;
+  const waited = Date.now() - r.since.getTime();
+  if (waited < waitMs) {
+    const left = Math.max(1, maxDeliveries - ctx.attempt - 1);
+    throw new TransientError(`${r.masterKey} waits for ${missing}`, { retryAfterMs: Math.ceil((waitMs - waited) / left) + 500 });
+  }
+  job.state = { sourcePrefix: r.sourcePrefix, name: recordingName(r.sourcePrefix, r.masterKey), playlistKey: r.masterKey };
+  throw new PermanentError(`${r.missing.length} playlist(s) named by ${r.masterKey} never arrived or never finished with #EXT-X-ENDLIST (waited ${Math.round(waitMs / 1000)} s): ${missing}. Upload them, then upload the master playlist again`);
 }
 
 /** The HLS rules' refusals are the user's to fix: the job fails permanently with their message. */
@@ -185,9 +182,53 @@ function holdLease(ctx: HandlerContext, recordingId: string, claimToken: string,
   };
 }
 
+interface Made {
+  src: Source;
+  recordingId: string;
+  claimToken: string;
+  mp4: string;
+  out: { size: number; facts: OutputFacts; warnings: RecordingWarning[] };
+  tracks: Track[];
+  subtitles: SubtitleTrack[];
+  convertMs: number;
+  log: HandlerContext["log"];
+}
+
+/** The last stage: the row becomes ready with what the MP4 holds; playlists of a master converted alone before it give way. */
+async function record(ctx: HandlerContext, m: Made): Promise<void> {
+  const { facts, warnings, size } = m.out;
+  const ok = await markReady(ctx.db, m.recordingId, m.claimToken, {
+    filePath: m.mp4,
+    fileSizeBytes: size,
+    durationSeconds: facts.duration,
+    width: facts.width,
+    height: facts.height,
+    videoCodec: facts.videoCodec,
+    audioCodec: facts.audioCodec,
+    warnings,
+    audioTracks: m.tracks.filter((t) => t.kind === "audio").map((t) => ({ language: t.language ?? null, name: t.title ?? null, isDefault: Boolean(t.isDefault) })),
+    subtitles: m.subtitles,
+    extraKeys: m.subtitles.map((s) => s.key),
+  });
+  if (!ok) {
+    // The row is gone when a master claimed this variant's folder meanwhile: the MP4 belongs to nobody.
+    if (!(await recordingExists(ctx.db, m.recordingId))) {
+      await deleteKeys(ctx.s3, ctx.config.s3.recordingsBucket, [m.mp4, ...m.subtitles.map((s) => s.key)]);
+      m.log.info({ recording: m.recordingId }, "a master playlist took over this folder; dropped the variant's MP4");
+      return;
+    }
+    // Losing the lease this late means another job converted the same folder to the same key: its row stands.
+    m.log.warn({ recording: m.recordingId }, "lease lost before marking ready; the other job's result stands");
+    return;
+  }
+  if (m.src.memberKeys) await dropMemberRecordings(ctx, m.src, m.log);
+  await publishRecordingEvent(ctx.events, "recording.ready", await getRecordingBySourcePrefix(ctx.db, m.src.sourcePrefix));
+  m.log.info({ recording: m.recordingId, file: m.mp4, size, duration: facts.duration, tracks: m.tracks.length, warnings: warnings.length, convertMs: m.convertMs, stage: "ready" }, "recording ready");
+}
+
 /** Recordings made from the master's variant or rendition playlists on their own, before the master landed (any upload order), give way to the master's. */
 async function dropMemberRecordings(ctx: HandlerContext, src: Source, log: HandlerContext["log"]): Promise<void> {
-  const removed = await deleteVariantRecordings(ctx.db, src.sourcePrefix, (src.memberKeys ?? []).map((k) => ({ folder: folderOf(k), playlistKey: k })));
+  const removed = await deleteVariantRecordings(ctx.db, src.sourcePrefix, (src.memberKeys ?? []).map((k) => ({ sourcePrefix: folderOf(k), playlistKey: k })));
   if (removed.length === 0) return;
   await deleteKeys(ctx.s3, ctx.config.s3.recordingsBucket, removed.flatMap((r) => keysOfRecording(r)));
   log.info({ removed: removed.map((r) => r.sourcePrefix) }, "removed recordings of playlists converted before their master landed");
@@ -210,7 +251,7 @@ export const giveUpConvert: GiveUp<ConvertState> = async (event, reason, ctx, jo
     streamId: sourcePrefix,
     title: state?.name ?? recordingName(sourcePrefix, event.key),
   });
-  if (written) await publishRecordingEvent(ctx.events, "recording.failed", await getRecordingByFolder(ctx.db, sourcePrefix));
+  if (written) await publishRecordingEvent(ctx.events, "recording.failed", await getRecordingBySourcePrefix(ctx.db, sourcePrefix));
   ctx.log.warn({ sourcePrefix, reason, recorded: written, stage: "failed" }, written ? "recording failed" : "failure not recorded: the folder is held or finished by another playlist");
 };
 
@@ -225,8 +266,7 @@ export async function prepareConvert({ config, log }: { config: HandlerContext["
  * the last one (or the playlist) did.
  */
 async function waitForSegments(s3: S3Client, bucket: string, src: Source, ctx: HandlerContext, signal: AbortSignal, log: HandlerContext["log"]): Promise<number> {
-  let delay = 500;
-  for (;;) {
+  for (let attempt = 1; ; attempt++) {
     const check = await checkSegments(s3, bucket, src);
     if (check.empty.length) {
       throw new PermanentError(`${check.empty.length} segment(s) are empty (0 bytes): ${names(check.empty, src.sourcePrefix)}. Upload them again with their content, then upload the playlist again`);
@@ -242,8 +282,7 @@ async function waitForSegments(s3: S3Client, bucket: string, src: Source, ctx: H
     }
     log.info({ missing: check.missing.length, stage: "waiting" }, "waiting for segments");
     await ctx.progress(0);
-    await sleep(Math.min(delay, waitMs - (Date.now() - since)), signal);
-    delay = Math.min(delay * 2, 10_000);
+    await sleep(Math.min(backoffDelay(attempt, 500, 10_000), waitMs - (Date.now() - since)), { signal });
   }
 }
 
@@ -327,7 +366,9 @@ async function formatChanges(tools: Tools, src: Source, inputs: Inputs, dir: str
 
 /**
  * The MP4's tracks: the video (if any), then each audio the source has, labelled with its rendition's
- * language and name. Re-encoding to the first part's format happens only when the format changes midway.
+ * language and name. When the format changes midway the whole track is re-encoded to the first part's
+ * format, not only the parts that differ: copied parts keep the source encoder's parameter sets and
+ * re-encoded ones would carry libx264's, and a track with two of them is what strict players reject.
  */
 function planTracks(src: Source, probed: Probed): Track[] {
   const tracks: Track[] = [];
@@ -439,39 +480,56 @@ async function checkDuration(j: RemuxJob, facts: OutputFacts): Promise<Recording
 
 async function locateGaps(j: RemuxJob): Promise<RecordingWarning["at"]> {
   const { src } = j;
-  const starts: number[] = [];
-  src.segments.reduce((t, s) => (starts.push(t), t + s.duration), 0);
-  const at: RecordingWarning["at"] = [];
+  const parts: { part: Part; segments: ResolvedSegment[] }[] = [];
+  let t = 0;
+  for (const s of src.segments) {
+    if (parts.length === 0 || s.discontinuity) parts.push({ part: { start: t, segments: [] }, segments: [] });
+    const last = parts[parts.length - 1]!;
+    (last.part.segments as { key: string; duration: number }[]).push({ key: s.key, duration: s.duration });
+    last.segments.push(s);
+    t += s.duration;
+  }
+  const gaps: Gap[] = [];
   let next = 0;
+  // One read of each part's packets (a handful of processes however long the recording), parts side by side.
   const worker = async () => {
-    while (next < src.segments.length) {
+    while (next < parts.length) {
       const i = next++;
-      const s = src.segments[i]!;
-      const got = await readableSeconds(j, s, i);
-      if (s.duration - got > Math.max(0.5, s.duration / 4)) at.push({ segment: names([s.key], src.sourcePrefix), startSeconds: Math.round(starts[i]! * 10) / 10, missingSeconds: Math.round((s.duration - got) * 10) / 10 });
+      const { part, segments } = parts[i]!;
+      const packets = await packetsOf(j, segments, `part-${i}`);
+      const found = gapsInPart(part, packets);
+      // A loss at the very start shows no jump and looks like one at the end: reading the first segment alone tells them apart.
+      const end = part.start + segments.reduce((sum, s) => sum + s.duration, 0);
+      const atEnd = packets.length > 0 && found.some((g) => Math.abs(g.startSeconds + g.missingSeconds - end) < 0.25);
+      const leading = atEnd ? segments[0]!.duration - span(await packetsOf(j, [segments[0]!], `first-${i}`)) : 0;
+      gaps.push(...(leading > 0.5 ? gapsInPart(part, packets, leading) : found));
     }
   };
-  await Promise.all(Array.from({ length: LOCATE_PARALLEL }, worker));
-  return at.sort((a, b) => a.startSeconds - b.startSeconds);
+  await Promise.all(Array.from({ length: Math.min(LOCATE_PARALLEL, parts.length) }, worker));
+  return gaps.sort((a, b) => a.startSeconds - b.startSeconds).map((g) => ({ ...g, segment: names([g.segment], src.sourcePrefix) }));
 }
 
-/** How many seconds of one segment FFmpeg can read: the span of its packets (0 when it cannot read it at all). */
-async function readableSeconds(j: RemuxJob, s: ResolvedSegment, i: number): Promise<number> {
-  const path = join(j.dir, `check-${i}.m3u8`);
-  await writeFile(path, writeLocalPlaylist([{ ...s, discontinuity: false }], j.inputs.urlOf));
+function span(packets: Packet[]): number {
+  if (packets.length === 0) return 0;
+  const first = Math.min(...packets.map((p) => p.dts));
+  return Math.max(...packets.map((p) => p.dts + p.duration)) - first;
+}
+
+/** The packets FFmpeg reads from some segments (the video stream, else the audio), in decode order. */
+async function packetsOf(j: RemuxJob, segments: ResolvedSegment[], name: string): Promise<Packet[]> {
+  const path = join(j.dir, `${name}.m3u8`);
+  await writeFile(path, writeLocalPlaylist(segments.map((s, i) => (i === 0 ? { ...s, discontinuity: false } : s)), j.inputs.urlOf));
   const stream = j.tracks.some((t) => t.kind === "video") ? "v:0" : "a:0";
-  const r = await execa(j.tools.ffprobe, ["-v", "error", "-protocol_whitelist", HLS_PROTOCOLS, ...(await hlsInputOptions(j.tools)), "-select_streams", stream, "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0", path], {
+  const r = await execa(j.tools.ffprobe, ["-v", "quiet", "-protocol_whitelist", HLS_PROTOCOLS, ...(await hlsInputOptions(j.tools)), "-select_streams", stream, "-show_entries", "packet=dts_time,duration_time", "-of", "csv=p=0", path], {
     reject: false,
     cancelSignal: j.signal,
+    maxBuffer: 256 * 1024 * 1024,
   });
-  const times = String(r.stdout)
+  return String(r.stdout)
     .split("\n")
     .map((l) => l.split(",").map(Number))
-    .filter(([t]) => Number.isFinite(t));
-  if (times.length === 0) return 0;
-  const first = Math.min(...times.map(([t]) => t!));
-  const last = Math.max(...times.map(([t, d]) => t! + (Number.isFinite(d) ? d! : 0)));
-  return Math.max(0, last - first);
+    .filter(([dts]) => Number.isFinite(dts))
+    .map(([dts, duration]) => ({ dts: dts!, duration: Number.isFinite(duration) ? duration! : 0 }));
 }
 
 function clock(seconds: number): string {
@@ -528,19 +586,4 @@ async function upload(s3: S3Client, bucket: string, key: string, file: string, s
     signal.removeEventListener("abort", onAbort);
   }
   signal.throwIfAborted();
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(done, Math.max(0, ms));
-    function done() {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }
-    function onAbort() {
-      clearTimeout(t);
-      reject(signal.reason);
-    }
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }

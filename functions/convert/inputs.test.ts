@@ -25,7 +25,8 @@ let media: string;
 before(async () => {
   env = await createTestEnv("inputs", { SEGMENT_WAIT_SECONDS: "4" });
   media = await mkdtemp(join(tmpdir(), "inputs-test-"));
-  for (const shape of ["audio-rendition", "languages", "hevc-fmp4", "single-file", "ladder", "audio-only", "aes"] as const) await makeShape(join(media, shape), shape);
+  for (const shape of ["audio-rendition", "languages", "hevc-fmp4", "single-file", "audio-only", "aes"] as const) await makeShape(join(media, shape), shape);
+  await makeShape(join(media, "ladder"), "ladder", 6, "640x360");
   workers = [...(await startWorkers(env, "functions/convert/main.ts", 1)), ...(await startWorkers(env, "functions/thumbnail/main.ts", 1, {}, "t"))];
 });
 
@@ -198,6 +199,13 @@ test("an audio rendition with no audio in it fails the recording, naming the ren
   const r = await waitForRecording(env, "broken/no-audio", ["failed"]);
   assert.equal(r.status, "failed");
   assert.match(r.error!, /the audio rendition "audio_1" \(s_0\.m3u8\) holds no audio stream: check its segments and upload the folder again/);
+});
+
+test("a master whose audio rendition playlist never lands fails after SEGMENT_WAIT_SECONDS, naming it", async () => {
+  await uploadFiles(env.s3, hls(), "broken/no-rendition", (await listFolder(join(media, "audio-rendition"))).filter((f) => f.rel !== "s_1.m3u8"));
+  const r = await waitForRecording(env, "broken/no-rendition", ["failed"]);
+  assert.match(r.error!, /1 playlist\(s\) named by broken\/no-rendition\/master\.m3u8 never arrived or never finished with #EXT-X-ENDLIST \(waited 4 s\): s_1\.m3u8\. Upload them, then upload the master playlist again/);
+  assert.equal((await rowsUnder("broken/no-rendition")).length, 1);
 });
 
 test("the API lists subtitles, audio tracks and warnings; the page shows subtitle tracks, the warning, and an audio player under the waveform", async () => {

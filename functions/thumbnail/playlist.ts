@@ -33,6 +33,8 @@ export interface SegmentRef {
   range?: ByteRange;
   /** fMP4: the initialization section (#EXT-X-MAP) that must precede the segment's bytes. */
   init?: { key: string; range?: ByteRange };
+  /** AES-128: the key file (inside the folder) and the IV the segment is decrypted with. */
+  aes?: { key: string; iv: string };
 }
 
 export interface Timeline {
@@ -72,8 +74,9 @@ export function onTimeline(segments: readonly ResolvedSegment[], playlistKey: st
   for (const s of segments) {
     assertPlainKey(s.key, playlistKey);
     if (s.map) assertPlainKey(s.map.key, playlistKey);
+    if (s.aes) assertPlainKey(s.aes.key, playlistKey);
     const duration = Number.isFinite(s.duration) && s.duration > 0 ? s.duration : 0;
-    out.push({ key: s.key, start, duration, range: s.byterange, init: s.map ? { key: s.map.key, range: s.map.byterange } : undefined });
+    out.push({ key: s.key, start, duration, range: s.byterange, init: s.map ? { key: s.map.key, range: s.map.byterange } : undefined, aes: s.aes });
     start += duration;
   }
   return { segments: out, duration: start };
@@ -108,6 +111,8 @@ export function guessTimeline(key: string, text: string, etag: string): (Timelin
 export async function lookupPlaylist(s3: S3Client, bucket: string, key: string, signal?: AbortSignal): Promise<PlaylistLookup> {
   const r = await refusals(() => resolveSource(s3, bucket, key, signal));
   if (r.kind === "ignore") return { kind: "ignored", reason: r.reason };
+  // The event of the master's last playlist to land makes the images.
+  if (r.kind === "incomplete") return { kind: "ignored", reason: `${r.masterKey} still waits for ${r.missing.join(", ")}` };
   const src = r.source;
   return {
     kind: "recording",

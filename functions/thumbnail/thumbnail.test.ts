@@ -11,7 +11,7 @@ import { createTestEnv, waitFor, type TestEnv } from "../../test/harness.js";
 import { startWorkers, stopWorkers } from "../../test/workers.js";
 import { makeHls, makeShape, probe } from "../../test/media.js";
 import { headObject, listObjects } from "../../lib/s3.js";
-import { ensureRecordingForFolder, getRecordingByFolder } from "../../db/recordings.js";
+import { ensureRecordingFor, getRecordingBySourcePrefix } from "../../db/recordings.js";
 import { recordings } from "../../db/schema.js";
 import { eq } from "drizzle-orm";
 import type { StorageEvent } from "../events/decode.js";
@@ -143,7 +143,7 @@ describe("thumbnail handler on the real stack", () => {
     assert.equal(p.width, 640);
     const { cues } = await assertGoodStoryboard("drops/ts show", 20);
     assert.equal(cues.length, 10, "one tile per 2 s segment");
-    const row = await getRecordingByFolder(env.db, "drops/ts show");
+    const row = await getRecordingBySourcePrefix(env.db, "drops/ts show");
     assert.ok(row);
     assert.equal(row.status, "processing");
     assert.equal(row.streamId, "drops/ts show");
@@ -165,7 +165,7 @@ describe("thumbnail handler on the real stack", () => {
     assert.equal(p.width, 1280);
     const { sprite } = await assertGoodStoryboard("drops/Émission fmp4", 30);
     assert.equal(sprite.width, 160 * 10);
-    const row = await getRecordingByFolder(env.db, "drops/Émission fmp4");
+    const row = await getRecordingBySourcePrefix(env.db, "drops/Émission fmp4");
     assert.equal(row?.thumbnailPath, "drops/Émission fmp4/thumbnail.jpg");
     const again = context();
     assert.equal(await handleThumbnail(event("drops/Émission fmp4/index.m3u8"), again.ctx, {}), "done");
@@ -180,7 +180,7 @@ describe("thumbnail handler on the real stack", () => {
     await uploadDir(dir, "live/s1");
     const { ctx } = context();
     assert.equal(await handleThumbnail(event("live/s1/index.m3u8"), ctx, {}), "ignored");
-    assert.equal(await getRecordingByFolder(env.db, "live/s1"), undefined);
+    assert.equal(await getRecordingBySourcePrefix(env.db, "live/s1"), undefined);
     assert.equal(await headObject(env.s3, env.config.s3.recordingsBucket, thumbnailKeys("live/s1").poster), undefined);
   });
 
@@ -196,12 +196,12 @@ describe("thumbnail handler on the real stack", () => {
   });
 
   test("a bad playlist fails permanently and leaves the recording's status and error alone", async () => {
-    await ensureRecordingForFolder(env.db, "bad/garbage", "garbage");
+    await ensureRecordingFor(env.db, "bad/garbage", "garbage");
     await env.db.update(recordings).set({ status: "ready" }).where(eq(recordings.sourcePrefix, "bad/garbage"));
     await putHls("bad/garbage/index.m3u8", "this is not a playlist\n#EXT-X-ENDLIST\n");
     const { ctx } = context();
     await assert.rejects(handleThumbnail(event("bad/garbage/index.m3u8"), ctx, {}), (err: Error) => err instanceof PermanentError && /not an HLS playlist/.test(err.message));
-    const row = await getRecordingByFolder(env.db, "bad/garbage");
+    const row = await getRecordingBySourcePrefix(env.db, "bad/garbage");
     assert.equal(row?.status, "ready");
     assert.equal(row?.error, null);
     assert.equal(row?.thumbnailPath, null);
@@ -214,7 +214,7 @@ describe("thumbnail handler on the real stack", () => {
       const key = `bad/${name}/index.m3u8`;
       await putHls(key, `#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n${uri}\n#EXT-X-ENDLIST\n`);
       await assert.rejects(handleThumbnail(event(key), ctx, {}), (err: Error) => err instanceof PermanentError && err.message.includes(uri), name);
-      assert.equal(await getRecordingByFolder(env.db, `bad/${name}`), undefined, `${name}: no row for a refused playlist`);
+      assert.equal(await getRecordingBySourcePrefix(env.db, `bad/${name}`), undefined, `${name}: no row for a refused playlist`);
     }
   });
 
@@ -250,7 +250,7 @@ describe("thumbnail handler on the real stack", () => {
     const { ctx } = context();
     await assert.rejects(handleThumbnail(event("broken/all/index.m3u8"), ctx, {}), (err: Error) => err instanceof PermanentError && /no video frame could be decoded/.test(err.message));
     assert.equal(await headObject(env.s3, env.config.s3.recordingsBucket, thumbnailKeys("broken/all").poster), undefined);
-    const row = await getRecordingByFolder(env.db, "broken/all");
+    const row = await getRecordingBySourcePrefix(env.db, "broken/all");
     assert.equal(row?.status, "processing", "the row convert will fail is not failed by the thumbnail");
     assert.equal(row?.error, null);
   });
@@ -290,8 +290,8 @@ describe("thumbnail handler on the real stack", () => {
     const p = await assertGoodPoster("multi/show");
     assert.equal(p.width, 640);
     assert.equal(await handleThumbnail(event("multi/show/master.m3u8"), ctx, {}), "done", "the master's event");
-    assert.equal(await getRecordingByFolder(env.db, "multi/show/high"), undefined, "no recording per variant");
-    assert.equal((await getRecordingByFolder(env.db, "multi/show"))?.thumbnailPath, "multi/show/thumbnail.jpg");
+    assert.equal(await getRecordingBySourcePrefix(env.db, "multi/show/high"), undefined, "no recording per variant");
+    assert.equal((await getRecordingBySourcePrefix(env.db, "multi/show"))?.thumbnailPath, "multi/show/thumbnail.jpg");
   });
 
   test("an audio-only folder gets a waveform poster and no storyboard", async () => {
@@ -306,11 +306,22 @@ describe("thumbnail handler on the real stack", () => {
     assert.deepEqual([p.video, p.width, p.height], ["mjpeg", 1280, 360]);
     const luma = await lumaOf(file);
     assert.ok(luma > 15, `the waveform is drawn (YAVG ${luma})`);
-    const row = await getRecordingByFolder(env.db, "audio/podcast");
+    const row = await getRecordingBySourcePrefix(env.db, "audio/podcast");
     assert.equal(row?.thumbnailPath, "audio/podcast/thumbnail.jpg");
     assert.equal(row?.storyboardPath, null);
     assert.equal(row?.storyboardVttPath, null);
     assert.equal(await headObject(env.s3, env.config.s3.recordingsBucket, thumbnailKeys("audio/podcast").sprite), undefined);
+  });
+
+  test("an AES-128 folder (key in the folder) gets its poster and storyboard from the decrypted segments", async () => {
+    const dir = join(work, "aes");
+    await makeShape(dir, "aes", 10);
+    await uploadDir(dir, "enc/show");
+    const { ctx } = context();
+    assert.equal(await handleThumbnail(event("enc/show/index.m3u8"), ctx, {}), "done");
+    await assertGoodPoster("enc/show");
+    const row = await getRecordingBySourcePrefix(env.db, "enc/show");
+    assert.equal(row?.storyboardVttPath, "enc/show/storyboard.vtt");
   });
 
   test("the same playlist version delivered twice is made once", async () => {
@@ -343,7 +354,7 @@ describe("thumbnail replica", () => {
       await makeHls(dir, { seconds: 12, kind: "ts" });
       await uploadDir(dir, "replica/drop");
       const row = await waitFor("the dropped folder's storyboard", async () => {
-        const r = await getRecordingByFolder(env.db, "replica/drop");
+        const r = await getRecordingBySourcePrefix(env.db, "replica/drop");
         return r?.storyboardVttPath ? r : undefined;
       }, 60_000);
       assert.equal(row.status, "processing");

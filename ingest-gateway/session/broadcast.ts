@@ -8,7 +8,7 @@ import type { Config } from "../../lib/config.js";
 import type { Logger } from "../../lib/log.js";
 import type { Db } from "../../db/client.js";
 import { endBroadcast, markSegmentStored, resumeBroadcast, startBroadcast } from "../../db/streams.js";
-import { failEmptyRecording, getRecordingByFolder } from "../../db/recordings.js";
+import { failEmptyRecording, getRecordingBySourcePrefix } from "../../db/recordings.js";
 import { publishRecordingEvent, type EventPublisher } from "../../lib/events.js";
 import { sessionPrefix } from "../../lib/layout.js";
 import type { GatewayMetrics } from "../metrics.js";
@@ -115,7 +115,7 @@ export class Broadcast {
     this.recordingId = recordingId;
     this.log.info({ recording: recordingId, prefix: this.prefix }, "broadcast started");
     void this.announce("stream.connected");
-    void getRecordingByFolder(this.d.db, this.prefix).then((row) => publishRecordingEvent(this.d.events, "recording.live", row), () => {});
+    void getRecordingBySourcePrefix(this.d.db, this.prefix).then((row) => publishRecordingEvent(this.d.events, "recording.live", row), () => {});
   }
 
   /** A new SRT connection for this stream: it continues the session after the current one has finished. */

@@ -26,6 +26,8 @@ function memoryStore() {
   let release = () => {};
   let failures = 0;
   const client = {
+    // What an S3 client tells about where it sends (a loopback store), for code that asks before a PUT.
+    config: { endpoint: async () => ({ protocol: "http:", hostname: "127.0.0.1", port: 9000, path: "/" }) },
     async send(cmd: { input: { Key: string; Body: string | Uint8Array } }) {
       if (held) await held;
       if (failures > 0) {

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import HLS from "hls-parser";
 import { folderOf, recordingName } from "../layout.js";
-import { HlsError, parsePlaylist, pickVariant, planMaster, resolveSegments, resolveUri as resolveSegmentKey, writeLocalPlaylist, type MasterPlaylist, type MediaPlaylist } from "./index.js";
+import { HlsError, memberKeys, mergeWebVtt, parsePlaylist, pickVariant, planMaster, resolveSegments, resolveUri as resolveSegmentKey, writeLocalPlaylist, type MasterPlaylist, type MediaPlaylist } from "./index.js";
 
 const media = (body: string) => parsePlaylist(`#EXTM3U\n#EXT-X-TARGETDURATION:2\n${body}\n#EXT-X-ENDLIST\n`, "f/index.m3u8") as MediaPlaylist;
 
@@ -116,4 +116,23 @@ test("the recording is named after its folder, or after the playlist at the buck
   assert.equal(folderOf("index.m3u8"), "");
   assert.equal(recordingName("talks/2026/keynote", "talks/2026/keynote/index.m3u8"), "keynote");
   assert.equal(recordingName("", "my show.m3u8"), "my show");
+});
+
+test("every playlist a master names (variants and renditions) is its member; ones outside its folder are not", () => {
+  const master = parsePlaylist(
+    '#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="a",NAME="en",URI="audio/en.m3u8"\n#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="s",NAME="en",URI="../elsewhere/subs.m3u8"\n#EXT-X-STREAM-INF:BANDWIDTH=1,AUDIO="a",SUBTITLES="s"\nv0/index.m3u8\n',
+    "m/master.m3u8",
+  ) as MasterPlaylist;
+  assert.deepEqual(memberKeys(master, "m/master.m3u8").sort(), ["m/audio/en.m3u8", "m/v0/index.m3u8"]);
+  assert.throws(() => planMaster(master, "m/master.m3u8"), (err: unknown) => err instanceof HlsError && /variant and rendition playlists must be relative paths/.test(err.message));
+});
+
+test("WebVTT segments merge into one file, a cue repeated across segments kept once; a segment that is not WebVTT is refused", () => {
+  const merged = mergeWebVtt([
+    { name: "s0.vtt", text: "WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:126000,LOCAL:00:00:00.000\n\n00:00:01.000 --> 00:00:03.000\nHello\n" },
+    { name: "s1.vtt", text: "WEBVTT\n\n00:00:01.000 --> 00:00:03.000\nHello\n\n00:00:04.000 --> 00:00:05.000\nWorld\n" },
+  ]);
+  assert.equal(merged.match(/Hello/g)?.length, 1);
+  assert.match(merged, /^WEBVTT\n\n00:00:01\.000 --> 00:00:03\.000\nHello\n\n00:00:04\.000 --> 00:00:05\.000\nWorld/);
+  assert.throws(() => mergeWebVtt([{ name: "bad.vtt", text: "not subtitles" }]), /the subtitle segment bad\.vtt is not WebVTT/);
 });

@@ -4,7 +4,8 @@ import { HlsError } from "./error.js";
 /**
  * One WebVTT file from the segments of a WebVTT subtitle rendition. Packagers cut cues at segment
  * boundaries and repeat a cue that spans two segments in both: repeats are kept once. Cue times in
- * FFmpeg's and most packagers' segments are already on the presentation timeline.
+ * FFmpeg's and most packagers' segments are already on the presentation timeline (an
+ * X-TIMESTAMP-MAP header is taken to map LOCAL 0 to the media's start, as packagers write it).
  */
 export function mergeWebVtt(segments: readonly { name: string; text: string }[]): string {
   const seen = new Set<string>();

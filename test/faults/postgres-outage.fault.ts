@@ -1,4 +1,5 @@
-// Fault: PostgreSQL stopped for 60 s while a batch of dropped folders converts, then started again.
+// Fault: PostgreSQL stopped for 60 s, then started again: while a batch of dropped folders converts,
+// and in the middle of a live SRT broadcast (the gateway keeps ingesting without its database).
 // A private PostgreSQL on another port (the shared one is never stopped); NATS and the store are the
 // shared stack's, with this test's own buckets and consumers. Nothing may be lost or converted twice.
 import { after, before, test } from "node:test";
@@ -8,7 +9,7 @@ import { join } from "node:path";
 import { createTestEnv, waitFor, type TestEnv } from "../harness.js";
 import { startPrivatePostgres, type PrivatePostgres } from "../private-stack.js";
 import { startWorkers, stopWorkers, type Worker } from "../workers.js";
-import { assertEachConvertedOnce, batchStatus, dropFolders, faultMedia, waitAllReady } from "./support.js";
+import { assertEachConvertedOnce, batchStatus, broadcastThroughOutage, dropFolders, faultMedia, waitAllReady } from "./support.js";
 
 const FOLDERS = 12;
 const OUTAGE_MS = Number(process.env.FAULT_OUTAGE_SECONDS ?? 60) * 1000;
@@ -45,4 +46,9 @@ test("PostgreSQL stopped for 60 s mid-conversion: every folder ready, each conve
   await waitAllReady(env, "pgfault", FOLDERS, 600_000);
   const { duplicatesSkipped } = await assertEachConvertedOnce(env, "pgfault", folders, workers);
   t.diagnostic(`fault: PostgreSQL down ${((startedAt - stoppedAt) / 1000).toFixed(0)} s; all ${FOLDERS} ready ${((Date.now() - startedAt) / 1000).toFixed(1)} s after it came back; recordings lost 0; duplicates skipped ${duplicatesSkipped}`);
+});
+
+test("PostgreSQL stopped for 60 s mid-broadcast: the recording holds every second the caller sent", { timeout: 900_000 }, async (t) => {
+  const r = await broadcastThroughOutage(env, workers, { name: "pg-cut", outageMs: OUTAGE_MS, stop: () => pg.stop(), start: () => pg.start() });
+  t.diagnostic(`fault: PostgreSQL down ${(r.outageMs / 1000).toFixed(0)} s mid-broadcast; sent ${r.sentSeconds.toFixed(1)} s, recorded ${r.recordedSeconds.toFixed(1)} s in ${r.recordings} recording(s); seconds lost ${r.lostSeconds.toFixed(1)}`);
 });

@@ -1,5 +1,6 @@
-// Fault: the object store stopped for 60 s while a batch of dropped folders converts, then started
-// again over the same data. A private store and NATS on other ports; the shared stack is never touched.
+// Fault: the object store stopped for 60 s, then started again over the same data: while a batch of
+// dropped folders converts, and in the middle of a live SRT broadcast (the gateway spools and catches up).
+// A private store and NATS on other ports; the shared stack is never touched.
 import { after, before, test } from "node:test";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -9,7 +10,7 @@ import { detectStore } from "../../infra/provision.js";
 import { createTestEnv, waitFor, type TestEnv } from "../harness.js";
 import { startPrivateStack, type PrivateStack } from "../private-stack.js";
 import { startWorkers, stopWorkers, type Worker } from "../workers.js";
-import { assertEachConvertedOnce, batchStatus, dropFolders, faultMedia, waitAllReady } from "./support.js";
+import { assertEachConvertedOnce, batchStatus, broadcastThroughOutage, dropFolders, faultMedia, waitAllReady } from "./support.js";
 
 const FOLDERS = 12;
 const OUTAGE_MS = Number(process.env.FAULT_OUTAGE_SECONDS ?? 60) * 1000;
@@ -45,4 +46,9 @@ test("the object store stopped for 60 s mid-conversion: every folder ready, each
   await waitAllReady(env, "storefault", FOLDERS, 600_000);
   const { duplicatesSkipped } = await assertEachConvertedOnce(env, "storefault", folders, workers);
   t.diagnostic(`fault: store down ${((startedAt - stoppedAt) / 1000).toFixed(0)} s; all ${FOLDERS} ready ${((Date.now() - startedAt) / 1000).toFixed(1)} s after it came back; recordings lost 0; duplicates skipped ${duplicatesSkipped}`);
+});
+
+test("the object store stopped for 60 s mid-broadcast: the recording holds every second the caller sent", { timeout: 900_000 }, async (t) => {
+  const r = await broadcastThroughOutage(env, workers, { name: "store-cut", outageMs: OUTAGE_MS, stop: () => stack.stopStore(), start: () => stack.startStore() });
+  t.diagnostic(`fault: store down ${(r.outageMs / 1000).toFixed(0)} s mid-broadcast; sent ${r.sentSeconds.toFixed(1)} s, recorded ${r.recordedSeconds.toFixed(1)} s in ${r.recordings} recording(s); seconds lost ${r.lostSeconds.toFixed(1)}`);
 });

@@ -9,6 +9,9 @@ import { listFolder, uploadFiles } from "../../functions/drop/upload.js";
 import { makeHls } from "../media.js";
 import { waitFor, type TestEnv } from "../harness.js";
 import type { Worker } from "../workers.js";
+import { startGatewayProcess } from "../gateway/process.js";
+import { publish, srtUrl } from "../gateway/caller.js";
+import { eq } from "drizzle-orm";
 
 /** An HLS folder made by FFmpeg's muxer (12 s of 360p), written once into `dir`. */
 export async function faultMedia(dir: string): Promise<string> {
@@ -63,4 +66,42 @@ export async function assertEachConvertedOnce(env: TestEnv, batch: string, folde
   assert.deepEqual([...perFolder.entries()].filter(([, n]) => n !== 1), [], "no folder converted twice");
   assert.equal(perFolder.size, folders.length, "every folder's conversion logged");
   return { duplicatesSkipped: workers.flatMap((w) => w.output).filter((l) => l.includes("duplicate event")).length };
+}
+
+/**
+ * A live SRT broadcast (FFmpeg's caller, real time) through a gateway on `env`, with `stop` called
+ * 20 s in and `start` after `outageMs`; the broadcast goes on 20 s past the outage, then ends cleanly.
+ * Needs convert replicas running on `env`. Answers what was sent and what the finished recording holds.
+ */
+export async function broadcastThroughOutage(env: TestEnv, convertReplicas: Worker[], o: { name: string; outageMs: number; stop(): Promise<void>; start(): Promise<void> }) {
+  assert.ok(convertReplicas.some((w) => w.proc.exitCode === null), "a convert replica is running");
+  const gateway = await startGatewayProcess({ ...env.env, INGEST_AUTH: "off", LOG_LEVEL: "warn" });
+  try {
+    const seconds = Math.round((20_000 + o.outageMs + 20_000) / 1000);
+    const caller = publish(srtUrl(gateway.srtPort, `#!::r=${o.name},m=publish`), { seconds, size: "320x180" });
+    const sentAt = Date.now();
+    await new Promise((r) => setTimeout(r, 20_000));
+    const stoppedAt = Date.now();
+    await o.stop();
+    await new Promise((r) => setTimeout(r, o.outageMs));
+    await o.start();
+    const outageMs = Date.now() - stoppedAt;
+    const ended = await caller;
+    assert.equal(ended.exitCode, 0, `the caller ran to its end: ${ended.stderr}`);
+    const sentSeconds = Math.min(seconds, (Date.now() - sentAt) / 1000);
+    const rows = await waitFor(`the recording of ${o.name} ready`, async () => {
+      const r = await env.db.select().from(recordings).where(eq(recordings.streamId, o.name));
+      const failed = r.filter((x) => x.status === "failed");
+      if (failed.length) throw new Error(`failed: ${failed.map((x) => x.error).join("; ")}`);
+      return r.length > 0 && r.every((x) => x.status === "ready") ? r : undefined;
+    }, 600_000, 500);
+    const recordedSeconds = rows.reduce((sum, r) => sum + (r.durationSeconds ?? 0), 0);
+    // The caller's last partial segment and its start-up can differ by a segment; beyond that, seconds were lost.
+    const lostSeconds = Math.max(0, seconds - recordedSeconds);
+    assert.equal(rows.length, 1, "one broadcast, one recording");
+    assert.ok(lostSeconds <= 4, `sent ${seconds} s, recorded ${recordedSeconds} s`);
+    return { outageMs, sentSeconds, recordedSeconds, lostSeconds, recordings: rows.length };
+  } finally {
+    await gateway.stop();
+  }
 }
