@@ -24,7 +24,7 @@ try {
     receivers.push(r);
     await createEndpoint(env.db, { url: r.url, events: null, description: `bench ${i}`, secret: newSecret() });
   }
-  workers = await startWorkers(env, "functions/webhooks/main.ts", REPLICAS, {}, "bw");
+  workers = await startWorkers(env, "functions/webhooks/main.ts", REPLICAS, process.env.BENCH_WEBHOOKS_CONCURRENCY ? { FUNCTION_CONCURRENCY: process.env.BENCH_WEBHOOKS_CONCURRENCY } : {}, "bw");
   const events = createEventPublisher({ nats: () => env.nc, config: env.config, log: createLogger("bench", "silent") });
   const total = RATE * SECONDS;
   const t0 = performance.now();

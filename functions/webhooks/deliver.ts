@@ -70,24 +70,35 @@ export function createDeliveryLoop(o: { db: Db; config: Config; log: Logger; reg
   /** One endpoint's claimed run, in order; after a failure the rest go back to wait behind it. */
   async function deliverRun(run: ClaimedDelivery[], signal: AbortSignal): Promise<void> {
     let extended = Date.now();
-    for (let i = 0; i < run.length; i++) {
-      if (Date.now() - extended > leaseMs / 3) {
-        extended = Date.now();
-        await extendClaims(o.db, run.slice(i).map((d) => d.id), worker, leaseMs);
+    // A success is recorded while the next request goes out (a crash before it is recorded means a resend,
+    // which at-least-once allows); every record is written before the run ends.
+    const writes: Promise<void>[] = [];
+    try {
+      for (let i = 0; i < run.length; i++) {
+        if (Date.now() - extended > leaseMs / 3) {
+          extended = Date.now();
+          await extendClaims(o.db, run.slice(i).map((d) => d.id), worker, leaseMs);
+        }
+        const ok = signal.aborted ? false : await deliver(run[i]!, writes);
+        if (!ok) {
+          await Promise.all(writes);
+          await releaseDeliveries(o.db, run.slice(signal.aborted ? i : i + 1).map((d) => d.id));
+          return;
+        }
+        // The endpoint works again: the rest of the run need not clear its failure clock.
+        for (const d of run) d.failingSince = null;
       }
-      if (signal.aborted || !(await deliver(run[i]!))) {
-        await releaseDeliveries(o.db, run.slice(signal.aborted ? i : i + 1).map((d) => d.id));
-        return;
-      }
+    } finally {
+      await Promise.all(writes);
     }
   }
 
-  async function deliver(d: ClaimedDelivery): Promise<boolean> {
+  async function deliver(d: ClaimedDelivery, writes: Promise<void>[]): Promise<boolean> {
     const log = o.log.child({ endpoint: d.endpointId, event: d.eventId, type: d.eventType, attempt: d.attempts + 1 });
     const r = await sendWebhook({ url: d.url, secret: d.secret, eventId: d.eventId, body: d.body, timeoutMs: o.config.webhooks.timeoutMs, allowPrivate: o.config.webhooks.allowPrivate });
     const result = { statusCode: r.statusCode, durationMs: r.durationMs, error: r.error };
     if (r.ok) {
-      await markDelivered(o.db, d, result);
+      writes.push(markDelivered(o.db, { ...d }, result));
       deliveries.inc({ endpoint: d.endpointId, outcome: "delivered" });
       latency.observe((Date.now() - d.eventCreatedAt.getTime()) / 1000);
       log.debug({ ms: r.durationMs }, "webhook delivered");
