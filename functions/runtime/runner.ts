@@ -271,7 +271,8 @@ export function createRunner(o: RunnerOptions): Runner {
       const info = await consumer.info();
       // The consumer's settings win over ours: they decide when NATS redelivers or stops.
       if (info.config.ack_wait) ackWaitMs = millis(info.config.ack_wait);
-      if (info.config.max_deliver && info.config.max_deliver > 0) maxDeliver = info.config.max_deliver;
+      // -1 is unlimited (the webhooks consumer: an event is never given up, its retries live in PostgreSQL).
+      if (info.config.max_deliver) maxDeliver = info.config.max_deliver > 0 ? info.config.max_deliver : Number.POSITIVE_INFINITY;
       log.info({ consumer: o.consumer, concurrency, ackWaitMs, maxDeliver }, "pulling");
       loop = pull(consumer);
     },
