@@ -30,6 +30,13 @@ export function nextAttemptAt(d: Pick<ClaimedDelivery, "attempts" | "createdAt">
   return at - d.createdAt.getTime() > config.retryMs ? null : new Date(at);
 }
 
+/** "24 h", "90 min", "11 s": the retry window as the reason shows it. */
+export function span(ms: number): string {
+  if (ms >= 3600_000) return `${+(ms / 3600_000).toFixed(1)} h`;
+  if (ms >= 60_000) return `${Math.round(ms / 60_000)} min`;
+  return `${Math.round(ms / 1000)} s`;
+}
+
 export function createDeliveryLoop(o: { db: Db; config: Config; log: Logger; registry: Registry; worker?: string }): DeliveryLoop {
   const worker = o.worker ?? `webhooks-${hostname()}-${process.pid}`;
   const deliveries = new Counter({ name: "webhook_deliveries_total", help: "Delivery attempts, by endpoint and outcome (delivered, retry, failed)", labelNames: ["endpoint", "outcome"], registers: [o.registry] });
@@ -108,7 +115,7 @@ export function createDeliveryLoop(o: { db: Db; config: Config; log: Logger; reg
     const failingFor = d.failingSince ? Date.now() - d.failingSince.getTime() : 0;
     const disable =
       next === null || failingFor >= o.config.webhooks.retryMs
-        ? `disabled: every delivery failed for ${Math.round(o.config.webhooks.retryMs / 3600_000)} h (last: ${r.error}); fix the receiver, then PATCH enabled=true`
+        ? `disabled: every delivery failed for ${span(o.config.webhooks.retryMs)} (last: ${r.error}); fix the receiver, then PATCH enabled=true`
         : null;
     await markAttemptFailed(o.db, d, result, disable ? null : next, disable);
     deliveries.inc({ endpoint: d.endpointId, outcome: disable ? "failed" : "retry" });
