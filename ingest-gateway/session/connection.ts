@@ -104,6 +104,8 @@ export class Connection {
       if (this.endInfo || this.segments > 0) return;
       this.failure = `FFmpeg made no segment in ${noSegmentTimeoutMs(this.o.segmentSeconds) / 1000} s of input (${this.decision?.reason ?? "no probe decision"}); the stream may have no keyframes: set the encoder's keyframe interval to 2 s`;
       this.o.log.error({ connection: this.o.id }, this.failure);
+      // Killed, not ended: a graceful end would flush what it holds as a segment no player can start.
+      seg.kill();
       this.o.close();
     }, noSegmentTimeoutMs(this.o.segmentSeconds));
     void seg.exited.then((r) => {

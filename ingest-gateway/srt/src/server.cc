@@ -197,6 +197,9 @@ void Core::Start(const std::string& host, int port) {
   // default (8192 packets, 1.2 s at 60 Mbps) a caller sending 20x real time with latency=2000 ms filled
   // it with packets not yet due, after which libsrt 1.5.1 never delivered again (the wedge of issue 12).
   // 32k packets (48 MB) cover 2 s at ~190 Mbps; libsrt allocates the space only as packets arrive.
+  // TSBPD stays on (the well-trodden live path: in order, late packets dropped; turned off, libsrt
+  // 1.5.1 hands out FFmpeg's messages, sent "not in order", out of order after a loss). Packets not yet
+  // due when a caller hangs up are read after the break (see RecvLoop).
   int fc = kRecvBufferPackets;
   int rcvbuf = kRecvBufferPackets * 1456;
   srt_setsockflag(listener, SRTO_FC, &fc, sizeof fc);
@@ -340,6 +343,9 @@ void Core::RecvLoop(std::shared_ptr<Connection> conn) {
   int timeout = kRecvTimeoutMs;
   srt_setsockflag(conn->sock, SRTO_RCVTIMEO, &timeout, sizeof timeout);
   int64_t lastProgress = NowMs();
+  // Set when the caller has hung up while its last packets may not be due yet (see below).
+  int64_t drainUntilMs = 0;
+  int64_t idleBeforeBreakMs = 0;
   std::vector<char> flush;
   for (;;) {
     int fd;
@@ -389,8 +395,25 @@ void Core::RecvLoop(std::shared_ptr<Connection> conn) {
       }
       continue;
     }
+    if (n == SRT_ERROR && !conn->closing && srt_getsockstate(conn->sock) == SRTS_BROKEN) {
+      // The caller hung up, but what it sent may still wait in the receive buffer for its play-out time
+      // (TSBPD): libsrt hands those packets out once due while the broken socket lives, so read on for
+      // one latency window.
+      int64_t now = NowMs();
+      if (drainUntilMs == 0) {
+        // Whether the caller hung up or was lost is judged from the silence before the break.
+        idleBeforeBreakMs = now - conn->lastDataMs;
+        int lat = 0, len = sizeof lat;
+        srt_getsockflag(conn->sock, SRTO_RCVLATENCY, &lat, &len);
+        drainUntilMs = now + lat + 500;
+      }
+      if (now < drainUntilMs) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        continue;
+      }
+    }
     if (n == SRT_ERROR) {
-      idleMs = NowMs() - conn->lastDataMs;
+      idleMs = drainUntilMs ? idleBeforeBreakMs : NowMs() - conn->lastDataMs;
       // libsrt reports a caller's clean close and a lost peer the same way; a lost peer is only
       // noticed after the idle timeout, so silence that long before the break means the link dropped.
       if (conn->closing) reason = "stopped";

@@ -8,6 +8,7 @@ namespace {
 constexpr double kPtsHz = 90000.0;
 // Bytes of each video PES scanned for an IDR slice: x264's first keyframe carries a large SEI first.
 constexpr size_t kPesScanBytes = 16 * 1024;
+constexpr size_t kNoPatBytes = 2 * 1024 * 1024;
 
 const char* VideoType(int t) {
   switch (t) {
@@ -83,6 +84,10 @@ bool TsProbe::Push(const uint8_t* data, size_t len) {
     if (decision_) break;
   }
   rest_.erase(rest_.begin(), rest_.begin() + static_cast<std::ptrdiff_t>(off));
+  // Encoders repeat the PAT every 100 ms or so: 2 MB without one is not MPEG-TS (random bytes, another
+  // container). FFmpeg gets it anyway and says in its own words what it found.
+  if (!decision_ && pmtPid_ < 0 && bytesSeen_ >= kNoPatBytes)
+    Decide("transcode", "no MPEG-TS program table (PAT) in the first " + Num(static_cast<double>(kNoPatBytes >> 20)) + " MB: this is not MPEG-TS as encoders send it");
   if (!decision_ && bytesSeen_ > maxProbeBytes_) {
     if (pmtSeen_)
       Decide("transcode", "no second keyframe found in the first " + Num(static_cast<double>(maxProbeBytes_ >> 20)) + " MB: re-encoding to get regular keyframes");
@@ -197,6 +202,7 @@ void TsProbe::FinishPes() {
   if (!pesHasPts_) return;
   int64_t pts = pesPts_;
   lastVideoPts_ = pts;
+  if (!haveFirstPts_) firstVideoPts_ = pts, haveFirstPts_ = true;
   bool key = pesRai_ || HasIdrSlice(pesBytes_.data(), pesBytes_.size());
   if (key) {
     // Lost packets can only hide keyframes, so a short interval is proof either way; a long one
@@ -216,6 +222,10 @@ void TsProbe::FinishPes() {
     lastKeyframe_ = pts;
     haveLastKey_ = true;
     lossSinceKeyframe_ = false;
+  }
+  if (!haveFirstKey_ && static_cast<double>(lastVideoPts_ - firstVideoPts_) / kPtsHz > 3 * segmentSeconds_ + 0.5) {
+    Decide("transcode", "no H.264 keyframe in the first " + Num(3 * segmentSeconds_) + " s of video");
+    return;
   }
   // Keyframes further apart than a segment are caught above; this only ends a probe that keeps losing packets.
   if (haveFirstKey_ && static_cast<double>(lastVideoPts_ - firstKeyframe_) / kPtsHz > 3 * segmentSeconds_ + 0.5) {

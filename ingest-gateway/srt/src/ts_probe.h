@@ -47,7 +47,8 @@ class TsProbe {
   bool pesRai_ = false;
   std::vector<uint8_t> pesBytes_;
   bool haveFirstKey_ = false, haveLastKey_ = false;
-  int64_t firstKeyframe_ = 0, lastKeyframe_ = 0, lastVideoPts_ = 0;
+  int64_t firstKeyframe_ = 0, lastKeyframe_ = 0, lastVideoPts_ = 0, firstVideoPts_ = 0;
+  bool haveFirstPts_ = false;
   int videoCc_ = -1;
   bool lossSinceKeyframe_ = false;
   int losses_ = 0;
