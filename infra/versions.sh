@@ -6,4 +6,4 @@ VERSITYGW_VERSION=v1.8.0
 # MinIO community edition ships as source only; RELEASE.2025-10-15T17-29-55Z is this commit.
 MINIO_MODULE=github.com/minio/minio
 MINIO_COMMIT=9e49d5e7a648f00e26f2246f4dc28e6b07f8c84a
-APT_PACKAGES="postgresql ffmpeg libsrt-openssl-dev pkg-config curl chromium"
+APT_PACKAGES="postgresql ffmpeg libsrt-openssl-dev pkg-config curl chromium srt-tools gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav"
