@@ -29,7 +29,7 @@ after(async () => {
 
 async function metric(name: string): Promise<number> {
   const text = await (await fetch(`${gw.http}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
   assert.ok(line, `/metrics has ${name}`);
   return Number(line.split(" ").at(-1));
 }
