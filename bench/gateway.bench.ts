@@ -58,8 +58,10 @@ async function callers(file: string, urls: string[], seconds: number): Promise<R
 
 /** One native sender process plays the file to every stream in real time, starts spread over 4 s. */
 async function nativeCallers(file: string, port: number, prefix: string, n: number): Promise<ResultPromise[]> {
-  const args = sendArgs({ port, file, mediaSeconds: FILE_SECONDS, streams: n, streamidFormat: `#!::r=${prefix}%d,m=publish`, spreadMs: 4000 });
-  return [execa(await senderBinary(), args, { reject: false, stdin: "ignore" })];
+  const args = sendArgs({ port, file, mediaSeconds: FILE_SECONDS, streams: n, streamidFormat: `#!::r=${prefix}%d,m=publish`, passphrase: BENCH_SECRET, spreadMs: 4000 });
+  const p = execa(await senderBinary(), args, { reject: false, stdin: "ignore" });
+  void p.then((r) => process.stderr.write(`gateway bench: sender ${r.stdout}${r.stderr ? ` ${r.stderr}` : ""}\n`));
+  return [p];
 }
 
 /** The object store's process (the Versity gateway or MinIO), for its share of the CPU. */
