@@ -3,7 +3,6 @@
 // The API runs as its own process (as in production), so the load generator does not share its event loop.
 // Run alone: node --import tsx bench/api.bench.ts   (or `make bench` with every benchmark)
 import { readFileSync } from "node:fs";
-import { createServer, type AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import os from "node:os";
 import autocannon from "autocannon";
@@ -11,6 +10,7 @@ import { execa } from "execa";
 import { sql } from "drizzle-orm";
 import { createTestEnv, waitFor } from "../test/harness.js";
 import { encodeCursor } from "../functions/api/cursor.js";
+import { freeTcpPort } from "../test/ports.js";
 
 const ROWS = Number(process.env.BENCH_API_ROWS ?? 100_000);
 const SECONDS = Number(process.env.BENCH_API_SECONDS ?? 10);
@@ -48,7 +48,7 @@ try {
   const deepCursor = encodeCursor({ createdAt: deep[0]!.position, id: deep[0]!.id });
 
   for (const WORKERS of WORKER_COUNTS) {
-    const port = await freePort();
+    const port = await freeTcpPort();
     const base = `http://127.0.0.1:${port}`;
     api = execa("node", ["--import", "tsx", "functions/api/main.ts"], { cwd: root, env: { ...env.env, API_PORT: String(port), API_WORKERS: String(WORKERS), LOG_LEVEL: "warn" }, reject: false, stdio: "inherit" });
     await waitFor("the API to be ready", async () => (await fetch(`${base}/ready`).catch(() => undefined))?.ok, 30_000);
@@ -97,14 +97,6 @@ try {
     await api;
   }
   await env.close();
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** CPU time (user + system, from /proc, in ms) used so far by a process and its live children (the API's workers). */

@@ -10,7 +10,7 @@ import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { eq } from "drizzle-orm";
-import HLS from "hls-parser";
+import { parsePlaylist, type MediaPlaylist } from "../lib/hls/index.js";
 import { createTestEnv, waitFor, type TestEnv } from "../test/harness.js";
 import { startWorkers, stopWorkers } from "../test/workers.js";
 import { recordings } from "../db/schema.js";
@@ -48,7 +48,7 @@ async function plainCopy(prefix: string, segments: string[], target: string): Pr
 try {
   const hour = await cachedHls(HOUR_720P);
   const playlistText = await readFile(join(hour.dir, hour.playlist), "utf8");
-  const segments = (HLS.parse(playlistText) as { segments: { uri: string }[] }).segments.map((s) => s.uri);
+  const segments = (parsePlaylist(playlistText, hour.playlist) as MediaPlaylist).segments.map((s) => s.uri);
   const workers = await startWorkers(env, "functions/convert/main.ts", 1);
   try {
     process.stderr.write(`uploading ${hour.segments} segments (${(hour.bytes / 1e9).toFixed(2)} GB)\n`);

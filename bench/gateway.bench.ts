@@ -13,9 +13,9 @@ import { availableParallelism, loadavg } from "node:os";
 import { execa, type ResultPromise } from "execa";
 import { createTestEnv, waitFor, type TestEnv } from "../test/harness.js";
 import { BENCH_CACHE } from "./media.js";
-import { startGatewayProcess, type GatewayProcess } from "../ingest-gateway/testing/gateway-process.js";
-import { readPlaylist } from "../ingest-gateway/testing/store.js";
-import { senderBinary, sendArgs } from "../ingest-gateway/testing/sender.js";
+import { startGatewayProcess, type GatewayProcess } from "../test/gateway/process.js";
+import { readPlaylist } from "../test/gateway/store.js";
+import { senderBinary, sendArgs } from "../test/gateway/sender.js";
 
 const SECONDS = Number(process.env.GATEWAY_BENCH_SECONDS ?? 40);
 const steps = (v: string) => v.split(",").filter(Boolean).map(Number);

@@ -76,7 +76,7 @@ async function measure(folder: string): Promise<Run> {
   };
   Object.assign(counts, { gets: 0, getBytes: 0, lists: 0 });
   const t0 = performance.now();
-  const result = await handleThumbnail({ bucket: env.config.s3.hlsBucket, key: `${folder}/index.m3u8`, eventName: "s3:ObjectCreated:Put", size: 0, etag: "", sequencer: "" }, ctx);
+  const result = await handleThumbnail({ bucket: env.config.s3.hlsBucket, key: `${folder}/index.m3u8`, eventName: "s3:ObjectCreated:Put", size: 0, etag: "", sequencer: "" }, ctx, {});
   const t1 = performance.now();
   if (result !== "done" || posterAt === 0) throw new Error(`thumbnail for ${folder} did not complete (result ${result})`);
   return { posterMs: posterAt - t0, lookupMs, posterGets: posterReads.gets, posterBytes: posterReads.getBytes, totalMs: t1 - t0, ...counts, tiles };

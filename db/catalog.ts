@@ -1,7 +1,8 @@
-// Named queries for the VOD API: the catalogue of recordings and the broadcasts now live.
+// The VOD API's reads: the catalogue of recordings and the broadcasts now live. It writes nothing;
+// the API's writes (rename, delete) are in db/recordings.ts, the table's owner.
 import { and, eq, sql } from "drizzle-orm";
 import type { Db } from "./client.js";
-import { recordings, streams, type RecordingStatus } from "./schema.js";
+import { recordings, streams, type AudioTrack, type RecordingStatus, type RecordingWarning, type SubtitleTrack } from "./schema.js";
 
 export interface RecordingFilter {
   status?: RecordingStatus;
@@ -36,6 +37,11 @@ export interface CatalogRecording {
   sourcePrefix: string;
   playlistKey: string | null;
   sessionId: string | null;
+  warnings: RecordingWarning[] | null;
+  audioTracks: AudioTrack[] | null;
+  subtitles: SubtitleTrack[] | null;
+  /** Side files beside the MP4 (subtitles), for deleting every object of the recording. */
+  extraKeys: string[] | null;
   createdAt: string;
   updatedAt: string;
   /** created_at to the microsecond, as PostgreSQL stores it: what a page cursor must carry. */
@@ -64,7 +70,7 @@ function recordingColumns(pg: Db["$client"]) {
   return pg`
     ${summaryColumns(pg)}, user_id as "userId", video_codec as "videoCodec", audio_codec as "audioCodec",
     file_path as "filePath", storyboard_path as "storyboardPath", source_prefix as "sourcePrefix",
-    playlist_key as "playlistKey", session_id as "sessionId"`;
+    playlist_key as "playlistKey", session_id as "sessionId", warnings, audio_tracks as "audioTracks", subtitles, extra_keys as "extraKeys"`;
 }
 
 /** `%`, `_` and `\` are LIKE wildcards; a search for them means the characters themselves. */
@@ -102,16 +108,6 @@ export async function getRecording(db: Db, id: string): Promise<CatalogRecording
   return rows[0];
 }
 
-export async function renameRecording(db: Db, id: string, title: string) {
-  const rows = await db.update(recordings).set({ title, updatedAt: sql`now()` }).where(eq(recordings.id, id)).returning({ id: recordings.id });
-  return rows.length > 0;
-}
-
-export async function deleteRecordingRow(db: Db, id: string) {
-  const rows = await db.delete(recordings).where(eq(recordings.id, id)).returning({ id: recordings.id });
-  return rows.length > 0;
-}
-
 const liveColumns = {
   stream: streams.name,
   title: sql<string | null>`coalesce(${recordings.title}, ${streams.title})`,
@@ -140,8 +136,4 @@ export async function getLiveBroadcast(db: Db, stream: string) {
     .where(and(eq(streams.name, stream), eq(streams.state, "live"), sql`${streams.currentSession} is not null`))
     .limit(1);
   return rows[0];
-}
-
-export async function pingDb(db: Db): Promise<void> {
-  await db.execute(sql`select 1`);
 }

@@ -12,3 +12,8 @@ export function createDb(databaseUrl: string, opts: { max?: number } = {}): Db {
 export async function closeDb(db: Db): Promise<void> {
   await db.$client.end({ timeout: 5 });
 }
+
+/** Answers when the database does: the readiness check of every service that uses it. */
+export async function ping(db: Db): Promise<void> {
+  await db.$client`select 1`;
+}

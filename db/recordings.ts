@@ -1,7 +1,11 @@
-import { and, eq, ne, or, sql } from "drizzle-orm";
+import { and, eq, gte, inArray, isNotNull, ne, or, sql } from "drizzle-orm";
 import type { Db } from "./client.js";
-import { recordings, type Recording } from "./schema.js";
+import { recordings, type AudioTrack, type Recording, type RecordingWarning, type SubtitleTrack } from "./schema.js";
 
+// The one owner of the recordings table: every query that writes it lives here, whoever calls it
+// (convert, thumbnail, the API, the gateway), beside the reads of the functions that write it.
+// Only startBroadcast (db/streams.ts) also inserts a row, in one transaction with its stream's state.
+//
 // The recording lifecycle as convert drives it: claim a folder (a lease), report progress (renewing
 // the lease), then ready or failed. Every write after the claim is conditional on holding it, so a
 // replica that lost its lease (stalled, or taken over after a crash) cannot overwrite the new holder.
@@ -97,6 +101,10 @@ export interface ReadyFacts {
   height: number | null;
   videoCodec: string | null;
   audioCodec: string | null;
+  warnings: RecordingWarning[];
+  audioTracks: AudioTrack[];
+  subtitles: SubtitleTrack[];
+  extraKeys: string[];
 }
 
 /** The MP4 is fully uploaded: ready, lease released. False when the lease was lost meanwhile. */
@@ -148,7 +156,7 @@ export async function markFailed(db: Db, f: FailRequest): Promise<boolean> {
   return rows.length > 0;
 }
 
-export async function getRecordingByFolder(db: Db, sourcePrefix: string): Promise<Recording | undefined> {
+export async function getRecordingBySourcePrefix(db: Db, sourcePrefix: string): Promise<Recording | undefined> {
   const [row] = await db.select().from(recordings).where(eq(recordings.sourcePrefix, sourcePrefix));
   return row;
 }
@@ -157,16 +165,113 @@ export async function getRecordingByFolder(db: Db, sourcePrefix: string): Promis
  * Removes recordings made from a master's variant playlists on their own, before the master landed
  * (folders dropped in any order): the folder's one recording is the master's. Returns what they stored.
  */
-export async function deleteVariantRecordings(db: Db, masterFolder: string, variants: { folder: string; playlistKey: string }[]): Promise<Recording[]> {
-  const others = variants.filter((v) => v.folder !== masterFolder);
+export async function deleteVariantRecordings(db: Db, masterPrefix: string, variants: { sourcePrefix: string; playlistKey: string }[]): Promise<Recording[]> {
+  const others = variants.filter((v) => v.sourcePrefix !== masterPrefix);
   if (others.length === 0) return [];
   return db
     .delete(recordings)
-    .where(and(ne(recordings.sourcePrefix, masterFolder), or(...others.map((v) => and(eq(recordings.sourcePrefix, v.folder), eq(recordings.playlistKey, v.playlistKey))))))
+    .where(and(ne(recordings.sourcePrefix, masterPrefix), or(...others.map((v) => and(eq(recordings.sourcePrefix, v.sourcePrefix), eq(recordings.playlistKey, v.playlistKey))))))
     .returning();
 }
 
 export async function recordingExists(db: Db, id: string): Promise<boolean> {
   const rows = await db.select({ id: recordings.id }).from(recordings).where(eq(recordings.id, id));
   return rows.length > 0;
+}
+
+// Thumbnail's writes.
+
+/**
+ * Makes sure the source prefix has its recording row, as convert's claim would create it (status `processing`,
+ * stream_id = the source prefix, title = convert's name for it). An existing row, whoever made it, is left as it is.
+ */
+export async function ensureRecordingFor(db: Db, sourcePrefix: string, title: string): Promise<void> {
+  await db
+    .insert(recordings)
+    .values({ sourcePrefix, streamId: sourcePrefix, title, status: "processing" })
+    .onConflictDoNothing({ target: recordings.sourcePrefix });
+}
+
+// The two updates below write thumbnail columns only: never status, error or updated_at, which belong to
+// convert (the sweep reads updated_at to tell whether a recording is newer than its playlist).
+
+export async function setPoster(db: Db, sourcePrefix: string, thumbnailPath: string): Promise<void> {
+  await db.update(recordings).set({ thumbnailPath }).where(eq(recordings.sourcePrefix, sourcePrefix));
+}
+
+export async function setStoryboard(db: Db, sourcePrefix: string, storyboardPath: string, storyboardVttPath: string): Promise<void> {
+  await db.update(recordings).set({ storyboardPath, storyboardVttPath }).where(eq(recordings.sourcePrefix, sourcePrefix));
+}
+
+export async function thumbnailFields(db: Db, sourcePrefix: string) {
+  const rows = await db
+    .select({ thumbnailPath: recordings.thumbnailPath, storyboardPath: recordings.storyboardPath, storyboardVttPath: recordings.storyboardVttPath })
+    .from(recordings)
+    .where(eq(recordings.sourcePrefix, sourcePrefix));
+  return rows[0];
+}
+
+// Which recordings a playlist belongs to (convert's giveUp, the sweep).
+
+/** The source prefixes a playlist key may belong to, deepest first: `a/b/c/index.m3u8` → `a/b/c`, `a/b`, `a`. */
+export function ancestorPrefixes(key: string): string[] {
+  const parts = key.split("/").slice(0, -1);
+  const out: string[] = [];
+  for (let i = parts.length; i > 0; i--) out.push(parts.slice(0, i).join("/"));
+  return out;
+}
+
+/** Recordings whose source prefix holds this playlist (a variant playlist belongs to its master's prefix). */
+export async function recordingsCoveringPlaylist(db: Db, playlistKey: string) {
+  const prefixes = ancestorPrefixes(playlistKey);
+  if (prefixes.length === 0) prefixes.push("");
+  return db
+    .select({
+      id: recordings.id,
+      sourcePrefix: recordings.sourcePrefix,
+      status: recordings.status,
+      playlistKey: recordings.playlistKey,
+      playlistEtag: recordings.playlistEtag,
+      updatedAt: recordings.updatedAt,
+    })
+    .from(recordings)
+    .where(inArray(recordings.sourcePrefix, prefixes));
+}
+
+// The API's writes.
+
+export async function renameRecording(db: Db, id: string, title: string) {
+  const rows = await db.update(recordings).set({ title, updatedAt: sql`now()` }).where(eq(recordings.id, id)).returning({ id: recordings.id });
+  return rows.length > 0;
+}
+
+export async function deleteRecordingRow(db: Db, id: string) {
+  const rows = await db.delete(recordings).where(eq(recordings.id, id)).returning({ id: recordings.id });
+  return rows.length > 0;
+}
+
+// The gateway's writes and crash recovery's reads.
+
+/** A broadcast that never stored a segment has nothing to convert: say so on its row. */
+export async function failEmptyRecording(db: Db, recordingId: string, error: string): Promise<void> {
+  await db
+    .update(recordings)
+    .set({ status: "failed", error, updatedAt: new Date() })
+    .where(and(eq(recordings.id, recordingId), eq(recordings.status, "live")));
+}
+
+/** Broadcasts the gateway started and never finished (it stopped or crashed): crash recovery's work list. */
+export async function unfinishedBroadcasts(db: Db) {
+  return db
+    .select({ id: recordings.id, stream: recordings.streamId, session: recordings.sessionId, sourcePrefix: recordings.sourcePrefix, createdAt: recordings.createdAt })
+    .from(recordings)
+    .where(and(eq(recordings.status, "live"), isNotNull(recordings.sessionId)));
+}
+
+/** The drop command's wait: the prefix's recording once it changed since `since` or is ready for one of these playlist versions. */
+export async function recordingOfDrop(db: Db, sourcePrefix: string, since: Date, etags: string[]): Promise<Recording | undefined> {
+  const changed = gte(recordings.updatedAt, since);
+  const readyVersion = etags.length ? or(changed, and(eq(recordings.status, "ready"), inArray(recordings.playlistEtag, etags))) : changed;
+  const [row] = await db.select().from(recordings).where(and(eq(recordings.sourcePrefix, sourcePrefix), readyVersion));
+  return row;
 }

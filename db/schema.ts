@@ -11,10 +11,36 @@ import {
   index,
   uniqueIndex,
   check,
+  jsonb,
 } from "drizzle-orm/pg-core";
 
 export const recordingStatuses = ["live", "processing", "ready", "failed"] as const;
 export type RecordingStatus = (typeof recordingStatuses)[number];
+
+/** Something the user should know about a ready recording: the source was damaged, what is missing and where. */
+export interface RecordingWarning {
+  kind: "missing-media";
+  message: string;
+  /** Seconds the playlist lists that the MP4 does not hold. */
+  missingSeconds: number;
+  /** Where, on the playlist's timeline. */
+  at: { segment: string; startSeconds: number; missingSeconds: number }[];
+}
+
+/** A WebVTT side-car beside the MP4 (from a SUBTITLES rendition). */
+export interface SubtitleTrack {
+  key: string;
+  language: string | null;
+  name: string;
+  isDefault: boolean;
+}
+
+/** An audio track of the MP4, in track order. */
+export interface AudioTrack {
+  language: string | null;
+  name: string | null;
+  isDefault: boolean;
+}
 
 export const streamStates = ["idle", "live", "disabled"] as const;
 export type StreamState = (typeof streamStates)[number];
@@ -39,7 +65,7 @@ export const recordings = pgTable(
     thumbnailPath: text("thumbnail_path"),
     fileSizeBytes: bigint("file_size_bytes", { mode: "number" }),
     status: text("status", { enum: recordingStatuses }).notNull().default("processing"),
-    /** The HLS folder in the hls-streams bucket, no trailing slash: one recording per folder. */
+    /** The recording's source prefix (its HLS folder in hls-streams), no trailing slash: one recording per source prefix. */
     sourcePrefix: text("source_prefix").notNull(),
     /** The playlist object that was (or is being) converted, and its ETag: a changed playlist is reprocessed. */
     playlistKey: text("playlist_key"),
@@ -54,6 +80,12 @@ export const recordings = pgTable(
     audioCodec: text("audio_codec"),
     storyboardPath: text("storyboard_path"),
     storyboardVttPath: text("storyboard_vtt_path"),
+    /** Ready, but the source was damaged: what is missing and where. */
+    warnings: jsonb("warnings").$type<RecordingWarning[]>(),
+    audioTracks: jsonb("audio_tracks").$type<AudioTrack[]>(),
+    subtitles: jsonb("subtitles").$type<SubtitleTrack[]>(),
+    /** Objects of the recording beyond the named columns (subtitle side-cars), for deleting all of it. */
+    extraKeys: text("extra_keys").array(),
     /** Which worker holds the job and until when; another may take it over after the lease ends. */
     claimedBy: text("claimed_by"),
     claimExpiresAt: timestamp("claim_expires_at", { withTimezone: true, mode: "date" }),

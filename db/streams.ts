@@ -1,5 +1,6 @@
-// Queries of the ingest gateway: streams (who may publish) and the recording row of each broadcast.
-import { and, asc, eq, isNotNull } from "drizzle-orm";
+// The owner of the streams table (who may publish, who is live): the gateway's queries. A broadcast's
+// start also inserts its recording row, in the same transaction; every other recordings write is in db/recordings.ts.
+import { and, asc, eq } from "drizzle-orm";
 import type { Db } from "./client.js";
 import { recordings, streams, type Stream } from "./schema.js";
 
@@ -76,20 +77,4 @@ export async function endBroadcast(db: Db, stream: string, session: string, now:
     .update(streams)
     .set({ state: "idle", currentSession: null, currentRecordingId: null, updatedAt: now })
     .where(and(eq(streams.name, stream), eq(streams.currentSession, session), eq(streams.state, "live")));
-}
-
-/** A broadcast that never stored a segment has nothing to convert: say so on its row. */
-export async function failEmptyRecording(db: Db, recordingId: string, error: string): Promise<void> {
-  await db
-    .update(recordings)
-    .set({ status: "failed", error, updatedAt: new Date() })
-    .where(and(eq(recordings.id, recordingId), eq(recordings.status, "live")));
-}
-
-/** Broadcasts the gateway started and never finished (it stopped or crashed): crash recovery's work list. */
-export async function unfinishedBroadcasts(db: Db) {
-  return db
-    .select({ id: recordings.id, stream: recordings.streamId, session: recordings.sessionId, sourcePrefix: recordings.sourcePrefix, createdAt: recordings.createdAt })
-    .from(recordings)
-    .where(and(eq(recordings.status, "live"), isNotNull(recordings.sessionId)));
 }

@@ -49,6 +49,15 @@ if [ "$store" != versitygw ] && [ -z "${MINIO_BIN:-}" ] && ! command -v minio >/
   fi
 fi
 
+# Schemathesis in its own venv (make test-fuzz and the fuzz test run it from there).
+st_venv="$root/.cache/schemathesis"
+if [ "$(cat "$st_venv/.version" 2>/dev/null)" != "$SCHEMATHESIS_VERSION" ] || [ ! -x "$st_venv/bin/schemathesis" ]; then
+  say "pip install schemathesis==$SCHEMATHESIS_VERSION (venv .cache/schemathesis)"
+  python3 -m venv "$st_venv"
+  "$st_venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+  echo "$SCHEMATHESIS_VERSION" >"$st_venv/.version"
+fi
+
 # Node dependencies: reinstalled only when package-lock.json changed.
 lock_sum=$(sha256sum "$root/package-lock.json" | cut -d' ' -f1)
 if [ ! -d "$root/node_modules" ] || [ "$(cat "$root/node_modules/.lock-sum" 2>/dev/null)" != "$lock_sum" ]; then

@@ -40,8 +40,9 @@ export async function provisionStream(jsm: JetStreamManager, nats: Config["nats"
   };
   try {
     const info = await jsm.streams.info(nats.stream);
-    if (!info.config.subjects?.includes(nats.subject) || info.config.duplicate_window !== config.duplicate_window) {
-      await jsm.streams.update(nats.stream, { ...info.config, subjects: [nats.subject], duplicate_window: config.duplicate_window });
+    // Replicas change in place on a cluster (NATS_STREAM_REPLICAS=3 after the stream was made with 1).
+    if (!info.config.subjects?.includes(nats.subject) || info.config.duplicate_window !== config.duplicate_window || info.config.num_replicas !== config.num_replicas) {
+      await jsm.streams.update(nats.stream, { ...info.config, subjects: [nats.subject], duplicate_window: config.duplicate_window, num_replicas: config.num_replicas });
     }
   } catch (err) {
     if (!isNotFound(err)) throw err;

@@ -18,9 +18,22 @@ PG_PORT=${PG_PORT:-5432}
 export MINIO_ACCESS_KEY=${MINIO_ACCESS_KEY:-minioadmin}
 export MINIO_SECRET_KEY=${MINIO_SECRET_KEY:-minioadmin123}
 export NATS_SUBJECT=${NATS_SUBJECT:-storage.events}
+# NATS_CLUSTER=3: three nats-servers with routes and JetStream on NATS_PORT.. (monitoring NATS_MONITOR_PORT..,
+# routes NATS_CLUSTER_PORT..), and the event stream replicated on all three (NATS_STREAM_REPLICAS).
+NATS_CLUSTER=${NATS_CLUSTER:-1}
+NATS_CLUSTER_PORT=${NATS_CLUSTER_PORT:-6222}
+if [ "$NATS_CLUSTER" -gt 1 ]; then
+  if [ -z "${NATS_URL:-}" ]; then
+    NATS_URL=$(for i in $(seq 0 $((NATS_CLUSTER - 1))); do printf 'nats://127.0.0.1:%s,' $((NATS_PORT + i)); done)
+    NATS_URL=${NATS_URL%,}
+  fi
+  export NATS_STREAM_REPLICAS=${NATS_STREAM_REPLICAS:-3}
+fi
 export NATS_URL=${NATS_URL:-nats://127.0.0.1:$NATS_PORT}
 export MINIO_NATS_ARN=${MINIO_NATS_ARN:-arn:minio:sqs::PRIMARY:nats}
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
+PROMETHEUS_PORT=${PROMETHEUS_PORT:-9095}
+PG_EXPORTER_PORT=${PG_EXPORTER_PORT:-9187}
 CONVERT_REPLICAS=${CONVERT_REPLICAS:-2}
 THUMBNAIL_REPLICAS=${THUMBNAIL_REPLICAS:-1}
 
@@ -51,11 +64,33 @@ spawn() { # name logfile command... : starts in the background, records the pid
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 
 start_nats() {
+  [ "$NATS_CLUSTER" -gt 1 ] && { start_nats_cluster; return; }
+  alive nats-1 && die "a NATS cluster runs; 'make down' before starting a single NATS (or set NATS_CLUSTER=3)"
   alive nats && return 0
   port_busy "127.0.0.1:$NATS_PORT" && die "port $NATS_PORT is taken by another process; stop it or set NATS_PORT"
   mkdir -p "$state/nats"
   spawn nats "$logs/nats.log" "$bin/nats-server" -a 127.0.0.1 -p "$NATS_PORT" -m "$NATS_MONITOR_PORT" -js -sd "$state/nats" -n vod-local
   wait_for "NATS" 20 curl -fsS "http://127.0.0.1:$NATS_MONITOR_PORT/healthz?js-enabled-only=true"
+}
+
+start_nats_cluster() {
+  local i port mon routes=""
+  alive nats && die "a single NATS runs; 'make down' before starting NATS_CLUSTER=$NATS_CLUSTER"
+  for i in $(seq 1 "$NATS_CLUSTER"); do routes="$routes${routes:+,}nats://127.0.0.1:$((NATS_CLUSTER_PORT + i - 1))"; done
+  for i in $(seq 1 "$NATS_CLUSTER"); do
+    alive "nats-$i" && continue
+    port=$((NATS_PORT + i - 1)); mon=$((NATS_MONITOR_PORT + i - 1))
+    port_busy "127.0.0.1:$port" && die "port $port is taken by another process; stop it or set NATS_PORT"
+    mkdir -p "$state/nats-$i"
+    # Every node gets every route (its own is recognised and skipped), so any node can start first.
+    spawn "nats-$i" "$logs/nats-$i.log" "$bin/nats-server" -a 127.0.0.1 -p "$port" -m "$mon" -js -sd "$state/nats-$i" -n "vod-local-$i" \
+      --cluster_name vod-local --cluster "nats://127.0.0.1:$((NATS_CLUSTER_PORT + i - 1))" --routes "$routes"
+  done
+  # /healthz (not js-enabled-only) answers once the nodes elected a JetStream meta leader.
+  for i in $(seq 1 "$NATS_CLUSTER"); do
+    wait_for "NATS node $i (log $logs/nats-$i.log)" 60 curl -fsS "http://127.0.0.1:$((NATS_MONITOR_PORT + i - 1))/healthz"
+  done
+  say "NATS cluster: $NATS_CLUSTER nodes, event stream replicas $NATS_STREAM_REPLICAS"
 }
 
 start_postgres() {
@@ -137,7 +172,7 @@ start_object_store() {
 tsx() { node --import tsx "$@"; }
 
 # App services: one process per replica, like a container per replica under docker-compose.
-# Replica i of a function serves /health and /metrics on base_port + i.
+# Replica i of a function serves /health, /ready and /metrics on base_port + i.
 start_app() { # name replicas entry port [fixed]: fixed = the service's own port, else port + replica number
   local name=$1 n=$2 entry=$3 base=$4 fixed=${5:-} i port
   [ -f "$root/$entry" ] || { say "$name: $entry is not built yet, not started"; return 0; }
@@ -161,8 +196,47 @@ wait_apps() {
     name=$(basename "$f" .pid)
     [ -f "$state/$name.port" ] || continue
     port=$(cat "$state/$name.port")
-    wait_for "$name (http://127.0.0.1:$port/health; log $logs/$name.log)" 60 curl -fsS "http://127.0.0.1:$port/health"
+    wait_for "$name (http://127.0.0.1:$port/ready; log $logs/$name.log)" 60 curl -fsS "http://127.0.0.1:$port/ready"
   done
+}
+
+# Each service's scrape targets as Prometheus file_sd JSON (infra/prometheus/prometheus.yml reads them).
+write_targets() {
+  local dir="$state/prometheus/targets" name f list
+  mkdir -p "$dir"
+  for name in api gateway convert thumbnail; do
+    list=""
+    for f in "$state/$name"-*.port; do
+      [ -e "$f" ] || continue
+      list="$list${list:+, }\"127.0.0.1:$(cat "$f")\""
+    done
+    printf '[{"targets": [%s], "labels": {"stack": "local"}}]\n' "$list" >"$dir/$name.json.tmp"
+    mv "$dir/$name.json.tmp" "$dir/$name.json"
+  done
+  printf '[{"targets": ["127.0.0.1:%s"], "labels": {"stack": "local"}}]\n' "$PROMETHEUS_PORT" >"$dir/prometheus.json"
+  printf '[{"targets": ["127.0.0.1:%s"], "labels": {"stack": "local"}}]\n' "$PG_EXPORTER_PORT" >"$dir/postgres.json"
+}
+
+# PostgreSQL speaks no Prometheus itself: Debian's exporter reads its statistics views.
+start_postgres_exporter() {
+  command -v prometheus-postgres-exporter >/dev/null || { say "prometheus-postgres-exporter is not installed; PostgreSQL is not scraped"; return 0; }
+  alive postgres-exporter && return 0
+  port_busy "127.0.0.1:$PG_EXPORTER_PORT" && die "port $PG_EXPORTER_PORT is taken by another process; stop it or set PG_EXPORTER_PORT"
+  DATA_SOURCE_NAME="postgresql://postgres:postgres@127.0.0.1:$PG_PORT/recording_db?sslmode=disable" \
+    spawn postgres-exporter "$logs/postgres-exporter.log" prometheus-postgres-exporter --web.listen-address="127.0.0.1:$PG_EXPORTER_PORT"
+}
+
+start_prometheus() {
+  start_postgres_exporter
+  write_targets
+  command -v prometheus >/dev/null || { say "prometheus is not installed (Debian package prometheus); not started"; return 0; }
+  if alive prometheus; then kill -HUP "$(cat "$pids/prometheus.pid")"; return 0; fi
+  port_busy "127.0.0.1:$PROMETHEUS_PORT" && die "port $PROMETHEUS_PORT is taken by another process; stop it or set PROMETHEUS_PORT"
+  mkdir -p "$state/prometheus/data"
+  spawn prometheus "$logs/prometheus.log" prometheus --config.file="$root/infra/prometheus/prometheus.yml" \
+    --storage.tsdb.path="$state/prometheus/data" --storage.tsdb.retention.time=7d \
+    --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" --web.enable-lifecycle
+  wait_for "Prometheus (log $logs/prometheus.log)" 30 curl -fsS "http://127.0.0.1:$PROMETHEUS_PORT/-/ready"
 }
 
 stop_pid() { # name
@@ -198,6 +272,7 @@ up() {
     start_app api 1 functions/api/main.ts "${API_PORT:-8080}" fixed
     start_app gateway 1 ingest-gateway/main.ts "${GATEWAY_HTTP_PORT:-9090}" fixed
     wait_apps
+    start_prometheus
   fi
   (cd "$root" && tsx functions/sweep/main.ts --once) || say "sweep failed; see above"
   say "ready in $((SECONDS - t0))s"
@@ -209,7 +284,7 @@ down() {
   for f in "$pids"/*.pid; do
     [ -e "$f" ] || continue
     name=$(basename "$f" .pid)
-    case "$name" in nats|postgres|objectstore) continue;; esac
+    case "$name" in nats|nats-*|postgres|objectstore) continue;; esac
     stop_pid "$name"
   done
   stop_pid objectstore
@@ -218,6 +293,7 @@ down() {
     rm -f "$pids/postgres.pid"
   fi
   stop_pid nats
+  for f in "$pids"/nats-*.pid; do [ -e "$f" ] && stop_pid "$(basename "$f" .pid)"; done
   say "stopped"
 }
 
@@ -232,16 +308,21 @@ status() {
     [ -e "$f" ] || continue
     name=$(basename "$f" .pid)
     if kill -0 "$(cat "$f")" 2>/dev/null; then
-      if [ -f "$state/$name.port" ]; then printf '  %-14s http://127.0.0.1:%s  (pid %s)\n' "$name" "$(cat "$state/$name.port")" "$(cat "$f")"
+      if [ "$name" = prometheus ]; then printf '  %-14s http://127.0.0.1:%s  (pid %s; alerts at /alerts)\n' "$name" "$PROMETHEUS_PORT" "$(cat "$f")"
+      elif [ -f "$state/$name.port" ]; then printf '  %-14s http://127.0.0.1:%s  (pid %s)\n' "$name" "$(cat "$state/$name.port")" "$(cat "$f")"
       else printf '  %-14s pid %s\n' "$name" "$(cat "$f")"; fi
     else printf '  %-14s not running (see %s)\n' "$name" "$logs/$name.log"; fi
   done
 }
 
 case "${1:-}" in
-  up) up "${2:-all}";;
+  up) case "${2:-all}" in
+        # make test-unit: PostgreSQL alone (claim races), nothing else started.
+        postgres) start_postgres;;
+        *) up "${2:-all}";;
+      esac;;
   down) down;;
   status) status;;
   restart-nats) stop_pid nats; start_nats;;
-  *) echo "usage: infra/stack.sh up [all|infra] | down | status" >&2; exit 2;;
+  *) echo "usage: infra/stack.sh up [all|infra|postgres] | down | status" >&2; exit 2;;
 esac

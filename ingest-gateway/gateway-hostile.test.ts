@@ -8,9 +8,9 @@ import { eq } from "drizzle-orm";
 import { execa } from "execa";
 import { createTestEnv, waitFor, type TestEnv } from "../test/harness.js";
 import { recordings, streams } from "../db/schema.js";
-import { startGatewayProcess, type GatewayProcess } from "./testing/gateway-process.js";
-import { send } from "./testing/sender.js";
-import { keys, readPlaylist, sessionFolders } from "./testing/store.js";
+import { startGatewayProcess, type GatewayProcess } from "../test/gateway/process.js";
+import { send } from "../test/gateway/sender.js";
+import { keys, readPlaylist, sessionFolders } from "../test/gateway/store.js";
 
 let env: TestEnv;
 let gw: GatewayProcess;

@@ -5,9 +5,9 @@ import assert from "node:assert/strict";
 import { mkdir } from "node:fs/promises";
 import { execa } from "execa";
 import { createTestEnv, waitFor, type TestEnv } from "../test/harness.js";
-import { startGatewayProcess, type GatewayProcess } from "./testing/gateway-process.js";
-import { publish } from "./testing/caller.js";
-import { missingSegments, readPlaylist, sessionFolders } from "./testing/store.js";
+import { startGatewayProcess, type GatewayProcess } from "../test/gateway/process.js";
+import { publish } from "../test/gateway/caller.js";
+import { missingSegments, readPlaylist, sessionFolders } from "../test/gateway/store.js";
 
 let env: TestEnv;
 let gw: GatewayProcess;

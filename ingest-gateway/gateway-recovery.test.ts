@@ -3,9 +3,9 @@ import assert from "node:assert/strict";
 import { eq } from "drizzle-orm";
 import { createTestEnv, waitFor, type TestEnv } from "../test/harness.js";
 import { recordings, streams } from "../db/schema.js";
-import { startGatewayProcess, type GatewayProcess } from "./testing/gateway-process.js";
-import { publish } from "./testing/caller.js";
-import { missingSegments, readPlaylist, sessionFolders } from "./testing/store.js";
+import { startGatewayProcess, type GatewayProcess } from "../test/gateway/process.js";
+import { publish } from "../test/gateway/caller.js";
+import { missingSegments, readPlaylist, sessionFolders } from "../test/gateway/store.js";
 
 let env: TestEnv;
 let gw: GatewayProcess;

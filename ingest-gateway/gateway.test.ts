@@ -6,9 +6,9 @@ import { createTestEnv, waitFor, type TestEnv } from "../test/harness.js";
 import { probe } from "../test/media.js";
 import { getText } from "../lib/s3.js";
 import { recordings, streams } from "../db/schema.js";
-import { startGatewayProcess, type GatewayProcess } from "./testing/gateway-process.js";
-import { publish, srtUrl } from "./testing/caller.js";
-import { keys, missingSegments, readPlaylist, sessionFolders } from "./testing/store.js";
+import { startGatewayProcess, type GatewayProcess } from "../test/gateway/process.js";
+import { publish, srtUrl } from "../test/gateway/caller.js";
+import { keys, missingSegments, readPlaylist, sessionFolders } from "../test/gateway/store.js";
 
 let env: TestEnv;
 let gw: GatewayProcess;
@@ -142,7 +142,7 @@ test("MPEG-2 video with MP2 audio is transcoded to H.264/AAC", async () => {
 test("the control API needs the token for writes, answers OBS settings, stops a broadcast cleanly and deletes a stream", async () => {
   const anon = await fetch(`${gw.http}/streams`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "nope" }) });
   assert.equal(anon.status, 401);
-  assert.match((await anon.json()).error, /Bearer/);
+  assert.match((await anon.json()).error.message, /Bearer/);
   assert.equal((await gw.api("POST", "/streams", { name: "bad name!" })).status, 400);
 
   const created = await gw.api("POST", "/streams", { name: "studio", title: "Studio A" });
@@ -212,10 +212,47 @@ test("without API_TOKEN configured, creating, stopping and deleting streams is r
     for (const [method, path] of [["POST", "/streams"], ["POST", "/streams/x/stop"], ["DELETE", "/streams/x"]] as const) {
       const res = await fetch(`${locked.http}${path}`, { method, headers: { "content-type": "application/json" }, body: method === "POST" ? JSON.stringify({ name: "x" }) : undefined });
       assert.equal(res.status, 403, `${method} ${path}`);
-      assert.match((await res.json()).error, /API_TOKEN/);
+      assert.match((await res.json()).error.message, /API_TOKEN/);
     }
     assert.equal((await fetch(`${locked.http}/streams`)).status, 200, "the public list still answers");
   } finally {
     await locked.stop();
+  }
+});
+
+test("errors use the one HTTP shape: a wrong token is 403, an unknown stream 404, a wrong method 405 with Allow", async () => {
+  const wrong = await fetch(`${gw.http}/streams`, { method: "POST", headers: { authorization: "Bearer not-the-token-at-all", "content-type": "application/json" }, body: JSON.stringify({ name: "x" }) });
+  assert.equal(wrong.status, 403);
+  assert.equal((await wrong.json()).error.kind, "forbidden");
+  const missing = await gw.api("GET", "/streams/nobody-here");
+  assert.equal(missing.status, 404);
+  assert.equal(missing.json.error.kind, "not_found");
+  const bad = await gw.api("POST", "/streams", { name: "bad name!" });
+  assert.equal(bad.json.error.kind, "invalid_request");
+  assert.equal(bad.json.error.field, "name");
+  const put = await fetch(`${gw.http}/health`, { method: "PUT" });
+  assert.equal(put.status, 405);
+  assert.equal(put.headers.get("allow"), "GET, HEAD");
+  assert.equal((await put.json()).error.kind, "method_not_allowed");
+});
+
+test("with NATS unreachable the gateway starts, ingests and stays healthy; /ready and dependency_up say NATS is down", async () => {
+  const alone = await startGatewayProcess({ ...env.env, LOG_LEVEL: "info", INGEST_AUTH: "off", NATS_URL: "nats://127.0.0.1:1", SPOOL_DIR: `/tmp/vod-test-${env.id}/spool-nonats` });
+  try {
+    const r = await publish(srtUrl(alone.srtPort, "#!::r=nonats,m=publish"), { seconds: 6 });
+    assert.equal(r.exitCode, 0, r.stderr);
+    await endedPlaylist("nonats");
+    assert.equal((await fetch(`${alone.http}/health`)).status, 200);
+    const ready = await fetch(`${alone.http}/ready`);
+    assert.equal(ready.status, 503);
+    const body = await ready.json();
+    assert.equal(body.checks.nats, "not connected");
+    assert.equal(body.checks.database, "ok");
+    assert.equal(body.checks.objectStore, "ok");
+    const metrics = await (await fetch(`${alone.http}/metrics`)).text();
+    assert.match(metrics, /dependency_up\{[^}]*dependency="nats"[^}]*\} 0/);
+    assert.match(metrics, /dependency_up\{[^}]*dependency="database"[^}]*\} 1/);
+  } finally {
+    await alone.stop();
   }
 });

@@ -1,15 +1,15 @@
 // Wires the gateway together: SRT listener → sessions → uploader, HTTP control API, crash recovery.
-import { HeadBucketCommand } from "@aws-sdk/client-s3";
 import type { ServerType } from "@hono/node-server";
-import { Hono } from "hono";
-import { sql } from "drizzle-orm";
 import type { Config } from "../lib/config.js";
 import { resolveFfmpeg } from "../lib/ffmpeg.js";
 import type { Logger } from "../lib/log.js";
-import { connectNats, type NatsConnection } from "../lib/nats.js";
+import { connectNatsInBackground } from "../lib/nats.js";
 import { createS3 } from "../lib/s3.js";
-import { listen, mountOps } from "../lib/service.js";
-import { closeDb, createDb } from "../db/client.js";
+import { listen } from "../lib/service.js";
+import { createHttpApp } from "../lib/http/app.js";
+import { httpMetrics } from "../lib/http/metrics.js";
+import { dependencyChecks, mountOps } from "../lib/http/ops.js";
+import { closeDb, createDb, ping } from "../db/client.js";
 import { createApp } from "./http/app.js";
 import { createGatewayMetrics } from "./metrics.js";
 import { STALL_MS } from "./session/broadcast.js";
@@ -17,7 +17,7 @@ import { SessionManager } from "./session/manager.js";
 import { recoverSessions } from "./session/recovery.js";
 import { StreamTable } from "./session/stream-table.js";
 import { loadAddon } from "./srt/addon.js";
-import { retry } from "./uploader/retry.js";
+import { retry } from "../lib/retry.js";
 import { SpoolBudget } from "./uploader/spool-budget.js";
 
 /** libsrt declares a silent caller gone after this; a drop is told from a clean hang-up by it. */
@@ -27,11 +27,11 @@ const STOP_HOLD_MS = 60_000;
 
 export async function startGateway(config: Config, log: Logger): Promise<{ close(): Promise<void> }> {
   const addon = loadAddon();
-  const metrics = createGatewayMetrics();
+  const budget = new SpoolBudget(config.gateway.spoolMaxBytes);
+  const metrics = createGatewayMetrics(budget);
   const s3 = createS3(config.s3);
   const db = createDb(config.databaseUrl, { max: 10 });
   const { ffmpeg } = resolveFfmpeg(config.ffmpeg);
-  const budget = new SpoolBudget(config.gateway.spoolMaxBytes);
   const manager = new SessionManager({ s3, db, log, config, metrics, budget, ffmpeg }, log, () => addon.makePipe());
   const server = new addon.IngestServer({ auth: config.gateway.auth, peerIdleMs: PEER_IDLE_MS, segmentSeconds: config.gateway.segmentSeconds, stallMs: STALL_MS }, (ev) => {
     try {
@@ -55,26 +55,15 @@ export async function startGateway(config: Config, log: Logger): Promise<{ close
   if (!config.gateway.auth) log.warn("INGEST_AUTH=off: any stream name is accepted without a passphrase (development only)");
   if (!config.gateway.apiToken) log.warn("API_TOKEN is not set: creating, deleting and stopping streams is refused until it is");
 
-  let nc: NatsConnection | undefined;
-  connectNats(config.nats, "ingest-gateway").then(
-    (c) => (nc = c),
-    (err) => log.warn({ err: (err as Error).message }, "NATS is not reachable; /health reports it"),
-  );
-
+  // Ingest needs neither NATS, the database nor the store to go on (segments spool, uploads retry):
+  // they are readiness, never liveness, and NATS is connected in the background for ever.
+  const nats = connectNatsInBackground(config.nats, "ingest-gateway", log);
   const api = createApp({ db, log, config, manager, stats: (id) => server.stats(id), refreshStreams: () => table.refresh(), holdStream: (name) => table.hold(name, STOP_HOLD_MS) });
-  // Ops routes on a plain Hono app (what lib/service expects), the typed API mounted beside them.
-  const app = new Hono();
-  mountOps(app, metrics.registry, {
-    s3: async () => {
-      await s3.send(new HeadBucketCommand({ Bucket: config.s3.hlsBucket }));
-    },
-    db: async () => {
-      await db.execute(sql`select 1`);
-    },
-    nats: async () => {
-      if (!nc) throw new Error("not connected");
-      await nc.flush();
-    },
+  const app = createHttpApp({ log, realm: "ingest-gateway" });
+  app.use(httpMetrics(metrics.registry));
+  mountOps(app, {
+    registry: metrics.registry,
+    ready: dependencyChecks({ database: () => ping(db), s3: { client: s3, buckets: [config.s3.hlsBucket] }, nats: nats.current }),
   });
   app.route("/", api);
   const http: ServerType = await listen(app, config.gateway.httpPort, log);
@@ -86,7 +75,7 @@ export async function startGateway(config: Config, log: Logger): Promise<{ close
       server.stop();
       await manager.suspendAll();
       await new Promise<void>((r) => http.close(() => r()));
-      await nc?.close().catch(() => {});
+      await nats.close();
       await closeDb(db);
       s3.destroy();
     },

@@ -1,10 +1,13 @@
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { createMetrics } from "../lib/service.js";
 
-export function createGatewayMetrics() {
+/** `spool` is read at scrape time: the budget is the one count of spooled bytes. */
+export function createGatewayMetrics(spool?: { readonly usedBytes: number; readonly limitBytes: number }) {
   const registry: Registry = createMetrics("ingest-gateway");
   return {
     registry,
+    spoolBytes: new Gauge({ name: "gateway_spool_bytes", help: "Bytes of segments in the local spool, not yet in the object store", registers: [registry], collect() { if (spool) this.set(spool.usedBytes); } }),
+    spoolLimitBytes: new Gauge({ name: "gateway_spool_limit_bytes", help: "SPOOL_MAX_MB in bytes: beyond it the oldest unsent segments are dropped", registers: [registry], collect() { if (spool) this.set(spool.limitBytes); } }),
     liveStreams: new Gauge({ name: "gateway_live_streams", help: "Broadcasts in progress (connected or within the reconnect grace)", registers: [registry] }),
     bytesReceived: new Counter({ name: "gateway_srt_bytes_received_total", help: "MPEG-TS bytes received over SRT", registers: [registry] }),
     mediaBytesInJs: new Counter({ name: "gateway_media_bytes_in_js_total", help: "Media bytes handed to JavaScript (the addon writes them to FFmpeg itself: stays 0)", registers: [registry] }),

@@ -4,12 +4,12 @@ import { randomBytes } from "node:crypto";
 import { DeleteBucketCommand } from "@aws-sdk/client-s3";
 import { jetstreamManager, DeliverPolicy, AckPolicy } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
-import postgres from "postgres";
 import { loadConfig, type Config } from "../lib/config.js";
 import { createS3, deletePrefix } from "../lib/s3.js";
 import { connectNats, type NatsConnection } from "../lib/nats.js";
 import { createDb, closeDb, type Db } from "../db/client.js";
-import { runMigrations } from "../db/migrate.js";
+import { dropDatabase, runMigrations } from "../db/migrate.js";
+import { sleep } from "../lib/time.js";
 import { detectStore, provisionBuckets, provisionStream, ACK_WAIT_MS } from "../infra/provision.js";
 import type { S3Client } from "@aws-sdk/client-s3";
 
@@ -22,6 +22,32 @@ export interface TestEnv {
   db: Db;
   nc: NatsConnection;
   close(): Promise<void>;
+}
+
+export interface TestDb {
+  config: Config;
+  db: Db;
+  close(): Promise<void>;
+}
+
+/** Only a database `t_<name>_<id>`, migrated: for tests that need PostgreSQL and nothing else (make test-unit). */
+export async function createTestDb(name: string): Promise<TestDb> {
+  const id = randomBytes(3).toString("hex");
+  const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, "_").slice(0, 20);
+  const base = loadConfig({ ...process.env, NODE_ENV: "test" });
+  const url = new URL(base.databaseUrl);
+  url.pathname = `/t_${slug}_${id}`;
+  const config = loadConfig({ ...process.env, NODE_ENV: "test", DATABASE_URL: url.toString() });
+  await runMigrations(config.databaseUrl);
+  const db = createDb(config.databaseUrl, { max: 10 });
+  return {
+    config,
+    db,
+    async close() {
+      await closeDb(db);
+      await dropDatabase(config.databaseUrl).catch(() => {});
+    },
+  };
 }
 
 /**
@@ -83,17 +109,18 @@ export async function createTestEnv(name: string, extraEnv: Record<string, strin
       }
       s3.destroy();
       await nc.close();
-      const admin = postgres({ ...pgAdminOptions(config.databaseUrl) });
-      await admin.unsafe(`drop database if exists "${dbUrl.pathname.slice(1)}" with (force)`).catch(() => {});
-      await admin.end();
+      await dropDatabase(config.databaseUrl).catch(() => {});
     },
   };
 }
 
-function pgAdminOptions(databaseUrl: string) {
-  const u = new URL(databaseUrl);
-  u.pathname = "/postgres";
-  return { host: u.hostname, port: Number(u.port || 5432), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password), database: "postgres", max: 1, onnotice: () => {} };
+/** Waits until a durable consumer has nothing left to deliver and nothing in flight: every event so far is handled. */
+export async function consumerIdle(env: Pick<TestEnv, "nc" | "config">, durable: string, timeoutMs = 30_000): Promise<void> {
+  const jsm = await jetstreamManager(env.nc);
+  await waitFor(`consumer ${durable} to have nothing pending`, async () => {
+    const i = await jsm.consumers.info(env.config.nats.stream, durable);
+    return i.num_pending === 0 && i.num_ack_pending === 0;
+  }, timeoutMs);
 }
 
 /** Polls until `check` returns a value (not undefined/false), or fails after `timeoutMs` naming `what`. */
@@ -107,7 +134,7 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
     } catch (err) {
       lastErr = err;
     }
-    await new Promise((r) => setTimeout(r, everyMs));
+    await sleep(everyMs);
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? ` (last error: ${(lastErr as Error).message})` : ""}`);
 }

@@ -1,24 +1,24 @@
-import { mountOps } from "../../lib/service.js";
+import { createHttpApp } from "../../lib/http/app.js";
+import { httpMetrics } from "../../lib/http/metrics.js";
+import { dependencyChecks, mountOps } from "../../lib/http/ops.js";
+import { ping } from "../../db/client.js";
 import type { ApiDeps } from "./deps.js";
 import { mountDocs } from "./docs.js";
-import { handleError, notFound } from "./errors.js";
-import { httpMetrics } from "./http-metrics.js";
 import { liveRoutes } from "./live.js";
 import { pageRoutes } from "./page/routes.js";
-import { mountReady } from "./ready.js";
 import { recordingRoutes } from "./recordings.js";
-import { createRouter } from "./router.js";
 
 /** The VOD API, its OpenAPI document and docs, ops endpoints and the web page, as one Hono app. */
 export function createApp(deps: ApiDeps) {
-  const app = createRouter();
+  const { config, db, s3, nats } = deps;
+  const app = createHttpApp({ log: deps.log, realm: "vod-api" });
   app.use(httpMetrics(deps.metrics));
-  app.onError(handleError(deps.log));
-  app.notFound(notFound);
 
   // /health says the process answers; /ready says its dependencies do too.
-  mountOps(app, deps.metrics, {});
-  mountReady(app, deps);
+  mountOps(app, {
+    registry: deps.metrics,
+    ready: dependencyChecks({ database: () => ping(db), s3: { client: s3, buckets: [config.s3.hlsBucket, config.s3.recordingsBucket] }, nats: () => nats?.() }),
+  });
 
   app.route("/", recordingRoutes(deps));
   app.route("/", liveRoutes(deps));

@@ -5,9 +5,8 @@ import { createLogger } from "../../lib/log.js";
 import { createMetrics } from "../../lib/service.js";
 import { createTestEnv, type TestEnv } from "../../test/harness.js";
 import { createApp } from "./app.js";
-import { encodeCursor } from "./cursor.js";
 import { createPresigner } from "./links.js";
-import { startApi, storeReadyRecording, withToken, type RunningApi } from "./test-support.js";
+import { startApi, storeReadyRecording, withToken, type RunningApi } from "../../test/api.js";
 
 const TOKEN = "errors-token-0123456789";
 const MISSING = "0f8fad5b-d9cb-469f-a165-70867728950e";
@@ -51,9 +50,8 @@ describe("400 names the bad field", () => {
     ["/recordings?status=done", "status"],
     ["/recordings?from=yesterday", "from"],
     ["/recordings?to=2024-13-45", "to"],
-    ["/recordings?from=2024-02-01&to=2024-01-01", "to"],
     ["/recordings?cursor=not-a-cursor", "cursor"],
-    [`/recordings?cursor=${encodeCursor({ createdAt: "2024-01-01", id: "x" })}`, "cursor"],
+    ["/recordings?cursor=1706745600000000_x", "cursor"],
     [`/recordings?q=${"x".repeat(201)}`, "q"],
     ["/recordings?q=%20%20", "q"],
     ["/recordings/not-a-uuid", "id"],
@@ -81,15 +79,15 @@ describe("400 names the bad field", () => {
     const rec = await storeReadyRecording(env, "errors/badjson");
     await expectError(await get(`/recordings/${rec.id}`, authed("PATCH", "{title:")), 400, "invalid_request", "body");
   });
-
-  test("a variant outside the recording's folder is refused", async () => {
-    const rec = await storeReadyRecording(env, "errors/variant");
-    await expectError(await get(`/recordings/${rec.id}/hls?variant=${encodeURIComponent("other/index.m3u8")}`), 400, "invalid_request", "variant");
-    await expectError(await get(`/recordings/${rec.id}/hls?variant=${encodeURIComponent("errors/variant/../../x.m3u8")}`), 400, "invalid_request", "variant");
-  });
 });
 
 describe("401, 403, 404, 409, 500", () => {
+  test("a variant outside the recording's folder is not found, and nothing outside it is read", async () => {
+    const rec = await storeReadyRecording(env, "errors/variant");
+    await expectError(await get(`/recordings/${rec.id}/hls?variant=${encodeURIComponent("other/index.m3u8")}`), 404, "not_found");
+    await expectError(await get(`/recordings/${rec.id}/hls?variant=${encodeURIComponent("errors/variant/../../x.m3u8")}`), 404, "not_found");
+  });
+
   test("writes without a token are 401, with a wrong one 403, and a malformed header 401", async () => {
     await expectError(await get(`/recordings/${MISSING}`, { method: "DELETE" }), 401, "unauthorized");
     await expectError(await get(`/recordings/${MISSING}`, { method: "DELETE", headers: { authorization: "Basic abc" } }), 401, "unauthorized");
@@ -100,6 +98,15 @@ describe("401, 403, 404, 409, 500", () => {
     for (const suffix of ["", "/video", "/hls", "/thumbnail", "/storyboard.vtt"]) await expectError(await get(`/recordings/${MISSING}${suffix}`), 404, "not_found");
     await expectError(await get(`/recordings/${MISSING}`, authed("PATCH", JSON.stringify({ title: "x" }))), 404, "not_found");
     await expectError(await get(`/recordings/${MISSING}`, authed("DELETE")), 404, "not_found");
+  });
+
+  test("a known path with a method it does not answer is 405 naming the methods in Allow", async () => {
+    const res = await get(`/recordings/${MISSING}`, { method: "PUT" });
+    await expectError(res, 405, "method_not_allowed");
+    assert.equal(res.headers.get("allow"), "DELETE, GET, HEAD, PATCH");
+    const ready = await get("/ready", { method: "POST" });
+    assert.equal(ready.status, 405);
+    assert.equal(ready.headers.get("allow"), "GET, HEAD");
   });
 
   test("an unknown route or live stream is 404", async () => {

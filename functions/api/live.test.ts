@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { eq } from "drizzle-orm";
 import { recordings, streams } from "../../db/schema.js";
 import { createTestEnv, type TestEnv } from "../../test/harness.js";
-import { publishLive as publishLiveIn, startApi, type RunningApi } from "./test-support.js";
+import { publishLive as publishLiveIn, startApi, type RunningApi } from "../../test/api.js";
 
 let env: TestEnv;
 let api: RunningApi;

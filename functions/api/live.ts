@@ -1,16 +1,23 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { getText, isNotFound } from "../../lib/s3.js";
+import { livePlaylistKey, sessionPrefix, LIVE_PLAYLIST_NAME } from "../../lib/layout.js";
 import { getLiveBroadcast, listLiveBroadcasts } from "../../db/catalog.js";
 import type { ApiDeps } from "./deps.js";
-import { ApiError } from "./errors.js";
-import { bearerAuth, passThrough } from "./auth.js";
+import { HttpError } from "../../lib/http/errors.js";
+import { bearerAuth, passThrough } from "../../lib/http/auth.js";
 import { rewritePlaylist } from "./playlist.js";
-import { apiOrigin, createRouter } from "./router.js";
+import { createRouter } from "../../lib/http/app.js";
+import { apiOrigin } from "./origin.js";
 import { errors, LiveListSchema, StreamParam } from "./schemas.js";
 
 const HLS_TYPE = "application/vnd.apple.mpegurl";
 
-/** Broadcasts now live. The gateway publishes each at hls-streams `<stream>/<session>/index.m3u8`. */
+/** The API's link to a live broadcast's playlist (the route below). */
+export function liveUrl(origin: string, stream: string): string {
+  return `${origin}/live/${encodeURIComponent(stream)}/${LIVE_PLAYLIST_NAME}`;
+}
+
+/** Broadcasts now live. The gateway publishes each at its session's live playlist (lib/layout.ts). */
 export function liveRoutes(deps: ApiDeps) {
   const { config, db, s3, presign } = deps;
   const read = config.api.readsRequireToken ? bearerAuth(config.api.token, "read the API") : passThrough;
@@ -38,7 +45,7 @@ export function liveRoutes(deps: ApiDeps) {
           recordingId: r.recordingId,
           startedAt: r.startedAt?.toISOString() ?? null,
           lastSegmentAt: r.lastSegmentAt?.toISOString() ?? null,
-          playlistUrl: `${origin}/live/${encodeURIComponent(r.stream)}/index.m3u8`,
+          playlistUrl: liveUrl(origin, r.stream),
           thumbnailUrl: r.thumbnailPath ? await presign(config.s3.recordingsBucket, r.thumbnailPath) : null,
         })),
       );
@@ -57,23 +64,22 @@ export function liveRoutes(deps: ApiDeps) {
       request: { params: StreamParam },
       responses: {
         200: { content: { [HLS_TYPE]: { schema: z.string() } }, description: "An EVENT playlist that grows until the broadcast ends" },
-        401: errors[401], 403: errors[403], 404: errors[404], 502: errors[502],
+        400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 502: errors[502],
       },
     }),
     async (c) => {
       const { stream } = c.req.valid("param");
       const live = await getLiveBroadcast(db, stream);
-      if (!live?.sessionId) throw new ApiError("not_found", `stream ${stream} is not live now; GET /live lists the broadcasts that are`);
-      const folder = `${stream}/${live.sessionId}`;
-      const key = `${folder}/index.m3u8`;
+      if (!live?.sessionId) throw new HttpError("not_found", `stream ${stream} is not live now; GET /live lists the broadcasts that are`);
+      const key = livePlaylistKey(stream, live.sessionId);
       let text: string;
       try {
         text = await getText(s3, config.s3.hlsBucket, key);
       } catch (err) {
-        if (isNotFound(err)) throw new ApiError("not_found", `stream ${stream} is live but has not published its first segments yet; retry in a few seconds`);
+        if (isNotFound(err)) throw new HttpError("not_found", `stream ${stream} is live but has not published its first segments yet; retry in a few seconds`);
         throw err;
       }
-      const body = await rewritePlaylist(text, { bucket: config.s3.hlsBucket, key, folder }, presign, { vod: false, variantUrl: (k) => k });
+      const body = await rewritePlaylist(text, { bucket: config.s3.hlsBucket, key, sourcePrefix: sessionPrefix(stream, live.sessionId) }, presign, { vod: false, variantUrl: (k) => k });
       // Players reload a live playlist every target duration; a cached copy would freeze the stream.
       return c.body(body, 200, { "content-type": HLS_TYPE, "cache-control": "no-cache, no-store" });
     },

@@ -5,7 +5,7 @@ import { createMetrics } from "../../lib/service.js";
 import { createTestEnv, type TestEnv } from "../../test/harness.js";
 import { createApp } from "./app.js";
 import { createPresigner } from "./links.js";
-import { startApi, type RunningApi } from "./test-support.js";
+import { startApi, type RunningApi } from "../../test/api.js";
 
 let env: TestEnv;
 let api: RunningApi;

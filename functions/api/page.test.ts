@@ -1,7 +1,6 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -9,7 +8,8 @@ import { execa, type ResultPromise } from "execa";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { recordings } from "../../db/schema.js";
 import { createTestEnv, waitFor, type TestEnv } from "../../test/harness.js";
-import { publishLive, storeReadyRecording } from "./test-support.js";
+import { publishLive, storeReadyRecording } from "../../test/api.js";
+import { freeTcpPort } from "../../test/ports.js";
 
 const TOKEN = "browser-token-0123456789";
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -21,14 +21,6 @@ let browser: BrowserContext;
 let profile: string;
 let page: Page;
 let readyId: string;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 before(async () => {
   env = await createTestEnv("api-page");
@@ -43,7 +35,7 @@ before(async () => {
 
   await publishLive(env, "town-hall", "s-live-1", "All-hands town hall");
 
-  const port = await freePort();
+  const port = await freeTcpPort();
   base = `http://127.0.0.1:${port}`;
   api = execa("node", ["--import", "tsx", "functions/api/main.ts"], { cwd: root, env: { ...env.env, API_PORT: String(port), API_TOKEN: TOKEN }, reject: false, stdio: "pipe" });
   await waitFor("the API to answer /ready", async () => (await fetch(`${base}/ready`).catch(() => undefined))?.ok, 30_000);

@@ -1,14 +1,13 @@
-import HLS from "hls-parser";
-import { resolveSegmentKey } from "../convert/playlist.js";
-import { ApiError } from "./errors.js";
+import { HlsError, parsePlaylist as parseHls, resolveUri, stringifyPlaylist } from "../../lib/hls/index.js";
+import { HttpError } from "../../lib/http/errors.js";
 import type { Presign } from "./links.js";
 
 export interface PlaylistSource {
   bucket: string;
   /** The playlist's object key. */
   key: string;
-  /** The folder every segment must sit in (a recording's source folder, a broadcast's session folder). */
-  folder: string;
+  /** The source prefix every segment must sit in (a recording's HLS folder, a broadcast's session folder). */
+  sourcePrefix: string;
 }
 
 export interface RewriteOptions {
@@ -20,23 +19,24 @@ export interface RewriteOptions {
 
 /**
  * The object key a URI in the playlist points to, or undefined for an absolute URL elsewhere
- * (left untouched). Relative URIs follow convert's rules (functions/convert/playlist.ts), so the API
+ * (left untouched). Relative URIs follow the HLS rules convert uses (lib/hls), so the API
  * never signs a key convert would refuse: nothing outside the folder is exposed.
  */
 export function resolveKey(uri: string, src: PlaylistSource): string | undefined {
   if (/^[a-z][a-z0-9+.-]*:/i.test(uri) || uri.startsWith("//")) return undefined;
   try {
-    return resolveSegmentKey(src.key, uri, src.folder);
+    return resolveUri(src.key, uri, src.sourcePrefix, /\.m3u8$/i.test(uri.split("?")[0]!) ? "playlist" : "segment");
   } catch (err) {
-    throw new ApiError("bad_source", `${(err as Error).message}; fix the playlist's URIs to stay in the folder`);
+    throw new HttpError("bad_source", `${(err as Error).message}; fix the playlist's URIs to stay in the folder`);
   }
 }
 
 export function parsePlaylist(text: string, key: string) {
   try {
-    return HLS.parse(text);
+    return parseHls(text, key);
   } catch (err) {
-    throw new ApiError("bad_source", `the playlist ${key} could not be read as HLS (${(err as Error).message}); re-upload a valid playlist`);
+    if (err instanceof HlsError) throw new HttpError("bad_source", `the playlist ${key} could not be read as HLS (${err.message})`);
+    throw err;
   }
 }
 
@@ -57,7 +57,7 @@ export async function rewritePlaylist(text: string, src: PlaylistSource, presign
       variant.uri = toApi(variant.uri);
       for (const r of [...variant.audio, ...variant.video, ...variant.subtitles]) if (r.uri) r.uri = toApi(r.uri);
     }
-    return HLS.stringify(playlist);
+    return stringifyPlaylist(playlist);
   }
 
   await Promise.all(
@@ -72,5 +72,5 @@ export async function rewritePlaylist(text: string, src: PlaylistSource, presign
     playlist.playlistType = "VOD";
     playlist.endlist = true;
   }
-  return HLS.stringify(playlist);
+  return stringifyPlaylist(playlist);
 }

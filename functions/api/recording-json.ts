@@ -2,6 +2,7 @@ import type { CatalogRecording, CatalogSummary } from "../../db/catalog.js";
 import type { ApiDeps } from "./deps.js";
 import type { z } from "@hono/zod-openapi";
 import type { RecordingSchema, RecordingSummarySchema } from "./schemas.js";
+import { liveUrl } from "./live.js";
 
 
 /** A name safe in a Content-Disposition header: browsers save the MP4 under the recording's title. */
@@ -48,12 +49,16 @@ export async function toDetail(deps: ApiDeps, row: CatalogRecording, origin: str
     ...toSummary(row, origin, (await posterUrls(deps, [row]))[0]!),
     videoCodec: row.videoCodec,
     audioCodec: row.audioCodec,
+    sourcePrefix: row.sourcePrefix,
     sourceFolder: row.sourcePrefix,
     sessionId: row.sessionId,
     videoUrl: playable ? await deps.presign(recordingsBucket, row.filePath!, { contentType: "video/mp4", filename: downloadName(row.title) }) : null,
     hlsUrl: `${origin}/recordings/${row.id}/hls`,
-    liveUrl: row.status === "live" ? `${origin}/live/${encodeURIComponent(row.streamId)}/index.m3u8` : null,
+    liveUrl: row.status === "live" ? liveUrl(origin, row.streamId) : null,
     // Links are reused for half their lifetime, so the earliest any of them ends is half the expiry from now.
+    warnings: row.warnings ?? [],
+    audioTracks: (row.audioTracks ?? []).map((t) => ({ language: t.language, name: t.name, default: t.isDefault })),
+    subtitles: (row.subtitles ?? []).map((t, i) => ({ language: t.language, name: t.name, url: `${origin}/recordings/${row.id}/subtitles/${i}` })),
     linksExpireAt: new Date(Date.now() + (presignExpirySeconds * 1000) / 2).toISOString(),
   };
 }

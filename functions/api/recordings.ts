@@ -1,16 +1,18 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { DeleteObjectsCommand } from "@aws-sdk/client-s3";
-import { deletePrefix, getText, isNotFound } from "../../lib/s3.js";
-import { deleteRecordingRow, getRecording, listRecordings, renameRecording, type CatalogRecording } from "../../db/catalog.js";
+import { deleteKeys, deletePrefix, getText, isNotFound } from "../../lib/s3.js";
+import { folderOf, keyIn, keysOfRecording, listPrefix, LIVE_PLAYLIST_NAME } from "../../lib/layout.js";
+import { getRecording, listRecordings, type CatalogRecording } from "../../db/catalog.js";
+import { deleteRecordingRow, renameRecording } from "../../db/recordings.js";
 import type { ApiDeps } from "./deps.js";
-import { ApiError } from "./errors.js";
-import { bearerAuth, passThrough } from "./auth.js";
+import { HttpError } from "../../lib/http/errors.js";
+import { bearerAuth, passThrough } from "../../lib/http/auth.js";
 import { decodeCursor, encodeCursor } from "./cursor.js";
 import { rewritePlaylist } from "./playlist.js";
 import { rewriteStoryboard } from "./storyboard.js";
 import { posterUrls, toDetail, toSummary } from "./recording-json.js";
-import { apiOrigin, createRouter } from "./router.js";
-import { errors, HlsQuery, IdParam, ListQuery, RecordingPageSchema, RecordingSchema, RenameBody } from "./schemas.js";
+import { createRouter } from "../../lib/http/app.js";
+import { apiOrigin } from "./origin.js";
+import { errors, HlsQuery, IdParam, ListQuery, RecordingPageSchema, RecordingSchema, RenameBody, SubtitleParam } from "./schemas.js";
 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { "application/json": { schema } }, description });
 const bearer = [{ bearerAuth: [] }];
@@ -26,7 +28,7 @@ export function recordingRoutes(deps: ApiDeps) {
 
   async function mustGet(id: string): Promise<CatalogRecording> {
     const row = await getRecording(db, id);
-    if (!row) throw new ApiError("not_found", `no recording with id ${id}; list them with GET /recordings`);
+    if (!row) throw new HttpError("not_found", `no recording with id ${id}; list them with GET /recordings`);
     return row;
   }
 
@@ -46,7 +48,6 @@ export function recordingRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const q = c.req.valid("query");
-      if (q.from && q.to && q.from >= q.to) throw new ApiError("invalid_request", "to: must be later than from", "to");
       const after = q.cursor ? decodeCursor(q.cursor) : undefined;
       const rows = await listRecordings(db, { status: q.status, stream: q.stream, from: q.from, to: q.to, q: q.q, after }, q.limit + 1);
       const page = rows.slice(0, q.limit);
@@ -91,7 +92,7 @@ export function recordingRoutes(deps: ApiDeps) {
       const row = await mustGet(c.req.valid("param").id);
       if (row.status !== "ready" || !row.filePath) {
         const why = row.status === "failed" ? `its conversion failed: ${row.error ?? "no reason recorded"}` : `it is ${row.status}${row.status === "processing" ? ` (${Math.round(row.progress * 100)}%)` : ""}`;
-        throw new ApiError("conflict", `recording ${row.id} has no MP4 yet because ${why}; try again when its status is ready, or play ${"/recordings/" + row.id + "/hls"}`);
+        throw new HttpError("conflict", `recording ${row.id} has no MP4 yet because ${why}; try again when its status is ready, or play ${"/recordings/" + row.id + "/hls"}`);
       }
       const detail = await toDetail(deps, row, origin(c));
       c.header("cache-control", "no-store");
@@ -112,7 +113,7 @@ export function recordingRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const row = await mustGet(c.req.valid("param").id);
-      if (!row.thumbnailPath) throw new ApiError("not_found", `recording ${row.id} has no thumbnail yet; one is made shortly after its source arrives`);
+      if (!row.thumbnailPath) throw new HttpError("not_found", `recording ${row.id} has no thumbnail yet; one is made shortly after its source arrives`);
       c.header("cache-control", "no-store");
       return c.redirect((await posterUrls(deps, [row]))[0]!, 302);
     },
@@ -136,20 +137,21 @@ export function recordingRoutes(deps: ApiDeps) {
       const { id } = c.req.valid("param");
       const { variant } = c.req.valid("query");
       const row = await mustGet(id);
-      const folder = row.sourcePrefix;
-      const key = variant ?? row.playlistKey ?? `${folder}/index.m3u8`;
-      if (variant && (!variant.startsWith(`${folder}/`) || variant.split("/").includes("..") || !variant.endsWith(".m3u8"))) {
-        throw new ApiError("invalid_request", `variant: expected a playlist inside ${folder}/, as the master playlist links it`, "variant");
+      const sourcePrefix = row.sourcePrefix;
+      const key = variant ?? row.playlistKey ?? keyIn(sourcePrefix, LIVE_PLAYLIST_NAME);
+      if (variant && (!variant.startsWith(listPrefix(sourcePrefix)) || variant.split("/").includes("..") || !variant.endsWith(".m3u8"))) {
+        // Any string is a well-formed variant key; one this recording does not have is not found (and nothing outside its folder is read).
+        throw new HttpError("not_found", `recording ${id} has no variant playlist ${variant}; use the links its master playlist (GET /recordings/${id}/hls) gives`);
       }
       let text: string;
       try {
         text = await getText(s3, hlsBucket, key);
       } catch (err) {
-        if (isNotFound(err)) throw new ApiError("not_found", `the source playlist ${key} is no longer in the ${hlsBucket} bucket; play the MP4 instead (GET /recordings/${id}/video)`);
+        if (isNotFound(err)) throw new HttpError("not_found", `the source playlist ${key} is no longer in the ${hlsBucket} bucket; play the MP4 instead (GET /recordings/${id}/video)`);
         throw err;
       }
       const base = `${origin(c)}/recordings/${id}/hls`;
-      const body = await rewritePlaylist(text, { bucket: hlsBucket, key, folder }, presign, {
+      const body = await rewritePlaylist(text, { bucket: hlsBucket, key, sourcePrefix }, presign, {
         vod: row.status !== "live",
         variantUrl: (k) => `${base}?variant=${encodeURIComponent(k)}`,
       });
@@ -170,18 +172,42 @@ export function recordingRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const row = await mustGet(c.req.valid("param").id);
-      if (!row.storyboardVttPath) throw new ApiError("not_found", `recording ${row.id} has no storyboard yet; it is made after the recording is converted`);
+      if (!row.storyboardVttPath) throw new HttpError("not_found", `recording ${row.id} has no storyboard yet; it is made after the recording is converted`);
       let vtt: string;
       try {
         vtt = await getText(s3, recordingsBucket, row.storyboardVttPath);
       } catch (err) {
-        if (isNotFound(err)) throw new ApiError("not_found", `the storyboard ${row.storyboardVttPath} is missing from the ${recordingsBucket} bucket`);
+        if (isNotFound(err)) throw new HttpError("not_found", `the storyboard ${row.storyboardVttPath} is missing from the ${recordingsBucket} bucket`);
         throw err;
       }
       const key = row.storyboardVttPath;
-      const folder = key.includes("/") ? key.slice(0, key.lastIndexOf("/")) : "";
-      const body = await rewriteStoryboard(vtt, { bucket: recordingsBucket, key, folder }, presign);
+      const body = await rewriteStoryboard(vtt, { bucket: recordingsBucket, key, sourcePrefix: folderOf(key) }, presign);
       return c.body(body, 200, { "content-type": "text/vtt; charset=utf-8", "cache-control": "no-store" });
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/recordings/{id}/subtitles/{index}",
+      tags: ["recordings"],
+      summary: "A subtitle side-car (WebVTT), same-origin so <track> elements can load it",
+      middleware: read,
+      security: readSecurity,
+      request: { params: SubtitleParam },
+      responses: { 200: { content: { "text/vtt": { schema: z.string() } }, description: "WebVTT" }, 400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404] },
+    }),
+    async (c) => {
+      const { id, index } = c.req.valid("param");
+      const row = await mustGet(id);
+      const sub = row.subtitles?.[index];
+      if (!sub) throw new HttpError("not_found", `recording ${row.id} has ${row.subtitles?.length ?? 0} subtitle track(s); their urls are listed by GET /recordings/${row.id}`);
+      try {
+        return c.body(await getText(s3, recordingsBucket, sub.key), 200, { "content-type": "text/vtt; charset=utf-8", "cache-control": "no-store" });
+      } catch (err) {
+        if (isNotFound(err)) throw new HttpError("not_found", `the subtitle file ${sub.key} is missing from the ${recordingsBucket} bucket`);
+        throw err;
+      }
     },
   );
 
@@ -199,7 +225,7 @@ export function recordingRoutes(deps: ApiDeps) {
     async (c) => {
       const { id } = c.req.valid("param");
       const { title } = c.req.valid("json");
-      if (!(await renameRecording(db, id, title))) throw new ApiError("not_found", `no recording with id ${id}; list them with GET /recordings`);
+      if (!(await renameRecording(db, id, title))) throw new HttpError("not_found", `no recording with id ${id}; list them with GET /recordings`);
       log.info({ recording: id, title }, "recording renamed");
       return c.json(await toDetail(deps, await mustGet(id), origin(c)), 200);
     },
@@ -210,7 +236,7 @@ export function recordingRoutes(deps: ApiDeps) {
       method: "delete",
       path: "/recordings/{id}",
       tags: ["recordings"],
-      summary: "Delete a recording: its MP4, thumbnail, storyboard, source HLS folder and row",
+      summary: "Delete a recording: its MP4, thumbnail, storyboard, everything under its source prefix, and its row",
       middleware: write,
       security: bearer,
       request: { params: IdParam },
@@ -218,21 +244,17 @@ export function recordingRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const row = await mustGet(c.req.valid("param").id);
-      if (row.status === "live") throw new ApiError("conflict", `recording ${row.id} is still being broadcast; stop the stream first, then delete it`);
+      if (row.status === "live") throw new HttpError("conflict", `recording ${row.id} is still being broadcast; stop the stream first, then delete it`);
       const started = Date.now();
-      // The source folder goes first: a folder left behind without its row would be converted again by the sweep.
+      // The source prefix goes first: a folder left behind without its row would be converted again by the sweep.
+      // A top-level playlist has no prefix of its own (that would be the whole bucket): only its named objects go.
       let objects = 0;
-      if (row.sourcePrefix) {
-        objects += await deletePrefix(s3, hlsBucket, `${row.sourcePrefix}/`);
-        objects += await deletePrefix(s3, recordingsBucket, `${row.sourcePrefix}/`);
+      const own = row.sourcePrefix ? listPrefix(row.sourcePrefix) : undefined;
+      if (own) {
+        objects += await deletePrefix(s3, hlsBucket, own);
+        objects += await deletePrefix(s3, recordingsBucket, own);
       }
-      const outside = [row.filePath, row.thumbnailPath, row.storyboardPath, row.storyboardVttPath].filter(
-        (k): k is string => !!k && !(row.sourcePrefix && k.startsWith(`${row.sourcePrefix}/`)),
-      );
-      if (outside.length) {
-        await s3.send(new DeleteObjectsCommand({ Bucket: recordingsBucket, Delete: { Objects: outside.map((Key) => ({ Key })), Quiet: true } }));
-        objects += outside.length;
-      }
+      objects += await deleteKeys(s3, recordingsBucket, keysOfRecording(row).filter((k) => !(own && k.startsWith(own))));
       await deleteRecordingRow(db, row.id);
       log.info({ recording: row.id, stream: row.streamId, objects, ms: Date.now() - started }, "recording deleted");
       return c.body(null, 204);

@@ -1,7 +1,8 @@
 // The API's shapes, declared once: they validate requests, type the handlers and write /openapi.json.
 import { z } from "@hono/zod-openapi";
 import { recordingStatuses } from "../../db/schema.js";
-import { errorKinds } from "./errors.js";
+import { CURSOR_MESSAGE, CURSOR_PATTERN } from "./cursor.js";
+import { errorKinds } from "../../lib/http/errors.js";
 
 export const ErrorSchema = z
   .object({
@@ -24,14 +25,26 @@ export const errors = {
   503: errorResponse("A dependency (database, object store) did not answer"),
 };
 
+// PostgreSQL refuses NUL in text: a string holding one is the client's mistake (400), never the database's (500).
+const NUL_MESSAGE = "must not contain NUL characters (\\u0000); remove them";
+// As a pattern (not a refinement) so /openapi.json says it too, and fuzzers and clients can know.
+const NO_NUL = /^[^\u0000]*$/;
+// trim()'s whitespace spelled out: `\s` means other characters to other regex engines (Python's includes \x1c-\x1f).
+const TRIMMED = "\\t\\n\\v\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff";
+/** Some character trim() keeps, and no NUL: what a title or a search needs, as a pattern /openapi.json carries. */
+const SOME_TEXT = new RegExp(`^[^\\u0000]*[^\\u0000${TRIMMED}][^\\u0000]*$`);
+
 /** An ISO date (`2025-01-31`) or date-time (`2025-01-31T12:00:00Z`). */
+const FIRST_DATE = Date.parse("0001-01-01T00:00:00Z");
+const LAST_DATE = Date.parse("9999-12-31T23:59:59.999Z");
 const isoDate = (what: string) =>
   z
     .string()
     .refine((v) => /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(v) && !Number.isNaN(Date.parse(v)), {
       message: `expected an ISO date like 2025-01-31 or 2025-01-31T12:00:00Z (${what})`,
     })
-    .transform((v) => new Date(v))
+    // An offset can carry 0001-01-01 into year 0 (or 9999-12-31 into 10000), which PostgreSQL refuses; no row is that old or new.
+    .transform((v) => new Date(Math.min(Math.max(Date.parse(v), FIRST_DATE), LAST_DATE)))
     .openapi({ type: "string", format: "date-time", example: "2025-01-31T00:00:00Z" });
 
 export const ListQuery = z.object({
@@ -42,12 +55,12 @@ export const ListQuery = z.object({
     .max(200, "expected an integer from 1 to 200")
     .default(50)
     .openapi({ example: 50, description: "Page size, 1-200 (default 50)" }),
-  cursor: z.string().max(200, "expected the nextCursor of a previous page").optional().openapi({ description: "The `nextCursor` of the previous page" }),
+  cursor: z.string().regex(CURSOR_PATTERN, CURSOR_MESSAGE).optional().openapi({ description: "The `nextCursor` of the previous page" }),
   status: z.enum(recordingStatuses, { error: `expected one of ${recordingStatuses.join(", ")}` }).optional(),
-  stream: z.string().min(1, "expected a stream name").max(500, "expected at most 500 characters").optional().openapi({ description: "Exact stream name (or dropped folder path)" }),
+  stream: z.string().min(1, "expected a stream name").max(500, "expected at most 500 characters").regex(NO_NUL, NUL_MESSAGE).optional().openapi({ description: "Exact stream name (or dropped folder path)" }),
   from: isoDate("recordings created at or after it").optional().openapi({ description: "Created at or after (inclusive)" }),
-  to: isoDate("recordings created before it").optional().openapi({ description: "Created before (exclusive)" }),
-  q: z.string().trim().min(1, "expected at least one character to search for").max(200, "expected at most 200 characters").optional().openapi({ description: "Search: a substring of the title or stream name, any case" }),
+  to: isoDate("recordings created before it").optional().openapi({ description: "Created before (exclusive); a `to` at or before `from` is an empty range and matches nothing" }),
+  q: z.string().max(200, "expected at most 200 characters").trim().min(1, "expected at least one character to search for").regex(SOME_TEXT, NUL_MESSAGE).optional().openapi({ description: "Search: a substring of the title or stream name, any case" }),
 });
 
 export const IdParam = z.object({
@@ -55,11 +68,11 @@ export const IdParam = z.object({
 });
 
 export const StreamParam = z.object({
-  stream: z.string().min(1).max(200).openapi({ param: { name: "stream", in: "path" }, example: "studio-a" }),
+  stream: z.string().min(1).max(200).regex(NO_NUL, NUL_MESSAGE).openapi({ param: { name: "stream", in: "path" }, example: "studio-a" }),
 });
 
 export const HlsQuery = z.object({
-  variant: z.string().min(1).max(1000).optional().openapi({ description: "For a master playlist: the variant's key, as the master playlist served by this route links it" }),
+  variant: z.string().min(1).max(1000).regex(NO_NUL, NUL_MESSAGE).optional().openapi({ description: "For a master playlist: the variant's key, as the master playlist served by this route links it" }),
 });
 
 const RecordingBase = {
@@ -86,14 +99,34 @@ export const RecordingSchema = z
     ...RecordingBase,
     videoCodec: z.string().nullable(),
     audioCodec: z.string().nullable(),
-    sourceFolder: z.string().openapi({ description: "The HLS folder in the hls-streams bucket" }),
+    sourcePrefix: z.string().openapi({ description: "The recording's source prefix (its HLS folder in hls-streams, no trailing slash)" }),
+    sourceFolder: z.string().openapi({ deprecated: true, description: "Deprecated: the same value as sourcePrefix, kept for clients written before it" }),
     sessionId: z.string().nullable(),
     videoUrl: z.string().nullable().openapi({ description: "Presigned, expiring MP4 link (byte ranges work); null until ready" }),
     hlsUrl: z.string().openapi({ description: "The source HLS as a VOD playlist (served by the API, segments presigned)" }),
     liveUrl: z.string().nullable().openapi({ description: "While live: the broadcast's playlist" }),
     linksExpireAt: z.string().openapi({ format: "date-time", description: "When the presigned links stop working, at the earliest" }),
+    warnings: z
+      .array(
+        z.object({
+          kind: z.enum(["missing-media"]),
+          message: z.string().openapi({ description: "What is missing and where, in words" }),
+          missingSeconds: z.number(),
+          at: z.array(z.object({ segment: z.string(), startSeconds: z.number(), missingSeconds: z.number() })).openapi({ description: "Where on the source's timeline" }),
+        }),
+      )
+      .openapi({ description: "Ready, but the source was damaged: what the MP4 lacks" }),
+    audioTracks: z.array(z.object({ language: z.string().nullable(), name: z.string().nullable(), default: z.boolean() })).openapi({ description: "The MP4's audio tracks in order" }),
+    subtitles: z
+      .array(z.object({ language: z.string().nullable(), name: z.string(), url: z.string().openapi({ description: "The WebVTT side-car, served by the API" }) }))
+      .openapi({ description: "Subtitle side-cars (from the source's WebVTT renditions)" }),
   })
   .openapi("Recording");
+
+export const SubtitleParam = z.object({
+  id: IdParam.shape.id,
+  index: z.coerce.number({ error: "expected the subtitle's index, as its url gives it" }).int().min(0).max(9999).openapi({ type: "integer", minimum: 0, maximum: 9999, param: { name: "index", in: "path" }, example: 0 }),
+});
 
 export const RecordingPageSchema = z
   .object({
@@ -106,9 +139,10 @@ export const RenameBody = z
   .object({
     title: z
       .string({ error: "expected a string" })
+      .max(200, "expected a title of 1 to 200 characters")
       .trim()
       .min(1, "expected a title of 1 to 200 characters")
-      .max(200, "expected a title of 1 to 200 characters"),
+      .regex(SOME_TEXT, NUL_MESSAGE),
   })
   .strict()
   .openapi("Rename");

@@ -6,7 +6,7 @@ import { resolveKey } from "./playlist.js";
  * replaced by a presigned link, keeping the fragment that says which tile of the sprite to show.
  * WebVTT is line-based: a cue payload is the line after the `-->` timing line.
  */
-export async function rewriteStoryboard(vtt: string, src: { bucket: string; key: string; folder: string }, presign: Presign): Promise<string> {
+export async function rewriteStoryboard(vtt: string, src: { bucket: string; key: string; sourcePrefix: string }, presign: Presign): Promise<string> {
   const lines = vtt.split(/\r?\n/);
   const out = await Promise.all(
     lines.map(async (line, i) => {

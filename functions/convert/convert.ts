@@ -1,70 +1,158 @@
 import { createReadStream } from "node:fs";
 import { rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { DeleteObjectsCommand, GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { resolveFfmpeg } from "../../lib/ffmpeg.js";
-import { recordingsCoveringPlaylist } from "../../db/queries.js";
-import { claimRecording, deleteVariantRecordings, markFailed, markProgress, markReady, recordingExists, releaseClaim } from "../../db/recordings.js";
-import { PermanentError, TransientError, type GiveUp, type Handler, type HandlerContext } from "../runtime/handler.js";
-import { folderOf, recordingName, writeLocalPlaylist } from "./playlist.js";
-import { checkSegments, resolveSource, type Source } from "./source.js";
-import { codecArgs, probeInput, probeOutput, remux, type Tools } from "./remux.js";
+import { execa } from "execa";
+import { HLS_PROTOCOLS, hlsInputOptions, resolveFfmpeg } from "../../lib/ffmpeg.js";
+import { HlsError, checkSegments, mergeWebVtt, resolveSource, sourceObjects, writeLocalPlaylist, type Resolution, type ResolvedSegment, type Source } from "../../lib/hls/index.js";
+import { folderOf, keysOfRecording, recordingKeys, recordingName, subtitleKey } from "../../lib/layout.js";
+import { deleteKeys, putText } from "../../lib/s3.js";
+import { claimRecording, deleteVariantRecordings, getRecordingBySourcePrefix, markFailed, markProgress, markReady, recordingExists, recordingsCoveringPlaylist, releaseClaim } from "../../db/recordings.js";
+import type { RecordingWarning, SubtitleTrack } from "../../db/schema.js";
+import { PermanentError, TransientError, type GiveUp, type Handler, type HandlerContext, type HandlerResult, type Job } from "../runtime/handler.js";
+import type { StorageEvent } from "../events/decode.js";
+import { probeInput, probeOutput, remux, type InputStreams, type OutputFacts, type Tools, type Track } from "./remux.js";
 import { createJobDir, recordChild, removeDeadJobDirs } from "./workdir.js";
+import { gapsInPart, type Gap, type Packet, type Part } from "./gaps.js";
 import { startStreamingUpload } from "./faststart.js";
+import { backoffDelay, sleep } from "../../lib/time.js";
 
-// convert: a finished HLS folder → one faststart MP4 in the recordings bucket and its row, ready.
-// Stages: resolve the playlist → claim the folder → wait for segments → probe → remux → upload → record.
+// convert: a finished HLS folder → one faststart MP4 (every track the source has) in the recordings
+// bucket, its subtitle side-cars, and its row, ready. The handler reads as its stages:
+// resolve → claim → wait for segments → prepare inputs → probe → remux + upload → verify → subtitles → record.
 
-/** What giveUp needs to know about a job that got as far as resolving or claiming its folder. */
-interface JobState {
-  folder: string;
+/** What giveUp needs to know about a job that got as far as resolving or claiming its source prefix. */
+export interface ConvertState {
+  sourcePrefix: string;
   name: string;
   playlistKey: string;
   claimToken?: string;
 }
-const jobs = new WeakMap<HandlerContext, JobState>();
 
 const PRESIGN_SECONDS = 12 * 3600;
 const UPLOAD_PART_BYTES = 16 * 1024 * 1024;
 const MAX_LEASE_MS = 30_000;
 const STREAMING_LIMIT_BYTES = 3.5e9;
-/** Progress split: remuxing is most of the work, the upload the rest. */
+/** Progress split: remuxing is most of the work, the upload (when not overlapped) the rest. */
 const REMUX_SHARE = 0.85;
+/** How long a dropped media playlist waits for a master naming it (see awaitMaster), and at most how many deliveries. */
+const MASTER_GRACE_MS = 5000;
+const MASTER_GRACE_ATTEMPTS = 5;
+/** Damage is located part by part (between discontinuities) with this many reads at once. */
+const LOCATE_PARALLEL = 4;
 
-export const convert: Handler = async (event, ctx) => {
+export const convert: Handler<ConvertState> = async (event, ctx, job) => {
   const { s3, db, config } = ctx;
   const bucket = config.s3.hlsBucket;
-  const resolution = await resolveSource(s3, bucket, event.key, ctx.signal);
+  const resolution = await hls(() => resolveSource(s3, bucket, event.key, ctx.signal));
   if (resolution.kind === "ignore") {
     ctx.log.debug({ reason: resolution.reason }, "nothing to convert");
     return "ignored";
   }
+  if (resolution.kind === "incomplete") return awaitPlaylists(event, ctx, resolution, job);
   const src = resolution.source;
-  const log = ctx.log.child({ folder: src.folder, playlist: src.playlistKey });
-  const state: JobState = { folder: src.folder, name: src.name, playlistKey: src.playlistKey };
-  jobs.set(ctx, state);
+  await awaitMaster(ctx, src);
+  const log = ctx.log.child({ sourcePrefix: src.sourcePrefix, playlist: src.playlistKey });
+  const state: ConvertState = { sourcePrefix: src.sourcePrefix, name: src.name, playlistKey: src.playlistKey };
+  job.state = state;
 
   // A lease shorter than NATS's redelivery: when a replica dies, its lease has ended by the time its message comes back.
   const leaseMs = Math.min(MAX_LEASE_MS, Math.floor((ctx.redeliverAfterMs ?? 60_000) / 2));
   const tJob = performance.now();
   const claimToken = `${ctx.worker}/${Math.random().toString(36).slice(2, 10)}`;
-  const claim = await claimRecording(db, { sourcePrefix: src.folder, playlistKey: src.playlistKey, playlistEtag: src.playlistEtag, streamId: src.folder, title: src.name, claimToken, leaseMs });
+  const claim = await claimRecording(db, { sourcePrefix: src.sourcePrefix, playlistKey: src.playlistKey, playlistEtag: src.playlistEtag, streamId: src.sourcePrefix, title: src.name, claimToken, leaseMs });
   if (claim.kind === "ready") {
     log.info("already converted; duplicate event");
     return "ignored";
   }
   if (claim.kind === "busy") {
-    throw new TransientError(`${src.folder} is being converted by another job`, { retryAfterMs: Math.min(MAX_LEASE_MS, claim.retryAfterMs + 1000) });
+    throw new TransientError(`${src.sourcePrefix} is being converted by another job`, { retryAfterMs: Math.min(MAX_LEASE_MS, claim.retryAfterMs + 1000) });
   }
   state.claimToken = claimToken;
   const recordingId = claim.recording.id;
-  log.info({ recording: recordingId, segments: src.segments.length, seconds: src.seconds, stage: "claimed" }, "converting");
+  log.info({ recording: recordingId, segments: src.segments.length, audio: src.audio.length, subtitles: src.subtitles.length, seconds: src.seconds, stage: "claimed" }, "converting");
 
-  // Stop at once when the replica shuts down or when the lease is lost to another job.
+  const lease = holdLease(ctx, recordingId, claimToken, leaseMs, src.sourcePrefix, log);
+  let dir: string | undefined;
+  try {
+    await removeDeadJobDirs(config.functions.workDir, log);
+    dir = await createJobDir(config.functions.workDir);
+    const segmentBytes = await waitForSegments(s3, bucket, src, ctx, lease.signal, log);
+    log.info({ stage: "segments", ms: Math.round(performance.now() - tJob) }, "segments present");
+    const tools = resolveFfmpeg(config.ffmpeg);
+    const inputs = await prepareInputs(s3, bucket, src, dir);
+    const t0 = performance.now();
+    const probed = await probeSource(tools, src, inputs, dir, lease.signal);
+    const tracks = planTracks(src, probed);
+    const keys = recordingKeys(src.sourcePrefix, src.name);
+    const out = await remuxAndUpload({ s3, config, tools, src, inputs, tracks, dir, fileKey: keys.mp4, streaming: segmentBytes < STREAMING_LIMIT_BYTES, signal: lease.signal, report: lease.report, log });
+    const subtitles = await writeSubtitles(s3, bucket, config.s3.recordingsBucket, src, lease.signal);
+    lease.stop();
+    await record(ctx, { src, recordingId, claimToken, mp4: keys.mp4, out, tracks, subtitles, convertMs: Math.round(performance.now() - t0), log });
+    return "done";
+  } catch (err) {
+    if (ctx.signal.aborted) await releaseClaim(db, recordingId, claimToken).catch(() => {});
+    if (lease.lost.aborted) throw lease.lost.reason;
+    if (err instanceof HlsError) throw new PermanentError(err.message);
+    throw err;
+  } finally {
+    lease.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  }
+};
+
+/**
+ * A dropped media playlist with no master yet may be one of a master's playlists landing first (uploaders
+ * put files in any order): it is converted on its own only once MASTER_GRACE_MS passed since it landed
+ * with still no master naming it. A broadcast's playlist (its row comes from the gateway) never waits.
+ */
+async function awaitMaster(ctx: HandlerContext, src: Source): Promise<void> {
+  if (src.masterKey) return;
+  const age = Date.now() - src.playlistModified.getTime();
+  if (age >= MASTER_GRACE_MS || ctx.attempt > MASTER_GRACE_ATTEMPTS) return;
+  if ((await getRecordingBySourcePrefix(ctx.db, src.sourcePrefix))?.sessionId) return;
+  throw new TransientError(`${src.playlistKey} has no master playlist naming it yet; converting it on its own unless one lands within ${MASTER_GRACE_MS / 1000} s`, {
+    retryAfterMs: Math.min(2000, MASTER_GRACE_MS - age + 100),
+  });
+}
+
+/**
+ * A master's playlists land in any order: the event of the last one makes the recording. The master's
+ * own event stays until then, looked at again over the deliveries the runtime allows, and fails the
+ * recording naming what never landed (or never finished) once SEGMENT_WAIT_SECONDS passed since the
+ * rest did. The other playlists' events have nothing to do.
+ */
+async function awaitPlaylists(event: StorageEvent, ctx: HandlerContext, r: Extract<Resolution, { kind: "incomplete" }>, job: Job<ConvertState>): Promise<HandlerResult> {
+  const missing = names(r.missing, r.sourcePrefix);
+  if (event.key !== r.masterKey) {
+    ctx.log.debug({ master: r.masterKey, missing }, "the master's other playlists are not all here yet");
+    return "ignored";
+  }
+  const { segmentWaitMs: waitMs, maxDeliveries } = ctx.config.functions;
+  const waited = Date.now() - r.since.getTime();
+  if (waited < waitMs) {
+    const left = Math.max(1, maxDeliveries - ctx.attempt - 1);
+    throw new TransientError(`${r.masterKey} waits for ${missing}`, { retryAfterMs: Math.ceil((waitMs - waited) / left) + 500 });
+  }
+  job.state = { sourcePrefix: r.sourcePrefix, name: recordingName(r.sourcePrefix, r.masterKey), playlistKey: r.masterKey };
+  throw new PermanentError(`${r.missing.length} playlist(s) named by ${r.masterKey} never arrived or never finished with #EXT-X-ENDLIST (waited ${Math.round(waitMs / 1000)} s): ${missing}. Upload them, then upload the master playlist again`);
+}
+
+/** The HLS rules' refusals are the user's to fix: the job fails permanently with their message. */
+async function hls<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (err) {
+    if (err instanceof HlsError) throw new PermanentError(err.message);
+    throw err;
+  }
+}
+
+/** Renews the claim every second with the progress; aborts the job at once when the claim is lost or the replica stops. */
+function holdLease(ctx: HandlerContext, recordingId: string, claimToken: string, leaseMs: number, sourcePrefix: string, log: HandlerContext["log"]) {
   const lost = new AbortController();
-  const signal = AbortSignal.any([ctx.signal, lost.signal]);
   let progress = 0;
   let written = -1;
   let lastWrite = 0;
@@ -74,129 +162,93 @@ export const convert: Handler = async (event, ctx) => {
     const p = progress;
     lastWrite = Date.now();
     try {
-      if (await markProgress(db, recordingId, claimToken, leaseMs, p)) written = p;
-      else lost.abort(new TransientError(`${src.folder} was taken over by another job`));
+      if (await markProgress(ctx.db, recordingId, claimToken, leaseMs, p)) written = p;
+      else lost.abort(new TransientError(`${sourcePrefix} was taken over by another job`));
     } catch (err) {
       log.warn({ err: (err as Error).message }, "could not record progress");
     }
   };
   const ticker = setInterval(() => void tick(), 1000);
-  const report = (p: number) => {
-    progress = Math.round(p * 1000) / 1000;
-    void ctx.progress(p);
+  return {
+    signal: AbortSignal.any([ctx.signal, lost.signal]),
+    lost: lost.signal,
+    report(p: number) {
+      progress = Math.round(p * 1000) / 1000;
+      void ctx.progress(p);
+    },
+    stop: () => clearInterval(ticker),
   };
-
-  let dir: string | undefined;
-  try {
-    await removeDeadJobDirs(config.functions.workDir, log);
-    dir = await createJobDir(config.functions.workDir);
-    const jobDir = dir;
-    const segmentBytes = await waitForSegments(s3, bucket, src, ctx, signal, log);
-    log.info({ stage: "segments", ms: Math.round(performance.now() - tJob) }, "segments present");
-    const tools = resolveFfmpeg(config.ffmpeg);
-    const keys = [...new Set(src.segments.flatMap((s) => (s.map ? [s.map.key, s.key] : [s.key])))];
-    const urls = new Map(await Promise.all(keys.map(async (k) => [k, await presign(s3, bucket, k)] as const)));
-    const input = join(dir, "input.m3u8");
-    await writeFile(input, writeLocalPlaylist(src.segments, (k) => urls.get(k)!));
-    const describe = describer(urls, src.folder);
-
-    const t0 = performance.now();
-    const streams = await probeInput(tools, input, describe, signal);
-    const { reencodes } = codecArgs(streams);
-    if (reencodes.length) log.info({ reencodes }, "codecs MP4 cannot hold as they are: re-encoding them");
-    const output = join(dir, "output.mp4");
-    const fileKey = src.folder ? `${src.folder}/${src.name}.mp4` : `${src.name}.mp4`;
-    const recBucket = config.s3.recordingsBucket;
-    const fragmented = src.segments.some((s) => s.map);
-    const targetSeconds = Math.max(...src.segments.map((s) => s.duration));
-    // Past 32-bit chunk offsets moving moov needs co64 boxes: leave such (rare, > 3.5 GB) files to FFmpeg's own faststart.
-    const streaming = segmentBytes < STREAMING_LIMIT_BYTES;
-    let size: number;
-    let facts: Awaited<ReturnType<typeof probeOutput>>;
-    if (streaming) {
-      const streamed = startStreamingUpload(s3, recBucket, fileKey, output, signal, () => {});
-      try {
-        await remux({ tools, input, output, streams, fragmented, targetSeconds, faststart: false, seconds: src.seconds, signal, describe, onStart: (pid) => recordChild(jobDir, pid), onProgress: (f) => report(f * 0.97) });
-        facts = await probeOutput(tools, output, signal);
-        checkDuration(src, facts.duration);
-      } catch (err) {
-        await streamed.abort();
-        throw err;
-      }
-      size = await streamed.finish();
-    } else {
-      await remux({ tools, input, output, streams, fragmented, targetSeconds, faststart: true, seconds: src.seconds, signal, describe, onStart: (pid) => recordChild(jobDir, pid), onProgress: (f) => report(f * REMUX_SHARE) });
-      facts = await probeOutput(tools, output, signal);
-      checkDuration(src, facts.duration);
-      size = (await stat(output)).size;
-      await upload(s3, recBucket, fileKey, output, size, signal, (f) => report(REMUX_SHARE + f * (1 - REMUX_SHARE)));
-    }
-    const convertMs = Math.round(performance.now() - t0);
-    clearInterval(ticker);
-    const ok = await markReady(db, recordingId, claimToken, {
-      filePath: fileKey,
-      fileSizeBytes: size,
-      durationSeconds: facts.duration,
-      width: facts.width,
-      height: facts.height,
-      videoCodec: facts.videoCodec,
-      audioCodec: facts.audioCodec,
-    });
-    if (!ok) {
-      // The row is gone when a master claimed this variant's folder meanwhile: the MP4 belongs to nobody.
-      if (!(await recordingExists(db, recordingId))) {
-        await deleteObjects(s3, recBucket, [fileKey]);
-        log.info({ recording: recordingId }, "a master playlist took over this folder; dropped the variant's MP4");
-        return "done";
-      }
-      // Losing the lease this late means another job converted the same folder to the same key: its row stands.
-      log.warn({ recording: recordingId }, "lease lost before marking ready; the other job's result stands");
-      return "done";
-    }
-    if (src.variantKeys) await dropVariantRecordings(s3, db, recBucket, src, log);
-    log.info({ recording: recordingId, file: fileKey, size, duration: facts.duration, streaming, convertMs, stage: "ready" }, "recording ready");
-    return "done";
-  } catch (err) {
-    if (ctx.signal.aborted) await releaseClaim(db, recordingId, claimToken).catch(() => {});
-    if (lost.signal.aborted) throw lost.signal.reason;
-    throw err;
-  } finally {
-    clearInterval(ticker);
-    if (dir) await rm(dir, { recursive: true, force: true });
-  }
-};
-
-/** Variants converted on their own before their master landed (any upload order) give way to the master's recording. */
-async function dropVariantRecordings(s3: S3Client, db: HandlerContext["db"], recBucket: string, src: Source, log: HandlerContext["log"]): Promise<void> {
-  const removed = await deleteVariantRecordings(db, src.folder, (src.variantKeys ?? []).map((k) => ({ folder: folderOf(k), playlistKey: k })));
-  if (removed.length === 0) return;
-  const keys = removed.flatMap((r) => [r.filePath, r.thumbnailPath, r.storyboardPath, r.storyboardVttPath]).filter((k): k is string => Boolean(k));
-  await deleteObjects(s3, recBucket, keys);
-  log.info({ removed: removed.map((r) => r.sourcePrefix) }, "removed recordings of variants converted before their master landed");
 }
 
-async function deleteObjects(s3: S3Client, bucket: string, keys: string[]): Promise<void> {
-  if (keys.length) await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }));
+interface Made {
+  src: Source;
+  recordingId: string;
+  claimToken: string;
+  mp4: string;
+  out: { size: number; facts: OutputFacts; warnings: RecordingWarning[] };
+  tracks: Track[];
+  subtitles: SubtitleTrack[];
+  convertMs: number;
+  log: HandlerContext["log"];
+}
+
+/** The last stage: the row becomes ready with what the MP4 holds; playlists of a master converted alone before it give way. */
+async function record(ctx: HandlerContext, m: Made): Promise<void> {
+  const { facts, warnings, size } = m.out;
+  const ok = await markReady(ctx.db, m.recordingId, m.claimToken, {
+    filePath: m.mp4,
+    fileSizeBytes: size,
+    durationSeconds: facts.duration,
+    width: facts.width,
+    height: facts.height,
+    videoCodec: facts.videoCodec,
+    audioCodec: facts.audioCodec,
+    warnings,
+    audioTracks: m.tracks.filter((t) => t.kind === "audio").map((t) => ({ language: t.language ?? null, name: t.title ?? null, isDefault: Boolean(t.isDefault) })),
+    subtitles: m.subtitles,
+    extraKeys: m.subtitles.map((s) => s.key),
+  });
+  if (!ok) {
+    // The row is gone when a master claimed this variant's folder meanwhile: the MP4 belongs to nobody.
+    if (!(await recordingExists(ctx.db, m.recordingId))) {
+      await deleteKeys(ctx.s3, ctx.config.s3.recordingsBucket, [m.mp4, ...m.subtitles.map((s) => s.key)]);
+      m.log.info({ recording: m.recordingId }, "a master playlist took over this folder; dropped the variant's MP4");
+      return;
+    }
+    // Losing the lease this late means another job converted the same folder to the same key: its row stands.
+    m.log.warn({ recording: m.recordingId }, "lease lost before marking ready; the other job's result stands");
+    return;
+  }
+  if (m.src.memberKeys) await dropMemberRecordings(ctx, m.src, m.log);
+  m.log.info({ recording: m.recordingId, file: m.mp4, size, duration: facts.duration, tracks: m.tracks.length, warnings: warnings.length, convertMs: m.convertMs, stage: "ready" }, "recording ready");
+}
+
+/** Recordings made from the master's variant or rendition playlists on their own, before the master landed (any upload order), give way to the master's. */
+async function dropMemberRecordings(ctx: HandlerContext, src: Source, log: HandlerContext["log"]): Promise<void> {
+  const removed = await deleteVariantRecordings(ctx.db, src.sourcePrefix, (src.memberKeys ?? []).map((k) => ({ sourcePrefix: folderOf(k), playlistKey: k })));
+  if (removed.length === 0) return;
+  await deleteKeys(ctx.s3, ctx.config.s3.recordingsBucket, removed.flatMap((r) => keysOfRecording(r)));
+  log.info({ removed: removed.map((r) => r.sourcePrefix) }, "removed recordings of playlists converted before their master landed");
 }
 
 /** Records why an event was given up on the folder's recording (creating the row if the job never claimed one). */
-export const giveUpConvert: GiveUp = async (event, reason, ctx) => {
-  const state = jobs.get(ctx);
-  let folder = state?.folder;
-  if (folder === undefined) {
-    // Failed before its folder was known: the deepest recording covering the playlist, else its own folder.
+export const giveUpConvert: GiveUp<ConvertState> = async (event, reason, ctx, job) => {
+  const state = job.state;
+  let sourcePrefix = state?.sourcePrefix;
+  if (sourcePrefix === undefined) {
+    // Failed before its source prefix was known: the deepest recording covering the playlist, else its own folder.
     const covering = await recordingsCoveringPlaylist(ctx.db, event.key);
-    folder = covering.map((r) => r.sourcePrefix).sort((a, b) => b.length - a.length)[0] ?? folderOf(event.key);
+    sourcePrefix = covering.map((r) => r.sourcePrefix).sort((a, b) => b.length - a.length)[0] ?? folderOf(event.key);
   }
   const written = await markFailed(ctx.db, {
-    sourcePrefix: folder,
+    sourcePrefix,
     playlistKey: state?.playlistKey ?? event.key,
     error: reason,
     claimToken: state?.claimToken,
-    streamId: folder,
-    title: state?.name ?? recordingName(folder, event.key),
+    streamId: sourcePrefix,
+    title: state?.name ?? recordingName(sourcePrefix, event.key),
   });
-  ctx.log.warn({ folder, reason, recorded: written, stage: "failed" }, written ? "recording failed" : "failure not recorded: the folder is held or finished by another playlist");
+  ctx.log.warn({ sourcePrefix, reason, recorded: written, stage: "failed" }, written ? "recording failed" : "failure not recorded: the folder is held or finished by another playlist");
 };
 
 /** Before the first conversion: clear temp folders a killed replica of this host left behind. */
@@ -205,57 +257,310 @@ export async function prepareConvert({ config, log }: { config: HandlerContext["
 }
 
 /**
- * Folders arrive in any order: wait, with backoff, for segments the playlist names but the store
+ * Folders arrive in any order: wait, with backoff, for segments the playlists name but the store
  * does not have yet. The wait restarts whenever a segment arrives, and ends SEGMENT_WAIT_SECONDS after
  * the last one (or the playlist) did.
  */
 async function waitForSegments(s3: S3Client, bucket: string, src: Source, ctx: HandlerContext, signal: AbortSignal, log: HandlerContext["log"]): Promise<number> {
-  let delay = 500;
-  for (;;) {
+  for (let attempt = 1; ; attempt++) {
     const check = await checkSegments(s3, bucket, src);
     if (check.empty.length) {
-      throw new PermanentError(`${check.empty.length} segment(s) are empty (0 bytes): ${names(check.empty, src.folder)}. Upload them again with their content, then upload the playlist again`);
+      throw new PermanentError(`${check.empty.length} segment(s) are empty (0 bytes): ${names(check.empty, src.sourcePrefix)}. Upload them again with their content, then upload the playlist again`);
     }
     if (check.missing.length === 0) return check.bytes;
     const since = Math.max(src.playlistModified.getTime(), check.newest.getTime());
-    const waitMs = ctx.config.functions.segmentWaitMs;
+    // A playlist converted on its own already spent up to MASTER_GRACE_MS waiting for a master: that is not the segments' time.
+    const waitMs = ctx.config.functions.segmentWaitMs + (src.masterKey ? 0 : MASTER_GRACE_MS);
     if (Date.now() - since >= waitMs) {
       throw new PermanentError(
-        `${check.missing.length} segment(s) named in ${src.playlistKey} never arrived (waited ${Math.round(waitMs / 1000)} s): ${names(check.missing, src.folder)}. Upload them, then upload the playlist again`,
+        `${check.missing.length} segment(s) named in ${src.playlistKey} never arrived (waited ${Math.round(ctx.config.functions.segmentWaitMs / 1000)} s): ${names(check.missing, src.sourcePrefix)}. Upload them, then upload the playlist again`,
       );
     }
     log.info({ missing: check.missing.length, stage: "waiting" }, "waiting for segments");
     await ctx.progress(0);
-    await sleep(Math.min(delay, waitMs - (Date.now() - since)), signal);
-    delay = Math.min(delay * 2, 10_000);
+    await sleep(Math.min(backoffDelay(attempt, 500, 10_000), waitMs - (Date.now() - since)), { signal });
   }
 }
 
-function names(keys: string[], folder: string): string {
-  const rel = keys.map((k) => (folder && k.startsWith(`${folder}/`) ? k.slice(folder.length + 1) : k));
+function names(keys: string[], sourcePrefix: string): string {
+  const rel = keys.map((k) => (sourcePrefix && k.startsWith(`${sourcePrefix}/`) ? k.slice(sourcePrefix.length + 1) : k));
   return rel.slice(0, 10).join(", ") + (rel.length > 10 ? ` and ${rel.length - 10} more` : "");
 }
 
-/** A corrupt segment makes FFmpeg skip its content: the MP4 comes out shorter than the playlist says. */
-function checkDuration(src: Source, seconds: number): void {
-  const target = Math.max(...src.segments.map((s) => s.duration));
-  const tolerance = Math.max(1, target / 2);
-  if (src.seconds - seconds > tolerance) {
-    throw new PermanentError(
-      `the MP4 came out ${seconds.toFixed(1)} s long but ${src.playlistKey} lists ${src.seconds.toFixed(1)} s: some segments are corrupt or not media. Check the segment files (for example with ffprobe) and upload the folder again`,
-    );
+interface Inputs {
+  /** The video (or only) media playlist FFmpeg reads, then one per separate audio rendition (index in src.audio → path). */
+  video: string;
+  audio: Map<number, string>;
+  urlOf: (key: string) => string;
+  /** Turns presigned URLs (key files included) in FFmpeg's messages back into object names. */
+  describe: (msg: string) => string;
+}
+
+/** Presigns every object the recording reads (segments, init sections, key files) and writes the playlists FFmpeg reads. */
+async function prepareInputs(s3: S3Client, bucket: string, src: Source, dir: string): Promise<Inputs> {
+  const urls = new Map(await Promise.all(sourceObjects(src).map(async (k) => [k, await presign(s3, bucket, k)] as const)));
+  const urlOf = (k: string) => urls.get(k)!;
+  const video = join(dir, "video.m3u8");
+  await writeFile(video, writeLocalPlaylist(src.segments, urlOf));
+  const audio = new Map<number, string>();
+  for (const [i, a] of src.audio.entries()) {
+    if (!a.segments) continue;
+    const path = join(dir, `audio-${i}.m3u8`);
+    await writeFile(path, writeLocalPlaylist(a.segments, urlOf));
+    audio.set(i, path);
   }
+  return { video, audio, urlOf, describe: describer(urls, src.sourcePrefix) };
+}
+
+interface Probed {
+  video: InputStreams;
+  /** Per entry of src.audio: the format of its stream (the variant's own audio for a muxed one). */
+  audio: (InputStreams["audio"] | undefined)[];
+  /** Where the video playlist's format changes after a discontinuity, against its first part. */
+  changes: { video: boolean; audio: boolean };
+}
+
+async function probeSource(tools: Tools, src: Source, inputs: Inputs, dir: string, signal: AbortSignal): Promise<Probed> {
+  const video = await probeInput(tools, inputs.video, inputs.describe, signal);
+  const audio: Probed["audio"] = [];
+  for (const [i, a] of src.audio.entries()) {
+    const path = inputs.audio.get(i);
+    audio.push(path ? (await probeInput(tools, path, inputs.describe, signal, `the audio rendition ${names([a.key!], src.sourcePrefix)}`)).audio : video.audio);
+  }
+  if (!video.video && !audio.some(Boolean)) throw new PermanentError("the segments hold no audio or video stream: check the segment files and upload the folder again");
+  return { video, audio, changes: await formatChanges(tools, src, inputs, dir, video, signal) };
+}
+
+/**
+ * A broadcast that reconnected may come back in another format (resolution, profile, audio rate or
+ * channels) after #EXT-X-DISCONTINUITY. Each part's first segment is probed on its own and compared
+ * with the first part.
+ */
+async function formatChanges(tools: Tools, src: Source, inputs: Inputs, dir: string, first: InputStreams, signal: AbortSignal): Promise<Probed["changes"]> {
+  const starts = src.segments.flatMap((s, i) => (i > 0 && s.discontinuity ? [i] : []));
+  const changes = { video: false, audio: false };
+  for (const [n, i] of starts.entries()) {
+    const path = join(dir, `part-${n}.m3u8`);
+    await writeFile(path, writeLocalPlaylist([{ ...src.segments[i]!, discontinuity: false }], inputs.urlOf));
+    let part: InputStreams;
+    try {
+      part = await probeInput(tools, path, inputs.describe, signal, `the part after discontinuity ${n + 1}`);
+    } catch (err) {
+      // A part whose first segment cannot be read is damage, told by the gap check after the remux.
+      if (err instanceof PermanentError) continue;
+      throw err;
+    }
+    const v = first.video;
+    const pv = part.video;
+    if (v && pv && (pv.codec !== v.codec || pv.width !== v.width || pv.height !== v.height || pv.profile !== v.profile)) changes.video = true;
+    const a = first.audio;
+    const pa = part.audio;
+    if (a && pa && (pa.codec !== a.codec || pa.sampleRate !== a.sampleRate || pa.channels !== a.channels)) changes.audio = true;
+  }
+  return changes;
+}
+
+/**
+ * The MP4's tracks: the video (if any), then each audio the source has, labelled with its rendition's
+ * language and name. When the format changes midway the whole track is re-encoded to the first part's
+ * format, not only the parts that differ: copied parts keep the source encoder's parameter sets and
+ * re-encoded ones would carry libx264's, and a track with two of them is what strict players reject.
+ */
+function planTracks(src: Source, probed: Probed): Track[] {
+  const tracks: Track[] = [];
+  const v = probed.video.video;
+  if (v) tracks.push({ input: 0, kind: "video", codec: v.codec, normalize: probed.changes.video ? { width: v.width, height: v.height } : undefined });
+  let next = 1;
+  for (const [i, a] of src.audio.entries()) {
+    const format = probed.audio[i];
+    const input = a.segments ? next++ : 0;
+    if (!format) {
+      // A separate rendition without audio is a broken source; the variant without its own audio simply has none.
+      if (a.segments) throw new PermanentError(`the audio rendition ${JSON.stringify(a.name)} (${names([a.key!], src.sourcePrefix)}) holds no audio stream: check its segments and upload the folder again`);
+      continue;
+    }
+    const normalize = input === 0 && probed.changes.audio ? { sampleRate: format.sampleRate, channels: format.channels } : undefined;
+    tracks.push({ input, kind: "audio", codec: format.codec, normalize, language: a.language, title: a.name || undefined, isDefault: tracks.every((t) => t.kind !== "audio") });
+  }
+  return tracks;
+}
+
+interface RemuxJob {
+  s3: S3Client;
+  config: HandlerContext["config"];
+  tools: Tools;
+  src: Source;
+  inputs: Inputs;
+  tracks: Track[];
+  dir: string;
+  fileKey: string;
+  /** Upload while FFmpeg writes (moov moved by convert); past 32-bit chunk offsets (> 3.5 GB) FFmpeg's own faststart does it. */
+  streaming: boolean;
+  signal: AbortSignal;
+  report: (p: number) => void;
+  log: HandlerContext["log"];
+}
+
+/** One FFmpeg run writes the MP4; it is verified before its upload completes. */
+async function remuxAndUpload(j: RemuxJob): Promise<{ size: number; facts: OutputFacts; warnings: RecordingWarning[] }> {
+  const { src, tracks } = j;
+  const output = join(j.dir, "output.mp4");
+  const recBucket = j.config.s3.recordingsBucket;
+  const reencodes = tracks.filter((t) => t.normalize || !["h264", "hevc", "aac"].includes(t.codec)).map((t) => `${t.kind} ${t.codec}`);
+  if (reencodes.length) j.log.info({ reencodes }, "re-encoding what MP4 cannot hold as it is, or what changes format midway");
+  const streamed = j.streaming ? startStreamingUpload(j.s3, recBucket, j.fileKey, output, j.signal, () => {}) : undefined;
+  const share = streamed ? 0.97 : REMUX_SHARE;
+  let facts: OutputFacts;
+  let warnings: RecordingWarning[];
+  try {
+    await remux({
+      tools: j.tools,
+      inputs: [j.inputs.video, ...j.inputs.audio.values()],
+      tracks,
+      output,
+      fragmented: src.segments.some((s) => s.map),
+      targetSeconds: Math.max(...src.segments.map((s) => s.duration)),
+      faststart: !streamed,
+      seconds: src.seconds,
+      signal: j.signal,
+      describe: j.inputs.describe,
+      onStart: (pid) => recordChild(j.dir, pid),
+      onProgress: (f) => j.report(f * share),
+    });
+    facts = await probeOutput(j.tools, output, j.signal);
+    checkTracks(src, tracks, facts);
+    warnings = await checkDuration(j, facts);
+  } catch (err) {
+    await streamed?.abort();
+    throw err;
+  }
+  if (streamed) return { size: await streamed.finish(), facts, warnings };
+  const size = (await stat(output)).size;
+  await upload(j.s3, recBucket, j.fileKey, output, size, j.signal, (f) => j.report(REMUX_SHARE + f * (1 - REMUX_SHARE)));
+  return { size, facts, warnings };
+}
+
+/** Ready means complete: every track the source has is in the MP4, or the recording fails naming the one missing. */
+function checkTracks(src: Source, tracks: Track[], facts: OutputFacts): void {
+  const wantVideo = tracks.filter((t) => t.kind === "video").length;
+  const audio = tracks.filter((t) => t.kind === "audio");
+  if (facts.videoTracks + facts.audioTracks === 0 || facts.duration <= 0) {
+    throw new PermanentError(`nothing playable could be made from ${src.playlistKey}: FFmpeg found no audio or video in its segments. Check the segment files (for example with ffprobe) and upload the folder again`);
+  }
+  if (facts.videoTracks < wantVideo) throw new PermanentError(`the MP4 came out without the video track of ${src.playlistKey}: its video could not be copied. Check the segment files and upload the folder again`);
+  if (facts.audioTracks < audio.length) {
+    const missing = audio.slice(facts.audioTracks).map((t) => JSON.stringify(t.title ?? "audio") + (t.language ? ` (${t.language})` : ""));
+    throw new PermanentError(`the MP4 came out without the audio track(s) ${missing.join(", ")} of ${src.masterKey ?? src.playlistKey}: check those renditions' segments and upload the folder again`);
+  }
+}
+
+/**
+ * Damage is told, not punished: when the MP4 is shorter than the playlist lists (corrupt or lost data,
+ * as SRT packet loss makes), each segment is probed to say where and how much is missing.
+ */
+async function checkDuration(j: RemuxJob, facts: OutputFacts): Promise<RecordingWarning[]> {
+  const { src } = j;
+  const target = Math.max(...src.segments.map((s) => s.duration));
+  const missing = src.seconds - facts.duration;
+  if (missing <= Math.max(1, target / 2)) return [];
+  const at = await locateGaps(j);
+  const where = at.length ? ` (${at.slice(0, 5).map((g) => `${clock(g.startSeconds)} in ${g.segment}: ${g.missingSeconds.toFixed(1)} s`).join("; ")}${at.length > 5 ? `; and ${at.length - 5} more places` : ""})` : "";
+  j.log.warn({ missing, places: at.length, stage: "verify" }, "the source is damaged; the MP4 holds what could be read");
+  return [{
+    kind: "missing-media",
+    missingSeconds: Math.round(missing * 10) / 10,
+    at,
+    message: `the source is damaged: ${missing.toFixed(1)} s of the ${src.seconds.toFixed(1)} s ${src.playlistKey} lists could not be read and are not in the MP4${where}. The rest plays; upload the damaged segments again to get them back`,
+  }];
+}
+
+async function locateGaps(j: RemuxJob): Promise<RecordingWarning["at"]> {
+  const { src } = j;
+  const parts: { part: Part; segments: ResolvedSegment[] }[] = [];
+  let t = 0;
+  for (const s of src.segments) {
+    if (parts.length === 0 || s.discontinuity) parts.push({ part: { start: t, segments: [] }, segments: [] });
+    const last = parts[parts.length - 1]!;
+    (last.part.segments as { key: string; duration: number }[]).push({ key: s.key, duration: s.duration });
+    last.segments.push(s);
+    t += s.duration;
+  }
+  const gaps: Gap[] = [];
+  let next = 0;
+  // One read of each part's packets (a handful of processes however long the recording), parts side by side.
+  const worker = async () => {
+    while (next < parts.length) {
+      const i = next++;
+      const { part, segments } = parts[i]!;
+      const packets = await packetsOf(j, segments, `part-${i}`);
+      const found = gapsInPart(part, packets);
+      // A loss at the very start shows no jump and looks like one at the end: reading the first segment alone tells them apart.
+      const end = part.start + segments.reduce((sum, s) => sum + s.duration, 0);
+      const atEnd = packets.length > 0 && found.some((g) => Math.abs(g.startSeconds + g.missingSeconds - end) < 0.25);
+      const leading = atEnd ? segments[0]!.duration - span(await packetsOf(j, [segments[0]!], `first-${i}`)) : 0;
+      gaps.push(...(leading > 0.5 ? gapsInPart(part, packets, leading) : found));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(LOCATE_PARALLEL, parts.length) }, worker));
+  return gaps.sort((a, b) => a.startSeconds - b.startSeconds).map((g) => ({ ...g, segment: names([g.segment], src.sourcePrefix) }));
+}
+
+function span(packets: Packet[]): number {
+  if (packets.length === 0) return 0;
+  const first = Math.min(...packets.map((p) => p.dts));
+  return Math.max(...packets.map((p) => p.dts + p.duration)) - first;
+}
+
+/** The packets FFmpeg reads from some segments (the video stream, else the audio), in decode order. */
+async function packetsOf(j: RemuxJob, segments: ResolvedSegment[], name: string): Promise<Packet[]> {
+  const path = join(j.dir, `${name}.m3u8`);
+  await writeFile(path, writeLocalPlaylist(segments.map((s, i) => (i === 0 ? { ...s, discontinuity: false } : s)), j.inputs.urlOf));
+  const stream = j.tracks.some((t) => t.kind === "video") ? "v:0" : "a:0";
+  const r = await execa(j.tools.ffprobe, ["-v", "quiet", "-protocol_whitelist", HLS_PROTOCOLS, ...(await hlsInputOptions(j.tools)), "-select_streams", stream, "-show_entries", "packet=dts_time,duration_time", "-of", "csv=p=0", path], {
+    reject: false,
+    cancelSignal: j.signal,
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  return String(r.stdout)
+    .split("\n")
+    .map((l) => l.split(",").map(Number))
+    .filter(([dts]) => Number.isFinite(dts))
+    .map(([dts, duration]) => ({ dts: dts!, duration: Number.isFinite(duration) ? duration! : 0 }));
+}
+
+function clock(seconds: number): string {
+  const s = Math.floor(seconds);
+  const h = Math.floor(s / 3600);
+  const mm = String(Math.floor((s % 3600) / 60)).padStart(h ? 2 : 1, "0");
+  return `${h ? `${h}:` : ""}${mm}:${String(s % 60).padStart(2, "0")}`;
+}
+
+/** Each WebVTT subtitle rendition becomes one side-car .vtt beside the MP4. */
+async function writeSubtitles(s3: S3Client, hlsBucket: string, recBucket: string, src: Source, signal: AbortSignal): Promise<SubtitleTrack[]> {
+  const out: SubtitleTrack[] = [];
+  for (const [i, sub] of src.subtitles.entries()) {
+    const texts = await Promise.all(
+      sub.segments.map(async (s) => {
+        const res = await s3.send(new GetObjectCommand({ Bucket: hlsBucket, Key: s.key }), { abortSignal: signal });
+        return { name: names([s.key], src.sourcePrefix), text: await res.Body!.transformToString("utf-8") };
+      }),
+    );
+    const key = subtitleKey(src.sourcePrefix, src.name, i, sub.language);
+    await hls(async () => putText(s3, recBucket, key, mergeWebVtt(texts), "text/vtt; charset=utf-8"));
+    out.push({ key, language: sub.language ?? null, name: sub.name, isDefault: sub.isDefault });
+  }
+  return out;
 }
 
 async function presign(s3: S3Client, bucket: string, key: string): Promise<string> {
   return getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: PRESIGN_SECONDS });
 }
 
-/** FFmpeg's messages name presigned URLs: show the segment names instead. */
-function describer(urls: Map<string, string>, folder: string): (msg: string) => string {
+/** FFmpeg's messages name presigned URLs (of segments and key files alike): show the object names instead, never a signature. */
+function describer(urls: Map<string, string>, sourcePrefix: string): (msg: string) => string {
   return (msg) => {
     let out = msg;
-    for (const [key, url] of urls) if (out.includes(url)) out = out.replaceAll(url, names([key], folder));
+    for (const [key, url] of urls) if (out.includes(url)) out = out.replaceAll(url, names([key], sourcePrefix));
     return out.replace(/https?:\/\/\S+/g, (u) => u.split("?")[0]!);
   };
 }
@@ -277,19 +582,4 @@ async function upload(s3: S3Client, bucket: string, key: string, file: string, s
     signal.removeEventListener("abort", onAbort);
   }
   signal.throwIfAborted();
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(done, Math.max(0, ms));
-    function done() {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }
-    function onAbort() {
-      clearTimeout(t);
-      reject(signal.reason);
-    }
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }

@@ -1,78 +1,132 @@
 import { createInterface } from "node:readline";
 import { execa } from "execa";
+import { HLS_PROTOCOLS, hlsInputOptions } from "../../lib/ffmpeg.js";
 import { PermanentError, TransientError } from "../runtime/handler.js";
 
-// Stage 3 of convert: FFmpeg reads the temporary playlist of presigned segment URLs and writes a
-// faststart MP4, copying the streams MP4 can hold (H.264/HEVC, AAC) and re-encoding only the others.
+// FFmpeg reads temporary playlists of presigned segment URLs (the video variant and each separate audio
+// rendition, one input each) and writes one MP4: streams MP4 holds are copied (H.264/HEVC, AAC), others
+// re-encoded; a source whose format changes across discontinuities is re-encoded to its first part's format.
 
 export interface Tools {
   ffmpeg: string;
   ffprobe: string;
 }
 
-export interface InputStreams {
-  video?: string;
-  audio?: string;
+export interface VideoFormat {
+  codec: string;
+  width?: number;
+  height?: number;
+  profile?: string;
 }
 
-const PROTOCOLS = "file,http,https,tcp,tls,crypto";
+export interface AudioFormat {
+  codec: string;
+  sampleRate?: number;
+  channels?: number;
+}
+
+/** The first video and audio stream of one input, as FFmpeg sees them. */
+export interface InputStreams {
+  video?: VideoFormat;
+  audio?: AudioFormat;
+}
+
+const PROTOCOLS = HLS_PROTOCOLS;
 /** Errors that say the store or the network failed, not the media: worth another attempt. */
 const NETWORK_TROUBLE = /Server returned 5\d\d|Connection refused|Connection reset|Connection timed out|timed out|Failed to open segment|Failed to reload playlist|Immediate exit requested/i;
 
-/** The codecs of the first video and audio stream, as FFmpeg sees them at the start of the recording. */
-export async function probeInput(tools: Tools, playlistPath: string, describe: (msg: string) => string, signal: AbortSignal): Promise<InputStreams> {
+interface ProbeStream {
+  codec_type: string;
+  codec_name?: string;
+  width?: number;
+  height?: number;
+  profile?: string;
+  sample_rate?: string;
+  channels?: number;
+}
+
+/** The streams at the start of a playlist (or of one part of it); `what` names it in errors. */
+export async function probeInput(tools: Tools, playlistPath: string, describe: (msg: string) => string, signal: AbortSignal, what = "the first segment"): Promise<InputStreams> {
   const hls = await hlsInputOptions(tools);
-  const r = await execa(tools.ffprobe, ["-v", "error", "-protocol_whitelist", PROTOCOLS, ...hls, "-show_entries", "stream=codec_type,codec_name", "-of", "json", playlistPath], {
-    reject: false,
-    cancelSignal: signal,
-    forceKillAfterDelay: 2000,
-  });
+  const r = await execa(
+    tools.ffprobe,
+    ["-v", "error", "-protocol_whitelist", PROTOCOLS, ...hls, "-show_entries", "stream=codec_type,codec_name,width,height,profile,sample_rate,channels", "-of", "json", playlistPath],
+    { reject: false, cancelSignal: signal, forceKillAfterDelay: 2000 },
+  );
   signal.throwIfAborted();
   if (r.exitCode !== 0) {
     const said = describe(lastLines(String(r.stderr)));
-    if (NETWORK_TROUBLE.test(said)) throw new TransientError(`reading the first segment failed: ${said}`);
-    throw new PermanentError(`the first segment is not audio or video FFmpeg can read (${said}): check the segment files and upload the folder again`);
+    if (NETWORK_TROUBLE.test(said)) throw new TransientError(`reading ${what} failed: ${said}`);
+    throw new PermanentError(`${what} is not audio or video FFmpeg can read (${said}): check the segment files and upload the folder again`);
   }
-  const streams = (JSON.parse(String(r.stdout)) as { streams?: { codec_type: string; codec_name?: string }[] }).streams ?? [];
-  const out: InputStreams = {
-    video: streams.find((s) => s.codec_type === "video")?.codec_name,
-    audio: streams.find((s) => s.codec_type === "audio")?.codec_name,
+  const streams = (JSON.parse(String(r.stdout)) as { streams?: ProbeStream[] }).streams ?? [];
+  const v = streams.find((s) => s.codec_type === "video" && s.codec_name);
+  const a = streams.find((s) => s.codec_type === "audio" && s.codec_name);
+  return {
+    video: v ? { codec: v.codec_name!, width: v.width, height: v.height, profile: v.profile } : undefined,
+    audio: a ? { codec: a.codec_name!, sampleRate: a.sample_rate ? Number(a.sample_rate) : undefined, channels: a.channels } : undefined,
   };
-  if (!out.video && !out.audio) throw new PermanentError("the segments hold no audio or video stream: check the segment files and upload the folder again");
-  return out;
 }
 
-/** Copy what MP4 holds as is; anything else is re-encoded to H.264 / AAC. */
-export function codecArgs(input: InputStreams): { args: string[]; reencodes: string[] } {
+/** One stream of the MP4, in output order (video first, then audio tracks). */
+export interface Track {
+  input: number;
+  kind: "video" | "audio";
+  codec: string;
+  /** Re-encode to this format (the first part's) because the source changes format midway. */
+  normalize?: { width?: number; height?: number; sampleRate?: number; channels?: number };
+  language?: string;
+  title?: string;
+  isDefault?: boolean;
+}
+
+/** The mapping and codec of every output track: copy what MP4 holds as is, re-encode the rest to H.264 / AAC. */
+export function codecArgs(tracks: readonly Track[]): { args: string[]; reencodes: string[] } {
   const args: string[] = [];
   const reencodes: string[] = [];
-  if (input.video) {
-    args.push("-map", "0:v:0");
-    if (input.video === "h264") args.push("-c:v", "copy");
-    // hvc1 is the tag Apple players require for HEVC in MP4.
-    else if (input.video === "hevc") args.push("-c:v", "copy", "-tag:v", "hvc1");
-    else {
-      args.push("-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p");
-      reencodes.push(`video ${input.video}`);
+  let a = 0;
+  for (const t of tracks) {
+    if (t.kind === "video") {
+      args.push("-map", `${t.input}:v:0`);
+      const n = t.normalize;
+      if (n?.width && n.height) {
+        // Every part is fitted into the first part's frame, so the MP4 has one sample description.
+        args.push("-c:v:0", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p");
+        args.push("-filter:v:0", `scale=${n.width}:${n.height}:force_original_aspect_ratio=decrease,pad=${n.width}:${n.height}:(ow-iw)/2:(oh-ih)/2,setsar=1`);
+        reencodes.push(`video ${t.codec} (its format changes midway)`);
+      } else if (t.codec === "h264") args.push("-c:v:0", "copy");
+      // hvc1 is the tag Apple players require for HEVC in MP4.
+      else if (t.codec === "hevc") args.push("-c:v:0", "copy", "-tag:v:0", "hvc1");
+      else {
+        args.push("-c:v:0", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p");
+        reencodes.push(`video ${t.codec}`);
+      }
+      continue;
     }
-  }
-  if (input.audio) {
-    args.push("-map", "0:a:0");
-    if (input.audio === "aac") args.push("-c:a", "copy");
+    args.push("-map", `${t.input}:a:0`);
+    const n = t.normalize;
+    if (n?.sampleRate || n?.channels) {
+      args.push(`-c:a:${a}`, "aac", `-b:a:${a}`, "160k", ...(n.sampleRate ? [`-ar:a:${a}`, String(n.sampleRate)] : []), ...(n.channels ? [`-ac:a:${a}`, String(n.channels)] : []));
+      reencodes.push(`audio ${t.codec} (its format changes midway)`);
+    } else if (t.codec === "aac") args.push(`-c:a:${a}`, "copy");
     else {
-      args.push("-c:a", "aac", "-b:a", "160k");
-      reencodes.push(`audio ${input.audio}`);
+      args.push(`-c:a:${a}`, "aac", `-b:a:${a}`, "160k");
+      reencodes.push(`audio ${t.codec}`);
     }
+    if (t.language) args.push(`-metadata:s:a:${a}`, `language=${t.language}`);
+    if (t.title) args.push(`-metadata:s:a:${a}`, `title=${t.title}`);
+    args.push(`-disposition:a:${a}`, t.isDefault ? "default" : "0");
+    a++;
   }
   return { args, reencodes };
 }
 
 /**
  * Discontinuities reset timestamps: FFmpeg folds jumps larger than this threshold so the MP4's timeline
- * stays continuous, and content FFmpeg had to skip (a corrupt segment) shows up as a shorter MP4 that
- * convert refuses. MPEG-TS interleaves audio and video closely, so a 1 s threshold is safe; fMP4
- * carries each track's whole fragment at once (audio arrives a segment "late"), so its threshold must
- * stay above a segment's length or the audio would be shifted.
+ * stays continuous, and content FFmpeg had to skip (a corrupt segment) shows up as a shorter MP4.
+ * MPEG-TS interleaves audio and video closely, so a 1 s threshold is safe; fMP4 carries each track's
+ * whole fragment at once (audio arrives a segment "late"), so its threshold must stay above a segment's
+ * length or the audio would be shifted.
  */
 export function discontinuityArgs(o: { fragmented: boolean; targetSeconds: number }): string[] {
   const seconds = o.fragmented ? Math.max(10, Math.ceil(o.targetSeconds * 2) + 1) : 1;
@@ -86,9 +140,10 @@ export interface RemuxOptions {
   fragmented: boolean;
   targetSeconds: number;
   tools: Tools;
-  input: string;
+  /** Local playlists, one FFmpeg input each: the video variant first, then separate audio renditions. */
+  inputs: readonly string[];
+  tracks: readonly Track[];
   output: string;
-  streams: InputStreams;
   /** The playlist's duration, to turn FFmpeg's position into a fraction. */
   seconds: number;
   signal: AbortSignal;
@@ -98,43 +153,22 @@ export interface RemuxOptions {
   onStart?: (pid: number | undefined) => Promise<void>;
 }
 
-/**
- * The HLS reader's options differ between FFmpeg builds (Debian's 5.1 has the newer extension checks,
- * older static builds do not): ask the binary once. The checks guard against playlists that read local
- * files; ours is written by convert and names only presigned URLs, so any segment extension is allowed.
- */
-const hlsOptionCache = new Map<string, Promise<string[]>>();
-export function hlsInputOptions(tools: Tools): Promise<string[]> {
-  let p = hlsOptionCache.get(tools.ffmpeg);
-  if (!p) {
-    p = execa(tools.ffmpeg, ["-hide_banner", "-h", "demuxer=hls"], { reject: false }).then((r) => {
-      const help = String(r.stdout);
-      const has = (name: string) => help.includes(`-${name} `);
-      return [
-        ...(has("allowed_extensions") ? ["-allowed_extensions", "ALL"] : []),
-        ...(has("allowed_segment_extensions") ? ["-allowed_segment_extensions", "ALL"] : []),
-        ...(has("extension_picky") ? ["-extension_picky", "0"] : []),
-        ...(has("seg_max_retry") ? ["-seg_max_retry", "3"] : []),
-      ];
-    });
-    hlsOptionCache.set(tools.ffmpeg, p);
-  }
-  return p;
-}
-
 export async function remux(o: RemuxOptions): Promise<void> {
-  const { args: codec } = codecArgs(o.streams);
+  const { args: codec } = codecArgs(o.tracks);
   const hls = await hlsInputOptions(o.tools);
+  const inputs = o.inputs.flatMap((path) => [
+    "-protocol_whitelist", PROTOCOLS,
+    // A stalled segment read fails instead of hanging.
+    "-rw_timeout", "30000000",
+    ...hls,
+    "-i", path,
+  ]);
   const sub = execa(
     o.tools.ffmpeg,
     [
       "-hide_banner", "-nostdin", "-loglevel", "warning", "-nostats",
-      "-protocol_whitelist", PROTOCOLS,
-      // A stalled segment read fails instead of hanging.
-      "-rw_timeout", "30000000",
-      ...hls,
       ...discontinuityArgs(o),
-      "-i", o.input,
+      ...inputs,
       ...codec,
       ...(o.faststart ? ["-movflags", "+faststart"] : []),
       "-progress", "pipe:1",
@@ -163,14 +197,25 @@ export interface OutputFacts {
   height: number | null;
   videoCodec: string | null;
   audioCodec: string | null;
+  videoTracks: number;
+  audioTracks: number;
 }
 
 export async function probeOutput(tools: Tools, file: string, signal: AbortSignal): Promise<OutputFacts> {
   const { stdout } = await execa(tools.ffprobe, ["-v", "error", "-show_entries", "format=duration:stream=codec_type,codec_name,width,height", "-of", "json", file], { cancelSignal: signal });
-  const j = JSON.parse(stdout) as { format?: { duration?: string }; streams?: { codec_type: string; codec_name?: string; width?: number; height?: number }[] };
-  const v = j.streams?.find((s) => s.codec_type === "video");
-  const a = j.streams?.find((s) => s.codec_type === "audio");
-  return { duration: Number(j.format?.duration ?? 0), width: v?.width ?? null, height: v?.height ?? null, videoCodec: v?.codec_name ?? null, audioCodec: a?.codec_name ?? null };
+  const j = JSON.parse(stdout) as { format?: { duration?: string }; streams?: ProbeStream[] };
+  const streams = j.streams ?? [];
+  const v = streams.filter((s) => s.codec_type === "video");
+  const a = streams.filter((s) => s.codec_type === "audio");
+  return {
+    duration: Number(j.format?.duration ?? 0),
+    width: v[0]?.width ?? null,
+    height: v[0]?.height ?? null,
+    videoCodec: v[0]?.codec_name ?? null,
+    audioCodec: a[0]?.codec_name ?? null,
+    videoTracks: v.length,
+    audioTracks: a.length,
+  };
 }
 
 /** FFmpeg's last few messages, which say why it stopped. */

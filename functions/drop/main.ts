@@ -4,12 +4,13 @@ import { readFile } from "node:fs/promises";
 import { basename, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import cliProgress from "cli-progress";
-import { and, eq, gte, or, inArray } from "drizzle-orm";
 import { HeadObjectCommand } from "@aws-sdk/client-s3";
 import { loadConfig } from "../../lib/config.js";
+import { folderOf, keyIn, listPrefix } from "../../lib/layout.js";
 import { createS3 } from "../../lib/s3.js";
+import { sleep } from "../../lib/time.js";
 import { createDb, closeDb } from "../../db/client.js";
-import { recordings } from "../../db/schema.js";
+import { recordingOfDrop } from "../../db/recordings.js";
 import { DropError, isPlaylistFile, listFolder, uploadFiles } from "./upload.js";
 
 const USAGE = "usage: make drop DIR=path/to/hls-folder [PREFIX=name/in/bucket]   (or: functions/drop/main.ts DIR [--prefix P] [--timeout SECONDS] [--no-wait])";
@@ -39,10 +40,9 @@ async function main(): Promise<number> {
   if (!texts.some((t) => t.text.includes("#EXT-X-ENDLIST"))) {
     throw new DropError(`no playlist in ${dir} ends with #EXT-X-ENDLIST, so nothing would be converted: add #EXT-X-ENDLIST as the last line of the finished playlist`);
   }
-  // The recording's folder is the folder of the top-most playlist (the master, when there is one).
+  // The recording's source prefix is the folder of the top-most playlist (the master, when there is one).
   const top = [...playlists].sort((a, b) => a.rel.split("/").length - b.rel.split("/").length)[0]!;
-  const topDir = top.rel.includes("/") ? top.rel.slice(0, top.rel.lastIndexOf("/")) : "";
-  const folder = topDir ? `${prefix}/${topDir}` : prefix;
+  const sourcePrefix = folderOf(keyIn(prefix, top.rel));
 
   const config = loadConfig();
   const s3 = createS3(config.s3);
@@ -65,14 +65,14 @@ async function main(): Promise<number> {
   } finally {
     bar.stop();
   }
-  console.log(`uploaded ${files.length} files (${(total / 1e6).toFixed(1)} MB) to s3://${bucket}/${prefix}/`);
+  console.log(`uploaded ${files.length} files (${(total / 1e6).toFixed(1)} MB) to s3://${bucket}/${listPrefix(prefix)}`);
   if (values["no-wait"]) {
     s3.destroy();
     return 0;
   }
 
   const etags = (
-    await Promise.all(playlists.map((p) => s3.send(new HeadObjectCommand({ Bucket: bucket, Key: `${prefix}/${p.rel}` })).then((h) => (h.ETag ?? "").replaceAll('"', ""))))
+    await Promise.all(playlists.map((p) => s3.send(new HeadObjectCommand({ Bucket: bucket, Key: keyIn(prefix, p.rel) })).then((h) => (h.ETag ?? "").replaceAll('"', ""))))
   ).filter(Boolean);
   s3.destroy();
   const db = createDb(config.databaseUrl, { max: 1 });
@@ -81,10 +81,7 @@ async function main(): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   try {
     for (;;) {
-      const [r] = await db
-        .select()
-        .from(recordings)
-        .where(and(eq(recordings.sourcePrefix, folder), or(gte(recordings.updatedAt, startedAt), and(eq(recordings.status, "ready"), inArray(recordings.playlistEtag, etags)))));
+      const r = await recordingOfDrop(db, sourcePrefix, startedAt, etags);
       if (r) conv.update(Math.round(r.progress * 100), { status: r.status });
       if (r && (r.status === "ready" || r.status === "failed")) {
         conv.stop();
@@ -97,10 +94,10 @@ async function main(): Promise<number> {
       }
       if (Date.now() > deadline) {
         conv.stop();
-        console.log(`still ${r?.status ?? "not picked up"} after ${values.timeout} s: is a convert replica running (make up)? The recording of ${folder} will appear when it is done.`);
+        console.log(`still ${r?.status ?? "not picked up"} after ${values.timeout} s: is a convert replica running (make up)? The recording of ${sourcePrefix} will appear when it is done.`);
         return 3;
       }
-      await new Promise((res) => setTimeout(res, 500));
+      await sleep(500);
     }
   } finally {
     conv.stop();

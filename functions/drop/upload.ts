@@ -2,6 +2,7 @@ import { createReadStream } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { keyIn } from "../../lib/layout.js";
 
 // Uploading a local HLS folder to the hls-streams bucket, playlists last: the playlist's event then
 // finds every segment already there (convert would also wait for them, but there is no need to).
@@ -69,7 +70,7 @@ export async function uploadFiles(s3: S3Client, bucket: string, prefix: string, 
   for (const f of files.filter((f) => isPlaylistFile(f.rel))) if ((await readFile(f.path, "utf8")).includes("#EXT-X-STREAM-INF")) masters.add(f.rel);
   const ordered = uploadOrder(files, (f) => masters.has(f.rel)).filter((f) => !o.skip?.(f));
   const put = async (f: LocalFile) => {
-    const key = prefix ? `${prefix}/${f.rel}` : f.rel;
+    const key = keyIn(prefix, f.rel);
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: createReadStream(f.path), ContentLength: f.size, ContentType: contentType(f.rel) }));
     o.onFile?.(f);
   };

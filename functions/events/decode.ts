@@ -109,5 +109,10 @@ export function encodeSweepEvent(e: Omit<StorageEvent, "eventName" | "sequencer"
  * (segments, other buckets, deletions) is acknowledged without work; the Versity gateway sends it all.
  */
 export function playlistEvents(events: StorageEvent[], hlsBucket: string): StorageEvent[] {
-  return events.filter((e) => e.bucket === hlsBucket && isObjectCreated(e) && isPlaylistKey(e.key));
+  return events.filter((e) => isPlaylistCreated(e, hlsBucket));
+}
+
+/** The one rule for "this event is work": a playlist created in the HLS bucket. */
+export function isPlaylistCreated(e: StorageEvent, hlsBucket: string): boolean {
+  return e.bucket === hlsBucket && isObjectCreated(e) && isPlaylistKey(e.key);
 }

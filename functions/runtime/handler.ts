@@ -12,7 +12,10 @@ export interface HandlerContext {
   config: Config;
   /** Aborted when the worker shuts down or the job must stop; pass it to FFmpeg and S3 calls. */
   signal: AbortSignal;
-  /** Reports progress (0..1) and keeps the message from being redelivered while a long job runs. */
+  /**
+   * Reports how far the job is (0..1): the runner shows it in the `function_job_progress` gauge and a
+   * job log line every few seconds, and it heartbeats the message so a long job is not redelivered.
+   */
   progress(fraction: number): Promise<void>;
   /** Delivery attempt of this event, from 1. */
   attempt: number;
@@ -22,8 +25,13 @@ export interface HandlerContext {
   redeliverAfterMs?: number;
 }
 
-/** A pure function of (event, context); the runtime binds it to a JetStream consumer. */
-export type Handler = (event: StorageEvent, ctx: HandlerContext) => Promise<HandlerResult | void>;
+/** One per event the runner hands to a handler: what the handler found, for giveUp to record. */
+export interface Job<S = unknown> {
+  state?: S;
+}
+
+/** A pure function of (event, context, job); the runtime binds it to a JetStream consumer. */
+export type Handler<S = unknown> = (event: StorageEvent, ctx: HandlerContext, job: Job<S>) => Promise<HandlerResult | void>;
 export type HandlerResult = "done" | "ignored";
 
 /** Retrying cannot help (a bad playlist, a path escaping its folder): the message is terminated. */
@@ -45,4 +53,4 @@ export class TransientError extends Error {
 }
 
 /** Called once when an event is given up (permanent error, or the last delivery failed), to record why. */
-export type GiveUp = (event: StorageEvent, reason: string, ctx: HandlerContext) => Promise<void>;
+export type GiveUp<S = unknown> = (event: StorageEvent, reason: string, ctx: HandlerContext, job: Job<S>) => Promise<void>;

@@ -1,45 +1,59 @@
 import { hostname } from "node:os";
 import { Hono } from "hono";
 import type { ServerType } from "@hono/node-server";
-import { sql } from "drizzle-orm";
 import { loadConfig, type Config } from "../../lib/config.js";
 import { createLogger, type Logger } from "../../lib/log.js";
 import { createS3 } from "../../lib/s3.js";
 import { connectNats } from "../../lib/nats.js";
-import { createMetrics, listen, mountOps, onShutdown } from "../../lib/service.js";
-import { createDb, closeDb, type Db } from "../../db/client.js";
-import { sweep } from "../sweep/sweep.js";
+import { createMetrics, listen, onShutdown } from "../../lib/service.js";
+import { dependencyChecks, mountOps } from "../../lib/http/ops.js";
+import { createDb, closeDb, ping, type Db } from "../../db/client.js";
+import type { StorageEvent } from "../events/decode.js";
 import { createRunner, type Runner } from "./runner.js";
 import type { GiveUp, Handler } from "./handler.js";
 import type { S3Client } from "@aws-sdk/client-s3";
+import type { Registry } from "prom-client";
 import type { NatsConnection } from "../../lib/nats.js";
 
-export interface FunctionSpec {
+/** What a function's background tasks get: the replica's connections and a signal that ends them. */
+export interface BackgroundDeps {
+  config: Config;
+  log: Logger;
+  s3: S3Client;
+  db: Db;
+  nc: NatsConnection;
+  worker: string;
+  /** The replica's /metrics registry, for what a task counts (the sweep's backlog). */
+  registry: Registry;
+  /** Aborted when the replica stops: each task returns soon after. */
+  signal: AbortSignal;
+}
+
+export interface FunctionSpec<S = unknown> {
   /** "convert", "thumbnail": names the logs and metrics. */
   name: string;
   /** Which durable consumer the function pulls from. */
   consumer: (config: Config) => string;
-  handler: Handler;
-  giveUp?: GiveUp;
+  /** Which events are work; the runner acks the others without calling the handler. */
+  accepts: (event: StorageEvent, config: Config) => boolean;
+  handler: Handler<S>;
+  giveUp?: GiveUp<S>;
   /** Runs once before pulling (e.g. clearing temp files a crashed replica left). */
   prepare?: (deps: { config: Config; log: Logger; worker: string }) => Promise<void>;
-  /** Runs the sweep for lost events at start and every SWEEP_INTERVAL_SECONDS (default true). */
-  sweep?: boolean;
+  /** Long-running tasks the function owns (convert's sweep): started after pulling begins, awaited on stop. */
+  background?: (deps: BackgroundDeps) => Array<() => Promise<void>>;
 }
 
 export interface Replica {
   worker: string;
-  /** The port /health and /metrics listen on (METRICS_PORT, or the one the system picked for 0). */
+  /** The port /health, /ready and /metrics listen on (METRICS_PORT, or the one the system picked for 0). */
   port: number;
   runner: Runner;
   stop(): Promise<void>;
 }
 
-// Any constant works; it only has to be the same in every replica of every function.
-const SWEEP_LOCK = 7_301_843;
-
-/** Starts one replica of a function in this process: connections, runner, ops server, periodic sweep. */
-export async function startReplica(spec: FunctionSpec, config: Config = loadConfig()): Promise<Replica> {
+/** Starts one replica of a function in this process: connections, runner, ops server, background tasks. */
+export async function startReplica<S>(spec: FunctionSpec<S>, config: Config = loadConfig()): Promise<Replica> {
   const worker = config.functions.replicaId ?? `${spec.name}-${hostname()}-${process.pid}`;
   const log = createLogger(spec.name, config.logLevel).child({ worker });
   const s3 = createS3(config.s3);
@@ -49,22 +63,33 @@ export async function startReplica(spec: FunctionSpec, config: Config = loadConf
   await spec.prepare?.({ config, log, worker });
 
   const registry = createMetrics(spec.name);
-  const runner = createRunner({ name: spec.name, handler: spec.handler, giveUp: spec.giveUp, nc, s3, db, log, config, consumer: spec.consumer(config), worker, registry });
-  const app = mountOps(new Hono(), registry, {
-    nats: async () => {
-      if (nc.isClosed()) throw new Error("connection closed");
-      await nc.flush();
-    },
-    db: async () => {
-      await db.execute(sql`select 1`);
-    },
+  const runner = createRunner({
+    name: spec.name,
+    handler: spec.handler as Handler,
+    giveUp: spec.giveUp as GiveUp | undefined,
+    accepts: (e) => spec.accepts(e, config),
+    nc,
+    s3,
+    db,
+    log,
+    config,
+    consumer: spec.consumer(config),
+    worker,
+    registry,
+  });
+  const app = mountOps(new Hono(), {
+    registry,
+    ready: dependencyChecks({ database: () => ping(db), s3: { client: s3, buckets: [config.s3.hlsBucket, config.s3.recordingsBucket] }, nats: () => nc }),
   });
   const server: ServerType = await listen(app, config.functions.metricsPort, log);
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.functions.metricsPort;
 
   await runner.start();
-  const sweeper = spec.sweep === false ? undefined : startSweeper({ s3, db, nc, log, config });
+  const stopBackground = new AbortController();
+  const tasks = (spec.background?.({ config, log, s3, db, nc, worker, registry, signal: stopBackground.signal }) ?? []).map((task) =>
+    task().catch((err) => log.error({ err: (err as Error).message }, "a background task ended with an error")),
+  );
 
   let stopped: Promise<void> | undefined;
   return {
@@ -73,7 +98,8 @@ export async function startReplica(spec: FunctionSpec, config: Config = loadConf
     runner,
     stop() {
       stopped ??= (async () => {
-        await sweeper?.stop();
+        stopBackground.abort();
+        await Promise.all(tasks);
         await runner.stop();
         await new Promise<void>((r) => server.close(() => r()));
         await nc.drain().catch(() => {});
@@ -87,46 +113,8 @@ export async function startReplica(spec: FunctionSpec, config: Config = loadConf
 }
 
 /** The process entry of a function: one process = one replica; SIGTERM stops it gracefully. */
-export async function runFunction(spec: FunctionSpec): Promise<void> {
+export async function runFunction<S>(spec: FunctionSpec<S>): Promise<void> {
   const config = loadConfig();
   const replica = await startReplica(spec, config);
   onShutdown(createLogger(spec.name, config.logLevel).child({ worker: replica.worker }), () => replica.stop());
-}
-
-/**
- * Sweeps for playlists whose event was lost, now and every SWEEP_INTERVAL_SECONDS. A session-level
- * advisory try-lock on a reserved connection makes one replica sweep while the others skip.
- */
-function startSweeper(deps: { s3: S3Client; db: Db; nc: NatsConnection; log: Logger; config: Config }): { stop(): Promise<void> } {
-  const { db, log, config } = deps;
-  let running: Promise<void> | undefined;
-  const once = async () => {
-    const conn = await db.$client.reserve();
-    try {
-      const [row] = await conn`select pg_try_advisory_lock(${SWEEP_LOCK}) as locked`;
-      if (!row?.locked) return;
-      try {
-        const r = await sweep(deps);
-        log.info({ stage: "sweep", playlists: r.playlists, published: r.published.length }, "sweep done");
-      } finally {
-        await conn`select pg_advisory_unlock(${SWEEP_LOCK})`;
-      }
-    } catch (err) {
-      log.warn({ stage: "sweep", err: (err as Error).message }, "sweep failed; next one at the next interval");
-    } finally {
-      conn.release();
-    }
-  };
-  const tick = () => {
-    running ??= once().finally(() => (running = undefined));
-  };
-  tick();
-  const timer = setInterval(tick, config.functions.sweepIntervalMs);
-  timer.unref();
-  return {
-    async stop() {
-      clearInterval(timer);
-      await running;
-    },
-  };
 }

@@ -2,10 +2,10 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
-import { createTestEnv, waitFor, type TestEnv } from "../../test/harness.js";
-import { encodeSweepEvent, type StorageEvent } from "../events/decode.js";
-import { PermanentError, TransientError, type Handler, type HandlerContext } from "./handler.js";
-import { startReplica, type Replica } from "./replica.js";
+import { consumerIdle as waitForIdle, createTestEnv, waitFor, type TestEnv } from "../../test/harness.js";
+import { encodeSweepEvent, isPlaylistCreated } from "../events/decode.js";
+import { PermanentError, TransientError, type GiveUp, type Handler } from "./handler.js";
+import { startReplica, type FunctionSpec, type Replica } from "./replica.js";
 import type { Config } from "../../lib/config.js";
 
 let env: TestEnv;
@@ -20,8 +20,9 @@ after(async () => {
 });
 
 /** One replica with this handler; each test uses its own keys, so replicas of earlier tests never matter. */
-async function replica(handler: Handler, giveUp?: (e: StorageEvent, reason: string, ctx: HandlerContext) => Promise<void>, config: Config = env.config) {
-  const r = await startReplica({ name: "runtime-test", consumer: (c) => c.nats.consumers.convert, handler, giveUp, sweep: false }, config);
+async function replica<S>(handler: Handler<S>, giveUp?: GiveUp<S>, config: Config = env.config, more: Partial<FunctionSpec<S>> = {}) {
+  const spec: FunctionSpec<S> = { name: "runtime-test", consumer: (c) => c.nats.consumers.convert, accepts: (e, c) => isPlaylistCreated(e, c.s3.hlsBucket), handler, giveUp, ...more };
+  const r = await startReplica(spec, config);
   replicas.push(r);
   return r;
 }
@@ -35,13 +36,7 @@ async function publish(key: string, opts: { bucket?: string; body?: string } = {
   await jetstream(env.nc).publish(env.config.nats.subject, body);
 }
 
-async function consumerIdle() {
-  const jsm = await jetstreamManager(env.nc);
-  await waitFor("the consumer to have nothing pending", async () => {
-    const i = await jsm.consumers.info(env.config.nats.stream, env.config.nats.consumers.convert);
-    return i.num_pending === 0 && i.num_ack_pending === 0;
-  }, 30_000);
-}
+const consumerIdle = () => waitForIdle(env, env.config.nats.consumers.convert);
 
 test("events for other buckets, non-playlist keys, other event types and undecodable bodies are acked without running the handler", async () => {
   const calls: string[] = [];
@@ -89,6 +84,69 @@ test("a permanent error records its reason through giveUp once and is not redeli
   await consumerIdle();
   assert.equal(calls, 1);
   assert.deepEqual(reasons, ["the playlist names a segment outside its folder"]);
+  await stopAll();
+});
+
+test("what the handler found reaches giveUp through its job, one job per event", async () => {
+  const seen: Array<{ key: string; state: unknown }> = [];
+  await replica<{ found: string }>(
+    async (e, _ctx, job) => {
+      if (e.key !== "job-state/index.m3u8") return;
+      job.state = { found: "the folder job-state" };
+      throw new PermanentError("bad playlist");
+    },
+    async (e, _reason, _ctx, job) => void seen.push({ key: e.key, state: job.state }),
+  );
+  await publish("job-state/index.m3u8");
+  await waitFor("giveUp", () => seen.length === 1);
+  await consumerIdle();
+  assert.deepEqual(seen, [{ key: "job-state/index.m3u8", state: { found: "the folder job-state" } }]);
+  await stopAll();
+});
+
+test("the runner only hands the handler the events the function accepts", async () => {
+  const calls: string[] = [];
+  await replica(async (e) => void calls.push(e.key), undefined, env.config, { accepts: (e) => e.key.endsWith("/take.m3u8") });
+  await publish("accepts/skip.m3u8");
+  await publish("accepts/take.m3u8");
+  await waitFor("the accepted event", () => calls.includes("accepts/take.m3u8"));
+  await consumerIdle();
+  assert.deepEqual(calls, ["accepts/take.m3u8"]);
+  await stopAll();
+});
+
+test("a function's background tasks run while the replica runs and end when it stops", async () => {
+  const events: string[] = [];
+  await replica(async () => "ignored", undefined, env.config, {
+    background: ({ signal }) => [
+      async () => {
+        events.push("started");
+        await new Promise((r) => signal.addEventListener("abort", r, { once: true }));
+        events.push("stopped");
+      },
+    ],
+  });
+  await waitFor("the background task to start", () => events.includes("started"));
+  assert.deepEqual(events, ["started"]);
+  await stopAll();
+  assert.deepEqual(events, ["started", "stopped"]);
+});
+
+test("progress shows in the function_job_progress gauge while the job runs, and is gone after", async () => {
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const r = await replica(async (e, ctx) => {
+    if (e.key !== "progress/index.m3u8") return;
+    await ctx.progress(0.25);
+    await held;
+    return "done";
+  });
+  await publish("progress/index.m3u8");
+  const metrics = () => fetch(`http://127.0.0.1:${r.port}/metrics`).then((m) => m.text());
+  await waitFor("the gauge to show the job's progress", async () => /function_job_progress\{[^}]*key="progress\/index.m3u8"[^}]*\} 0.25/.test(await metrics()));
+  release();
+  await consumerIdle();
+  assert.doesNotMatch(await metrics(), /function_job_progress\{[^}]*key="progress\/index.m3u8"/);
   await stopAll();
 });
 
@@ -187,13 +245,18 @@ test("FUNCTION_CONCURRENCY bounds how many jobs one replica runs at once", async
   await stopAll();
 });
 
-test("/health reports NATS and the database, /metrics counts jobs started and done", async () => {
+// /health is liveness now (nothing outside the process); the NATS and database checks moved to /ready,
+// named as every service names them, with the object store a replica also needs.
+test("/health says the process is alive, /ready reports NATS, the database and the buckets, /metrics counts jobs started and done", async () => {
   const r = await replica(async () => "done");
   await publish("metrics/index.m3u8");
   await consumerIdle();
   const health = await fetch(`http://127.0.0.1:${r.port}/health`);
   assert.equal(health.status, 200);
-  assert.deepEqual(await health.json(), { status: "ok", checks: { nats: "ok", db: "ok" } });
+  assert.deepEqual(await health.json(), { status: "ok" });
+  const ready = await fetch(`http://127.0.0.1:${r.port}/ready`);
+  assert.equal(ready.status, 200);
+  assert.deepEqual(await ready.json(), { status: "ready", checks: { nats: "ok", database: "ok", objectStore: "ok" } });
   const metrics = await (await fetch(`http://127.0.0.1:${r.port}/metrics`)).text();
   assert.match(metrics, /function_jobs_started_total\{[^}]*function="runtime-test"[^}]*\} 1/);
   assert.match(metrics, /function_jobs_done_total\{[^}]*result="done"[^}]*\} 1/);

@@ -4,9 +4,10 @@ import { headers } from "@nats-io/transport-node";
 import type { Config } from "../../lib/config.js";
 import type { Logger } from "../../lib/log.js";
 import type { NatsConnection } from "../../lib/nats.js";
+import { looksFinished } from "../../lib/hls/index.js";
 import { getText, listObjects } from "../../lib/s3.js";
 import type { Db } from "../../db/client.js";
-import { recordingsCoveringPlaylist } from "../../db/queries.js";
+import { recordingsCoveringPlaylist } from "../../db/recordings.js";
 import { encodeSweepEvent, isPlaylistKey } from "../events/decode.js";
 
 export interface SweepDeps {
@@ -20,6 +21,8 @@ export interface SweepDeps {
 export interface SweepResult {
   playlists: number;
   published: string[];
+  /** Age of the oldest finished playlist with no up-to-date recording (0 when there is none). */
+  oldestUnconvertedSeconds: number;
 }
 
 /**
@@ -29,7 +32,7 @@ export interface SweepResult {
 export async function sweep({ s3, db, nc, log, config }: SweepDeps): Promise<SweepResult> {
   const js = jetstream(nc);
   const bucket = config.s3.hlsBucket;
-  const result: SweepResult = { playlists: 0, published: [] };
+  const result: SweepResult = { playlists: 0, published: [], oldestUnconvertedSeconds: 0 };
   for await (const obj of listObjects(s3, bucket)) {
     if (!isPlaylistKey(obj.key)) continue;
     result.playlists++;
@@ -46,12 +49,13 @@ export async function sweep({ s3, db, nc, log, config }: SweepDeps): Promise<Swe
       log.warn({ key: obj.key, err: (err as Error).message }, "sweep could not read playlist");
       continue;
     }
-    if (!text.includes("#EXT-X-ENDLIST")) continue;
+    if (!looksFinished(text)) continue;
     const h = headers();
     // Same playlist version swept twice within the stream's duplicate window is published once.
     h.set("Nats-Msg-Id", `sweep:${bucket}/${obj.key}@${obj.etag}`);
     await js.publish(config.nats.subject, encodeSweepEvent({ bucket, key: obj.key, size: obj.size, etag: obj.etag }), { headers: h });
     result.published.push(obj.key);
+    result.oldestUnconvertedSeconds = Math.max(result.oldestUnconvertedSeconds, (Date.now() - obj.lastModified.getTime()) / 1000);
     log.info({ key: obj.key, stage: "sweep" }, "re-published event for a finished playlist with no recording");
   }
   return result;

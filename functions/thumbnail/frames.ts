@@ -7,7 +7,7 @@ export const BLACK_YAVG = 28;
 /** Posters larger than this are scaled down; smaller ones keep their size. */
 export const POSTER_MAX_WIDTH = 1280;
 
-export type FrameResult = { ok: true; yavg: number } | { ok: false; why: string };
+export type FrameResult = { ok: true; yavg: number } | { ok: false; why: string; noVideo?: boolean };
 
 function lastLine(text: string): string {
   return text.trim().split("\n").filter(Boolean).pop() ?? "";
@@ -40,6 +40,8 @@ export async function grabPosterFrame(ffmpeg: string, input: string | Readable, 
   if (streamed) input.destroy();
   await feeding;
   if (r.isCanceled) throw signal?.reason ?? new Error("cancelled");
+  // FFmpeg's words when the input has no video stream at all: an audio-only source.
+  if (r.exitCode !== 0 && /matches no streams/.test(r.stderr)) return { ok: false, why: "the segment holds no video stream", noVideo: true };
   if (r.exitCode !== 0) return { ok: false, why: `ffmpeg exited with ${r.exitCode}: ${lastLine(r.stderr) || "no message"}` };
   const m = /lavfi\.signalstats\.YAVG=([\d.]+)/.exec(r.stdout);
   if (!m) return { ok: false, why: "ffmpeg decoded no video frame" };

@@ -4,12 +4,13 @@ import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { resolveFfmpeg } from "../../lib/ffmpeg.js";
+import { recordingKeys } from "../../lib/layout.js";
 import { isNotFound } from "../../lib/s3.js";
-import { ensureRecordingForFolder, setPoster, setStoryboard, thumbnailFields } from "../../db/thumbnails.js";
-import { playlistEvents } from "../events/decode.js";
+import { ensureRecordingFor, setPoster, setStoryboard, thumbnailFields } from "../../db/recordings.js";
 import { PermanentError, TransientError, type Handler } from "../runtime/handler.js";
 import { guessTimeline, lookupPlaylist, readEventPlaylist, type Timeline } from "./playlist.js";
-import { makePoster, type FrameDeps, type Poster } from "./poster.js";
+import { makePoster, NoVideo, type FrameDeps, type Poster } from "./poster.js";
+import { makeWaveform } from "./waveform.js";
 import { makeStoryboard, TILE_BATCH } from "./storyboard.js";
 import type { InitCache } from "./segment.js";
 
@@ -18,13 +19,10 @@ const VERSION_META = "playlist-version";
 // Metadata travels in HTTP headers, which must be ASCII: keys with spaces or accents are escaped.
 const metaValue = (version: string) => encodeURIComponent(version);
 
-/**
- * Where a recording's images go in the recordings bucket: in its folder, beside the MP4. A playlist at
- * the bucket's top level has no folder: its images are named after it, as its MP4 is.
- */
-export function thumbnailKeys(folder: string, name = "") {
-  const base = folder ? `${folder}/` : `${name}.`;
-  return { poster: `${base}thumbnail.jpg`, sprite: `${base}storyboard.jpg`, vtt: `${base}storyboard.vtt` };
+/** Where a recording's images go in the recordings bucket (lib/layout.ts): beside the MP4. */
+export function thumbnailKeys(sourcePrefix: string, name = "") {
+  const { poster, sprite, vtt } = recordingKeys(sourcePrefix, name);
+  return { poster, sprite, vtt };
 }
 
 async function put(s3: S3Client, bucket: string, key: string, body: Uint8Array | string, contentType: string, version: string, signal: AbortSignal) {
@@ -52,13 +50,12 @@ async function madeFor(s3: S3Client, bucket: string, key: string, signal: AbortS
  */
 export const handleThumbnail: Handler = async (event, ctx) => {
   const { s3, db, config } = ctx;
-  if (playlistEvents([event], config.s3.hlsBucket).length === 0) return "ignored";
   // A storyboard batch reads many segments at once, each listening for the job's abort.
   const signal = AbortSignal.any([ctx.signal]);
   setMaxListeners(4 * TILE_BATCH, signal);
   const began = performance.now();
   const ms = () => Math.round(performance.now() - began);
-  let folder: string | undefined;
+  let sourcePrefix: string | undefined;
   let dir: string | undefined;
   // The poster being made, cancellable when it turns out to be for the wrong playlist or not needed.
   let poster: { job: Promise<Poster>; cancel: AbortController } | undefined;
@@ -100,22 +97,30 @@ export const handleThumbnail: Handler = async (event, ctx) => {
       await stopPoster();
       startPoster(found);
     }
-    folder = found.folder;
+    sourcePrefix = found.sourcePrefix;
     if (found.segments.length === 0) throw new PermanentError(`${found.mediaKey} lists no segments: upload a playlist that lists its segments`);
-    const log = ctx.log.child({ recording: folder, stage: "thumbnail" });
+    const log = ctx.log.child({ recording: sourcePrefix, stage: "thumbnail" });
     deps.log = log;
-    const keys = thumbnailKeys(folder, found.name);
+    const keys = thumbnailKeys(sourcePrefix, found.name);
     const bucket = config.s3.recordingsBucket;
 
-    const done = await thumbnailFields(db, folder);
+    const done = await thumbnailFields(db, sourcePrefix);
     if (done?.storyboardVttPath === keys.vtt && (await madeFor(s3, bucket, keys.vtt, signal)) === metaValue(found.version)) {
       log.info({ version: found.version }, "thumbnail already made for this playlist version");
       return "done";
     }
-    await ensureRecordingForFolder(db, folder, found.name);
-    const made = await poster!.job;
+    await ensureRecordingFor(db, sourcePrefix, found.name);
+    const made = await poster!.job.catch((err: unknown) => (err instanceof NoVideo ? undefined : Promise.reject(err)));
+    if (!made) {
+      // Audio only: a waveform is the poster, and there is no storyboard (nothing to preview).
+      const wave = await makeWaveform(deps, found.resolved);
+      await put(s3, bucket, keys.poster, wave.jpeg, "image/jpeg", found.version, signal);
+      await setPoster(db, sourcePrefix, keys.poster);
+      log.info({ key: keys.poster, bytes: wave.jpeg.length, lookupMs, ms: ms() }, "waveform poster uploaded (audio only, no storyboard)");
+      return "done";
+    }
     await put(s3, bucket, keys.poster, made.jpeg, "image/jpeg", found.version, signal);
-    await setPoster(db, folder, keys.poster);
+    await setPoster(db, sourcePrefix, keys.poster);
     log.info({ key: keys.poster, segment: made.segment.key, at: made.at, yavg: made.yavg, bytes: made.jpeg.length, lookupMs, ms: ms() }, "poster uploaded");
 
     const spriteName = keys.sprite.slice(keys.sprite.lastIndexOf("/") + 1);
@@ -126,13 +131,13 @@ export const handleThumbnail: Handler = async (event, ctx) => {
     }
     await put(s3, bucket, keys.sprite, board.sprite, "image/jpeg", found.version, signal);
     await put(s3, bucket, keys.vtt, board.vtt, "text/vtt; charset=utf-8", found.version, signal);
-    await setStoryboard(db, folder, keys.sprite, keys.vtt);
+    await setStoryboard(db, sourcePrefix, keys.sprite, keys.vtt);
     log.info({ key: keys.sprite, tiles: board.tiles.length, grid: `${board.columns}x${board.rows}`, ms: ms() }, "storyboard uploaded");
     return "done";
   } catch (err) {
     if (err instanceof PermanentError || err instanceof TransientError || signal.aborted) throw err;
     // S3, database or file system trouble: worth another delivery.
-    throw new TransientError(`thumbnail for ${folder ?? event.key} failed: ${(err as Error).message}; it will be retried`, { cause: err });
+    throw new TransientError(`thumbnail for ${sourcePrefix ?? event.key} failed: ${(err as Error).message}; it will be retried`, { cause: err });
   } finally {
     await stopPoster();
     if (dir) await rm(dir, { recursive: true, force: true });

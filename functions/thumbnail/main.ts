@@ -1,31 +1,5 @@
-import { readdir, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
 import { runFunction } from "../runtime/replica.js";
-import { handleThumbnail } from "./handler.js";
+import { thumbnailFunction } from "./function.js";
 
-// A job's temporary folder lives for seconds; one this old was left by a replica that crashed.
-const STALE_TEMP_MS = 60 * 60_000;
-
-await runFunction({
-  name: "thumbnail",
-  consumer: (config) => config.nats.consumers.thumbnail,
-  handler: handleThumbnail,
-  // A thumbnail that cannot be made never fails the recording: the reason is logged, the row left alone.
-  giveUp: async (event, reason, ctx) => {
-    ctx.log.error({ key: event.key, stage: "thumbnail", reason }, "no thumbnail for this playlist");
-  },
-  // The sweep re-publishes events for folders convert has not finished; convert's replicas run it.
-  sweep: false,
-  prepare: async ({ config, log }) => {
-    const root = join(config.functions.workDir, "thumbnail");
-    const entries = await readdir(root).catch(() => [] as string[]);
-    for (const name of entries) {
-      const path = join(root, name);
-      const s = await stat(path).catch(() => undefined);
-      if (s && Date.now() - s.mtimeMs > STALE_TEMP_MS) {
-        await rm(path, { recursive: true, force: true });
-        log.info({ path }, "removed a temporary folder left by a crashed replica");
-      }
-    }
-  },
-});
+// One thumbnail replica: `make up` starts THUMBNAIL_REPLICAS of these.
+await runFunction(thumbnailFunction);

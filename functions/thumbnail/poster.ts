@@ -25,6 +25,11 @@ export interface FrameDeps {
   signal?: AbortSignal;
 }
 
+/** The segments hold audio only: there is no frame to take (the poster is a waveform instead). */
+export class NoVideo extends Error {
+  override name = "NoVideo";
+}
+
 export interface Poster {
   jpeg: Uint8Array;
   width: number;
@@ -95,6 +100,7 @@ export async function makePoster(deps: FrameDeps, segments: readonly SegmentRef[
     const frame = await grabPosterFrame(deps.ffmpeg, input, out, c.offset, deps.signal);
     await rm(src, { force: true });
     deps.log.debug({ segment: segment.key, openMs: Math.round(t1 - t0), decodeMs: Math.round(performance.now() - t1), ok: frame.ok }, "poster frame tried");
+    if (!frame.ok && frame.noVideo) throw new NoVideo(`${segment.key} holds no video stream`);
     if (!frame.ok) {
       tried.push(`${segment.key}: ${frame.why}`);
       deps.log.warn({ segment: segment.key, why: frame.why }, "no poster frame from segment, trying another");

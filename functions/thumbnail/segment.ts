@@ -1,3 +1,4 @@
+import { createDecipheriv } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
@@ -45,6 +46,38 @@ async function initBytes(s3: S3Client, bucket: string, seg: SegmentRef, inits: I
   return init;
 }
 
+/** An AES-128 segment's key file, read once per job like init sections. */
+async function keyBytes(s3: S3Client, bucket: string, seg: SegmentRef, inits: InitCache, signal?: AbortSignal): Promise<Uint8Array | undefined> {
+  if (!seg.aes) return undefined;
+  const cacheKey = `aes-key:${seg.aes.key}`;
+  let pending = inits.get(cacheKey);
+  if (!pending) {
+    pending = get(s3, bucket, seg.aes.key, undefined, signal).then((r) => r.Body!.transformToByteArray());
+    inits.set(cacheKey, pending);
+    pending.catch(() => inits.delete(cacheKey));
+  }
+  const key = await pending;
+  if (key.length !== 16) throw new SegmentUnreadable(key.length === 0 ? "empty" : "missing", seg.aes.key);
+  return key;
+}
+
+/** The segment's bytes as stored, decrypted when the playlist says they are AES-128 encrypted. */
+async function segmentBody(s3: S3Client, bucket: string, seg: SegmentRef, inits: InitCache, signal?: AbortSignal): Promise<{ body: Readable }> {
+  const key = await keyBytes(s3, bucket, seg, inits, signal);
+  const res = await get(s3, bucket, seg.key, seg.range, signal);
+  const body = res.Body as Readable;
+  if (res.ContentLength === 0) {
+    body.destroy();
+    throw new SegmentUnreadable("empty", seg.key);
+  }
+  if (!key) return { body };
+  const decipher = createDecipheriv("aes-128-cbc", key, Buffer.from(seg.aes!.iv, "hex"));
+  // A reader that stops early (the poster) destroys the decipher; the S3 body goes with it.
+  decipher.on("close", () => body.destroy());
+  body.on("error", (err) => decipher.destroy(err));
+  return { body: body.pipe(decipher) };
+}
+
 /**
  * One segment (after its init section, for fMP4) as a stream, for a reader that may stop early: the
  * poster needs only the first keyframe, so most of the segment is never transferred. Missing and empty
@@ -52,12 +85,7 @@ async function initBytes(s3: S3Client, bucket: string, seg: SegmentRef, inits: I
  */
 export async function openSegment(s3: S3Client, bucket: string, seg: SegmentRef, inits: InitCache, signal?: AbortSignal): Promise<Readable> {
   const init = await initBytes(s3, bucket, seg, inits, signal);
-  const res = await get(s3, bucket, seg.key, seg.range, signal);
-  const body = res.Body as Readable;
-  if (res.ContentLength === 0) {
-    body.destroy();
-    throw new SegmentUnreadable("empty", seg.key);
-  }
+  const { body } = await segmentBody(s3, bucket, seg, inits, signal);
   if (!init) return body;
   async function* withInit() {
     try {
@@ -74,15 +102,10 @@ export async function openSegment(s3: S3Client, bucket: string, seg: SegmentRef,
  * Writes one segment (after its #EXT-X-MAP init section, for fMP4) to `dest`, so FFmpeg can seek in it.
  * Only this segment's bytes are read: the cost does not depend on the stream's length.
  */
-export async function fetchSegment(s3: S3Client, bucket: string, seg: SegmentRef, dest: string, inits: InitCache, signal?: AbortSignal): Promise<number> {
+export async function fetchSegment(s3: S3Client, bucket: string, seg: SegmentRef, dest: string, inits: InitCache, signal?: AbortSignal): Promise<void> {
   const init = await initBytes(s3, bucket, seg, inits, signal);
-  const res = await get(s3, bucket, seg.key, seg.range, signal);
-  if (res.ContentLength === 0) {
-    (res.Body as Readable | undefined)?.destroy?.();
-    throw new SegmentUnreadable("empty", seg.key);
-  }
+  const { body } = await segmentBody(s3, bucket, seg, inits, signal);
   const out = createWriteStream(dest);
   if (init) out.write(init);
-  await pipeline(res.Body as Readable, out, { signal });
-  return (init?.length ?? 0) + (res.ContentLength ?? 0);
+  await pipeline(body, out, { signal });
 }

@@ -9,14 +9,14 @@ import { execa } from "execa";
 import { pino } from "pino";
 import { createTestEnv, waitFor, type TestEnv } from "../../test/harness.js";
 import { startWorkers, stopWorkers } from "../../test/workers.js";
-import { makeHls, probe } from "../../test/media.js";
+import { makeHls, makeShape, probe } from "../../test/media.js";
 import { headObject, listObjects } from "../../lib/s3.js";
-import { getRecordingByFolder } from "../../db/recordings.js";
-import { ensureRecordingForFolder } from "../../db/thumbnails.js";
+import { ensureRecordingFor, getRecordingBySourcePrefix } from "../../db/recordings.js";
 import { recordings } from "../../db/schema.js";
 import { eq } from "drizzle-orm";
 import type { StorageEvent } from "../events/decode.js";
 import { PermanentError, type HandlerContext } from "../runtime/handler.js";
+import { thumbnailFunction } from "./function.js";
 import { handleThumbnail, thumbnailKeys } from "./handler.js";
 import { onTimeline, PlaylistError, type SegmentRef } from "./playlist.js";
 import { posterCandidates } from "./poster.js";
@@ -138,12 +138,12 @@ describe("thumbnail handler on the real stack", () => {
     await makeHls(dir, { seconds: 20, kind: "ts" });
     await uploadDir(dir, "drops/ts show");
     const { ctx, lines } = context();
-    assert.equal(await handleThumbnail(event("drops/ts show/index.m3u8"), ctx), "done");
+    assert.equal(await handleThumbnail(event("drops/ts show/index.m3u8"), ctx, {}), "done");
     const p = await assertGoodPoster("drops/ts show");
     assert.equal(p.width, 640);
     const { cues } = await assertGoodStoryboard("drops/ts show", 20);
     assert.equal(cues.length, 10, "one tile per 2 s segment");
-    const row = await getRecordingByFolder(env.db, "drops/ts show");
+    const row = await getRecordingBySourcePrefix(env.db, "drops/ts show");
     assert.ok(row);
     assert.equal(row.status, "processing");
     assert.equal(row.streamId, "drops/ts show");
@@ -160,15 +160,15 @@ describe("thumbnail handler on the real stack", () => {
     await makeHls(dir, { seconds: 30, kind: "fmp4", size: "1280x720" });
     await uploadDir(dir, "drops/Émission fmp4");
     const { ctx } = context();
-    assert.equal(await handleThumbnail(event("drops/Émission fmp4/index.m3u8"), ctx), "done");
+    assert.equal(await handleThumbnail(event("drops/Émission fmp4/index.m3u8"), ctx, {}), "done");
     const p = await assertGoodPoster("drops/Émission fmp4");
     assert.equal(p.width, 1280);
     const { sprite } = await assertGoodStoryboard("drops/Émission fmp4", 30);
     assert.equal(sprite.width, 160 * 10);
-    const row = await getRecordingByFolder(env.db, "drops/Émission fmp4");
+    const row = await getRecordingBySourcePrefix(env.db, "drops/Émission fmp4");
     assert.equal(row?.thumbnailPath, "drops/Émission fmp4/thumbnail.jpg");
     const again = context();
-    assert.equal(await handleThumbnail(event("drops/Émission fmp4/index.m3u8"), again.ctx), "done");
+    assert.equal(await handleThumbnail(event("drops/Émission fmp4/index.m3u8"), again.ctx, {}), "done");
     assert.ok(again.lines.some((l) => l.msg === "thumbnail already made for this playlist version"), "a non-ASCII folder's version is recognised too");
   });
 
@@ -179,26 +179,29 @@ describe("thumbnail handler on the real stack", () => {
     await writeFile(join(dir, "index.m3u8"), live);
     await uploadDir(dir, "live/s1");
     const { ctx } = context();
-    assert.equal(await handleThumbnail(event("live/s1/index.m3u8"), ctx), "ignored");
-    assert.equal(await getRecordingByFolder(env.db, "live/s1"), undefined);
+    assert.equal(await handleThumbnail(event("live/s1/index.m3u8"), ctx, {}), "ignored");
+    assert.equal(await getRecordingBySourcePrefix(env.db, "live/s1"), undefined);
     assert.equal(await headObject(env.s3, env.config.s3.recordingsBucket, thumbnailKeys("live/s1").poster), undefined);
   });
 
+  // The runner hands a function only the events its spec accepts (the handler no longer filters them again):
+  // segments, other buckets and deletions are asked of thumbnailFunction.accepts; a missing playlist of the handler.
   test("events that are not a finished playlist in the HLS bucket are ignored", async () => {
     const { ctx } = context();
-    assert.equal(await handleThumbnail(event("drops/ts show/seg000.ts"), ctx), "ignored");
-    assert.equal(await handleThumbnail(event("drops/ts show/index.m3u8", env.config.s3.recordingsBucket), ctx), "ignored");
-    assert.equal(await handleThumbnail({ ...event("drops/ts show/index.m3u8"), eventName: "s3:ObjectRemoved:Delete" }, ctx), "ignored");
-    assert.equal(await handleThumbnail(event("nowhere/index.m3u8"), ctx), "ignored");
+    assert.equal(thumbnailFunction.accepts(event("drops/ts show/seg000.ts"), env.config), false);
+    assert.equal(thumbnailFunction.accepts(event("drops/ts show/index.m3u8", env.config.s3.recordingsBucket), env.config), false);
+    assert.equal(thumbnailFunction.accepts({ ...event("drops/ts show/index.m3u8"), eventName: "s3:ObjectRemoved:Delete" }, env.config), false);
+    assert.equal(thumbnailFunction.accepts(event("drops/ts show/index.m3u8"), env.config), true);
+    assert.equal(await handleThumbnail(event("nowhere/index.m3u8"), ctx, {}), "ignored");
   });
 
   test("a bad playlist fails permanently and leaves the recording's status and error alone", async () => {
-    await ensureRecordingForFolder(env.db, "bad/garbage", "garbage");
+    await ensureRecordingFor(env.db, "bad/garbage", "garbage");
     await env.db.update(recordings).set({ status: "ready" }).where(eq(recordings.sourcePrefix, "bad/garbage"));
     await putHls("bad/garbage/index.m3u8", "this is not a playlist\n#EXT-X-ENDLIST\n");
     const { ctx } = context();
-    await assert.rejects(handleThumbnail(event("bad/garbage/index.m3u8"), ctx), (err: Error) => err instanceof PermanentError && /not an HLS playlist/.test(err.message));
-    const row = await getRecordingByFolder(env.db, "bad/garbage");
+    await assert.rejects(handleThumbnail(event("bad/garbage/index.m3u8"), ctx, {}), (err: Error) => err instanceof PermanentError && /not an HLS playlist/.test(err.message));
+    const row = await getRecordingBySourcePrefix(env.db, "bad/garbage");
     assert.equal(row?.status, "ready");
     assert.equal(row?.error, null);
     assert.equal(row?.thumbnailPath, null);
@@ -210,8 +213,8 @@ describe("thumbnail handler on the real stack", () => {
     for (const [name, uri] of cases) {
       const key = `bad/${name}/index.m3u8`;
       await putHls(key, `#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n${uri}\n#EXT-X-ENDLIST\n`);
-      await assert.rejects(handleThumbnail(event(key), ctx), (err: Error) => err instanceof PermanentError && err.message.includes(uri), name);
-      assert.equal(await getRecordingByFolder(env.db, `bad/${name}`), undefined, `${name}: no row for a refused playlist`);
+      await assert.rejects(handleThumbnail(event(key), ctx, {}), (err: Error) => err instanceof PermanentError && err.message.includes(uri), name);
+      assert.equal(await getRecordingBySourcePrefix(env.db, `bad/${name}`), undefined, `${name}: no row for a refused playlist`);
     }
   });
 
@@ -221,7 +224,7 @@ describe("thumbnail handler on the real stack", () => {
     await uploadDir(dir, "broken/corrupt");
     await putHls("broken/corrupt/seg001.ts", new Uint8Array(50_000).fill(7));
     const { ctx, lines } = context();
-    assert.equal(await handleThumbnail(event("broken/corrupt/index.m3u8"), ctx), "done");
+    assert.equal(await handleThumbnail(event("broken/corrupt/index.m3u8"), ctx, {}), "done");
     await assertGoodPoster("broken/corrupt");
     assert.equal(lines.find((l) => l.msg === "poster uploaded")?.segment, "broken/corrupt/seg002.ts");
     // The storyboard keeps the good segments and leaves the corrupt one out.
@@ -235,7 +238,7 @@ describe("thumbnail handler on the real stack", () => {
     await uploadDir(dir, "broken/missing", (name) => name === "seg001.m4s");
     await putHls("broken/missing/seg002.m4s", new Uint8Array());
     const { ctx, lines } = context();
-    assert.equal(await handleThumbnail(event("broken/missing/index.m3u8"), ctx), "done");
+    assert.equal(await handleThumbnail(event("broken/missing/index.m3u8"), ctx, {}), "done");
     await assertGoodPoster("broken/missing");
     assert.equal(lines.find((l) => l.msg === "poster uploaded")?.segment, "broken/missing/seg003.m4s");
   });
@@ -245,9 +248,9 @@ describe("thumbnail handler on the real stack", () => {
     await putHls("broken/all/b.ts", new Uint8Array(10_000).fill(2));
     await putHls("broken/all/index.m3u8", "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\na.ts\n#EXTINF:2.0,\nb.ts\n#EXT-X-ENDLIST\n");
     const { ctx } = context();
-    await assert.rejects(handleThumbnail(event("broken/all/index.m3u8"), ctx), (err: Error) => err instanceof PermanentError && /no video frame could be decoded/.test(err.message));
+    await assert.rejects(handleThumbnail(event("broken/all/index.m3u8"), ctx, {}), (err: Error) => err instanceof PermanentError && /no video frame could be decoded/.test(err.message));
     assert.equal(await headObject(env.s3, env.config.s3.recordingsBucket, thumbnailKeys("broken/all").poster), undefined);
-    const row = await getRecordingByFolder(env.db, "broken/all");
+    const row = await getRecordingBySourcePrefix(env.db, "broken/all");
     assert.equal(row?.status, "processing", "the row convert will fail is not failed by the thumbnail");
     assert.equal(row?.error, null);
   });
@@ -266,7 +269,7 @@ describe("thumbnail handler on the real stack", () => {
     await execa("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-i", mp4, "-c", "copy", "-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod", "-hls_segment_filename", `${dir}/seg%03d.ts`, `${dir}/index.m3u8`]);
     await uploadDir(dir, "dark/opening");
     const { ctx } = context();
-    assert.equal(await handleThumbnail(event("dark/opening/index.m3u8"), ctx), "done");
+    assert.equal(await handleThumbnail(event("dark/opening/index.m3u8"), ctx, {}), "done");
     await assertGoodPoster("dark/opening");
   });
 
@@ -282,18 +285,48 @@ describe("thumbnail handler on the real stack", () => {
       "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=400000,RESOLUTION=320x180\nlow/index.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=1400000,RESOLUTION=640x360\nhigh/index.m3u8\n",
     );
     const { ctx } = context();
-    assert.equal(await handleThumbnail(event("multi/show/low/index.m3u8"), ctx), "ignored", "a lower variant's event");
-    assert.equal(await handleThumbnail(event("multi/show/high/index.m3u8"), ctx), "done", "the best variant's event");
+    assert.equal(await handleThumbnail(event("multi/show/low/index.m3u8"), ctx, {}), "ignored", "a lower variant's event");
+    assert.equal(await handleThumbnail(event("multi/show/high/index.m3u8"), ctx, {}), "done", "the best variant's event");
     const p = await assertGoodPoster("multi/show");
     assert.equal(p.width, 640);
-    assert.equal(await handleThumbnail(event("multi/show/master.m3u8"), ctx), "done", "the master's event");
-    assert.equal(await getRecordingByFolder(env.db, "multi/show/high"), undefined, "no recording per variant");
-    assert.equal((await getRecordingByFolder(env.db, "multi/show"))?.thumbnailPath, "multi/show/thumbnail.jpg");
+    assert.equal(await handleThumbnail(event("multi/show/master.m3u8"), ctx, {}), "done", "the master's event");
+    assert.equal(await getRecordingBySourcePrefix(env.db, "multi/show/high"), undefined, "no recording per variant");
+    assert.equal((await getRecordingBySourcePrefix(env.db, "multi/show"))?.thumbnailPath, "multi/show/thumbnail.jpg");
+  });
+
+  test("an audio-only folder gets a waveform poster and no storyboard", async () => {
+    const dir = join(work, "podcast");
+    await makeShape(dir, "audio-only", 8);
+    await uploadDir(dir, "audio/podcast");
+    const { ctx, lines } = context();
+    assert.equal(await handleThumbnail(event("audio/podcast/index.m3u8"), ctx, {}), "done");
+    assert.ok(lines.some((l) => l.msg === "waveform poster uploaded (audio only, no storyboard)"));
+    const file = await saveLocal(await download(thumbnailKeys("audio/podcast").poster), "jpg");
+    const p = await probe(file);
+    assert.deepEqual([p.video, p.width, p.height], ["mjpeg", 1280, 360]);
+    const luma = await lumaOf(file);
+    assert.ok(luma > 15, `the waveform is drawn (YAVG ${luma})`);
+    const row = await getRecordingBySourcePrefix(env.db, "audio/podcast");
+    assert.equal(row?.thumbnailPath, "audio/podcast/thumbnail.jpg");
+    assert.equal(row?.storyboardPath, null);
+    assert.equal(row?.storyboardVttPath, null);
+    assert.equal(await headObject(env.s3, env.config.s3.recordingsBucket, thumbnailKeys("audio/podcast").sprite), undefined);
+  });
+
+  test("an AES-128 folder (key in the folder) gets its poster and storyboard from the decrypted segments", async () => {
+    const dir = join(work, "aes");
+    await makeShape(dir, "aes", 10);
+    await uploadDir(dir, "enc/show");
+    const { ctx } = context();
+    assert.equal(await handleThumbnail(event("enc/show/index.m3u8"), ctx, {}), "done");
+    await assertGoodPoster("enc/show");
+    const row = await getRecordingBySourcePrefix(env.db, "enc/show");
+    assert.equal(row?.storyboardVttPath, "enc/show/storyboard.vtt");
   });
 
   test("the same playlist version delivered twice is made once", async () => {
     const { ctx, lines } = context();
-    assert.equal(await handleThumbnail(event("drops/ts show/index.m3u8"), ctx), "done");
+    assert.equal(await handleThumbnail(event("drops/ts show/index.m3u8"), ctx, {}), "done");
     assert.ok(lines.some((l) => l.msg === "thumbnail already made for this playlist version"));
     assert.ok(!lines.some((l) => l.msg === "poster uploaded"));
   });
@@ -303,7 +336,7 @@ describe("thumbnail handler on the real stack", () => {
     await makeHls(dir, { seconds: 40, kind: "ts", size: "320x180" });
     await uploadDir(dir, "long/one");
     const { ctx } = context({ maxTiles: 6 });
-    assert.equal(await handleThumbnail(event("long/one/index.m3u8"), ctx), "done");
+    assert.equal(await handleThumbnail(event("long/one/index.m3u8"), ctx, {}), "done");
     const { cues, sprite } = await assertGoodStoryboard("long/one", 40);
     assert.equal(cues.length, 6);
     assert.deepEqual([sprite.width, sprite.height], [6 * 160, 90]);
@@ -321,7 +354,7 @@ describe("thumbnail replica", () => {
       await makeHls(dir, { seconds: 12, kind: "ts" });
       await uploadDir(dir, "replica/drop");
       const row = await waitFor("the dropped folder's storyboard", async () => {
-        const r = await getRecordingByFolder(env.db, "replica/drop");
+        const r = await getRecordingBySourcePrefix(env.db, "replica/drop");
         return r?.storyboardVttPath ? r : undefined;
       }, 60_000);
       assert.equal(row.status, "processing");

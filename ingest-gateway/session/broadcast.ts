@@ -7,10 +7,12 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import type { Config } from "../../lib/config.js";
 import type { Logger } from "../../lib/log.js";
 import type { Db } from "../../db/client.js";
-import { endBroadcast, failEmptyRecording, markSegmentStored, resumeBroadcast, startBroadcast } from "../../db/streams.js";
+import { endBroadcast, markSegmentStored, resumeBroadcast, startBroadcast } from "../../db/streams.js";
+import { failEmptyRecording } from "../../db/recordings.js";
+import { sessionPrefix } from "../../lib/layout.js";
 import type { GatewayMetrics } from "../metrics.js";
 import { SessionUploader } from "../uploader/uploader.js";
-import { retry } from "../uploader/retry.js";
+import { retry } from "../../lib/retry.js";
 import type { SpoolBudget } from "../uploader/spool-budget.js";
 import { Connection, type ConnectionEnd } from "./connection.js";
 import { Playlist, nextSegmentIndex } from "./playlist.js";
@@ -77,7 +79,7 @@ export class Broadcast {
     private readonly onEnding: (b: Broadcast) => void,
     resumed?: { recordingId: string; playlist: Playlist },
   ) {
-    this.prefix = `${stream}/${session}`;
+    this.prefix = sessionPrefix(stream, session);
     this.log = d.log.child({ stream, session });
     this.playlist = resumed?.playlist ?? new Playlist(d.config.gateway.segmentSeconds);
     this.nextIndex = nextSegmentIndex(this.playlist.entries);

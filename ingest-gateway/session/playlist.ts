@@ -1,11 +1,13 @@
 // The session's event playlist: only segments already stored, in order, with a discontinuity
-// where a reconnect (a new encoder run) begins. Written with hls-parser, read back the same way.
+// where a reconnect (a new encoder run) begins. Written with hls-parser, read back through lib/hls.
 import HLS from "hls-parser";
+import { parsePlaylist } from "../../lib/hls/index.js";
 
 const { MediaPlaylist, Segment } = HLS.types;
 type MediaPlaylistT = InstanceType<typeof MediaPlaylist>;
 
-export const PLAYLIST_NAME = "index.m3u8";
+/** The live playlist's name is the storage layout's (lib/layout.ts); kept under this name for the uploader. */
+export { LIVE_PLAYLIST_NAME as PLAYLIST_NAME } from "../../lib/layout.js";
 
 export interface PlaylistEntry {
   uri: string;
@@ -55,7 +57,7 @@ export class Playlist {
 
   /** Reads a playlist this gateway wrote (after a crash or restart); undefined when it is not a media playlist. */
   static parse(text: string, segmentSeconds: number): { playlist: Playlist; ended: boolean } | undefined {
-    const parsed = HLS.parse(text);
+    const parsed = parsePlaylist(text, "the session's playlist");
     if (parsed.isMasterPlaylist) return undefined;
     const media = parsed as MediaPlaylistT;
     const entries = media.segments.map((s) => ({ uri: s.uri, duration: s.duration, discontinuity: Boolean(s.discontinuity) }));

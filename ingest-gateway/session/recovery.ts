@@ -6,10 +6,12 @@ import type { Config } from "../../lib/config.js";
 import type { Logger } from "../../lib/log.js";
 import { getText, headObject, putText } from "../../lib/s3.js";
 import type { Db } from "../../db/client.js";
-import { endBroadcast, failEmptyRecording, unfinishedBroadcasts } from "../../db/streams.js";
+import { endBroadcast } from "../../db/streams.js";
+import { failEmptyRecording, unfinishedBroadcasts } from "../../db/recordings.js";
 import { spoolRoot } from "./broadcast.js";
 import type { SessionManager } from "./manager.js";
-import { PLAYLIST_NAME, Playlist } from "./playlist.js";
+import { Playlist } from "./playlist.js";
+import { keyIn, LIVE_PLAYLIST_NAME } from "../../lib/layout.js";
 
 export interface RecoveryDeps {
   s3: S3Client;
@@ -36,7 +38,7 @@ export async function recoverSessions(d: RecoveryDeps): Promise<RecoveryResult> 
   await rm(spoolRoot(d.config.gateway.spoolDir), { recursive: true, force: true });
 
   for (const rec of await unfinishedBroadcasts(d.db)) {
-    const key = `${rec.sourcePrefix}/${PLAYLIST_NAME}`;
+    const key = keyIn(rec.sourcePrefix, LIVE_PLAYLIST_NAME);
     const log = d.log.child({ stream: rec.stream, session: rec.session, recording: rec.id, stage: "recovery" });
     const head = await headObject(d.s3, bucket, key);
     const parsed = head ? Playlist.parse(await getText(d.s3, bucket, key), seg) : undefined;

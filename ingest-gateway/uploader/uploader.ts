@@ -8,7 +8,7 @@ import { putText } from "../../lib/s3.js";
 import type { Logger } from "../../lib/log.js";
 import { PLAYLIST_NAME, type Playlist } from "../session/playlist.js";
 import type { GatewayMetrics } from "../metrics.js";
-import { retry } from "./retry.js";
+import { retry } from "../../lib/retry.js";
 import type { SpoolBudget } from "./spool-budget.js";
 
 export interface QueuedSegment {
@@ -37,7 +37,6 @@ export interface UploaderDeps {
 export class SessionUploader {
   private queue: QueuedSegment[] = [];
   private running?: Promise<void>;
-  private dropped = false;
   private readonly abort = new AbortController();
 
   constructor(private readonly d: UploaderDeps) {}
@@ -61,7 +60,8 @@ export class SessionUploader {
     while (this.d.budget.over && this.queue.length > inFlight + 1) {
       const victim = this.queue.splice(inFlight, 1)[0]!;
       this.d.budget.give(victim.bytes);
-      this.dropped = true;
+      // The gap is before the segment now next in line (the one being stored is older than the gap).
+      this.queue[inFlight]!.discontinuity = true;
       this.d.metrics.segmentsDropped.inc();
       await rm(victim.path, { force: true });
       this.d.log.error({ ...this.d.context, segment: victim.name, spoolBytes: this.d.budget.usedBytes },
@@ -87,8 +87,7 @@ export class SessionUploader {
           what: "storing a segment", log: this.d.log, context: { ...this.d.context, key }, signal: this.abort.signal,
           onRetry: () => this.d.metrics.uploadRetries.inc(),
         });
-        this.d.playlist.add({ uri: seg.name, duration: seg.duration, discontinuity: seg.discontinuity || this.dropped });
-        this.dropped = false;
+        this.d.playlist.add({ uri: seg.name, duration: seg.duration, discontinuity: seg.discontinuity });
         await this.writePlaylist(false);
       }
       this.queue.shift();

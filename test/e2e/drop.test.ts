@@ -6,7 +6,7 @@ import { execa } from "execa";
 import { createTestEnv, waitFor, type TestEnv } from "../harness.js";
 import { makeHls } from "../media.js";
 import { startWorkers, stopWorkers, waitForRecording, type Worker } from "../workers.js";
-import { startApi, type RunningApi } from "../../functions/api/test-support.js";
+import { startApi, type RunningApi } from "../api.js";
 
 let env: TestEnv;
 let workers: Worker[] = [];

@@ -7,9 +7,9 @@ import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { createTestEnv, type TestEnv } from "../harness.js";
 import { probe } from "../media.js";
 import { startWorkers, stopWorkers, waitForRecording, type Worker } from "../workers.js";
-import { freeUdpPort, startGatewayProcess, type GatewayProcess } from "../../ingest-gateway/testing/gateway-process.js";
-import { publish } from "../../ingest-gateway/testing/caller.js";
-import { sessionFolders } from "../../ingest-gateway/testing/store.js";
+import { freeUdpPort, startGatewayProcess, type GatewayProcess } from "../gateway/process.js";
+import { publish } from "../gateway/caller.js";
+import { sessionFolders } from "../gateway/store.js";
 
 let env: TestEnv;
 let gw: GatewayProcess;

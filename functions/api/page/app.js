@@ -380,8 +380,14 @@ async function startWatch(id) {
     return;
   }
   document.title = `${rec.title} · Replay`;
-  if (rec.status === "ready" && rec.videoUrl) {
-    const video = h("video", { controls: true, playsinline: true, preload: "metadata", poster: rec.thumbnailUrl, src: rec.videoUrl, "data-testid": "player" });
+  const tracks = (rec.subtitles || []).map((t, i) => h("track", { kind: "subtitles", src: t.url, srclang: t.language || "", label: t.name || t.language || `Subtitles ${i + 1}`, "data-testid": "subtitle-track" }));
+  if (rec.status === "ready" && rec.videoUrl && !rec.videoCodec && rec.audioCodec) {
+    // Audio only (a podcast): an audio player under its waveform.
+    const audio = h("audio", { controls: true, preload: "metadata", src: rec.videoUrl, "data-testid": "player" });
+    player.replaceChildren(h("div", { class: "audio-player" }, rec.thumbnailUrl ? h("img", { src: rec.thumbnailUrl, alt: "Waveform", "data-testid": "waveform" }) : null, audio));
+    startPlayback(audio);
+  } else if (rec.status === "ready" && rec.videoUrl) {
+    const video = h("video", { controls: true, playsinline: true, preload: "metadata", poster: rec.thumbnailUrl, src: rec.videoUrl, "data-testid": "player" }, ...tracks);
     player.replaceChildren(video);
     startPlayback(video);
   } else if (rec.status === "live" && rec.liveUrl) {
@@ -443,8 +449,9 @@ function renderDetails(details, rec) {
       h("div", { class: "status-line" }, badge(rec.status, rec.progress), h("span", { class: "sub" }, new Date(rec.createdAt).toLocaleString())),
       title,
       h("div", { class: "sub" }, h("a", { href: `/?stream=${encodeURIComponent(rec.stream)}` }, rec.stream)),
+      (rec.warnings || []).length ? h("div", { class: "warning-box", "data-testid": "warnings" }, ...rec.warnings.map((w) => h("p", {}, w.message))) : null,
       rec.error ? h("div", { class: "error-box" }, rec.error) : null,
-      h("dl", {}, ...detailRow("Duration", duration(rec.durationSeconds)), ...detailRow("Resolution", resolution), ...detailRow("Codecs", codecs), ...detailRow("Size", bytes(rec.fileSizeBytes)), ...detailRow("Source", rec.sourceFolder)),
+      h("dl", {}, ...detailRow("Duration", duration(rec.durationSeconds)), ...detailRow("Resolution", resolution), ...detailRow("Codecs", codecs), ...detailRow("Size", bytes(rec.fileSizeBytes)), ...detailRow("Source", rec.sourcePrefix)),
       actions,
       h("a", { class: "back", href: "/" }, "← All recordings"),
     ].filter(Boolean),

@@ -1,5 +1,5 @@
-import { setTimeout as sleep } from "node:timers/promises";
-import type { Logger } from "../../lib/log.js";
+import type { Logger } from "./log.js";
+import { backoffDelay, sleep } from "./time.js";
 
 export interface RetryOptions {
   what: string;
@@ -14,8 +14,8 @@ export interface RetryOptions {
 /** Retries with a doubling delay (0.25 s → 5 s): a store that restarts must not lose a broadcast. */
 export async function retry<T>(fn: () => Promise<T>, o: RetryOptions): Promise<T> {
   const started = Date.now();
-  let delay = 250;
   for (let attempt = 1; ; attempt++) {
+    const delay = backoffDelay(attempt, 250, 5000);
     try {
       return await fn();
     } catch (err) {
@@ -23,8 +23,7 @@ export async function retry<T>(fn: () => Promise<T>, o: RetryOptions): Promise<T
       if (o.maxMs !== undefined && Date.now() - started + delay > o.maxMs) throw err;
       o.onRetry?.();
       o.log.warn({ ...o.context, attempt, err: (err as Error).message, retryInMs: delay }, `${o.what} failed; retrying`);
-      await sleep(delay, undefined, { signal: o.signal }).catch(() => {});
-      delay = Math.min(delay * 2, 5000);
+      await sleep(delay, { signal: o.signal }).catch(() => {});
     }
   }
 }

@@ -1,35 +1,12 @@
 // Runs the real gateway as a child process on free ports, for tests and the benchmark.
-import { createServer } from "node:net";
-import { createSocket } from "node:dgram";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { execa, type ResultPromise } from "execa";
-import { waitFor } from "../../test/harness.js";
+import { waitFor } from "../harness.js";
+import { freeTcpPort, freeUdpPort } from "../ports.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const API_TOKEN = "gateway-test-token-0123456789";
-
-export async function freeTcpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-export async function freeUdpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createSocket("udp4");
-    s.once("error", reject);
-    s.bind(0, "127.0.0.1", () => {
-      const port = s.address().port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export interface GatewayProcess {
   http: string;

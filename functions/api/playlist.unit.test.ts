@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ApiError } from "./errors.js";
+import { HttpError } from "../../lib/http/errors.js";
 import { decodeCursor, encodeCursor } from "./cursor.js";
 import type { Presign } from "./links.js";
 import { resolveKey, rewritePlaylist } from "./playlist.js";
@@ -8,7 +8,7 @@ import { rewriteStoryboard } from "./storyboard.js";
 
 // Stands in for S3 signing: these tests are about which keys get signed, not about signatures.
 const fakePresign: Presign = Object.assign(async (bucket: string, key: string) => `https://s3.test/${bucket}/${key}?sig=1`, { cached: () => undefined });
-const src = { bucket: "hls", key: "cam/s1/index.m3u8", folder: "cam/s1" };
+const src = { bucket: "hls", key: "cam/s1/index.m3u8", sourcePrefix: "cam/s1" };
 
 test("relative URIs resolve inside the folder, percent-escapes decoded; absolute URLs are left alone", () => {
   assert.equal(resolveKey("seg001.ts", src), "cam/s1/seg001.ts");
@@ -18,7 +18,7 @@ test("relative URIs resolve inside the folder, percent-escapes decoded; absolute
 
 test("a URI that climbs out of the folder is refused as a bad source", () => {
   for (const uri of ["../other/seg.ts", "/cam/s2/seg.ts", "../../etc.ts"]) {
-    assert.throws(() => resolveKey(uri, src), (err: unknown) => err instanceof ApiError && err.kind === "bad_source", uri);
+    assert.throws(() => resolveKey(uri, src), (err: unknown) => err instanceof HttpError && err.kind === "bad_source", uri);
   }
 });
 
@@ -47,12 +47,12 @@ test("a master playlist's variants point back at the API, not at the bucket", as
 });
 
 test("a text that is not a playlist is a bad source, not a crash", async () => {
-  await assert.rejects(rewritePlaylist("<html>nope</html>", src, fakePresign, { vod: true, variantUrl: (k) => k }), (err: unknown) => err instanceof ApiError && err.kind === "bad_source");
+  await assert.rejects(rewritePlaylist("<html>nope</html>", src, fakePresign, { vod: true, variantUrl: (k) => k }), (err: unknown) => err instanceof HttpError && err.kind === "bad_source");
 });
 
 test("storyboard cues keep their #xywh tile while the sprite becomes a signed link", async () => {
   const vtt = ["WEBVTT", "", "00:00:00.000 --> 00:00:05.000", "storyboard.jpg#xywh=0,0,160,90", "", "00:00:05.000 --> 00:00:10.000", "storyboard.jpg#xywh=160,0,160,90", ""].join("\n");
-  const out = await rewriteStoryboard(vtt, { bucket: "rec", key: "cam/s1/storyboard.vtt", folder: "cam/s1" }, fakePresign);
+  const out = await rewriteStoryboard(vtt, { bucket: "rec", key: "cam/s1/storyboard.vtt", sourcePrefix: "cam/s1" }, fakePresign);
   assert.deepEqual(out.split("\n").filter((l) => l.includes("xywh")), ["https://s3.test/rec/cam/s1/storyboard.jpg?sig=1#xywh=0,0,160,90", "https://s3.test/rec/cam/s1/storyboard.jpg?sig=1#xywh=160,0,160,90"]);
   assert.ok(out.startsWith("WEBVTT\n\n00:00:00.000 --> 00:00:05.000\n"));
 });
@@ -60,7 +60,7 @@ test("storyboard cues keep their #xywh tile while the sprite becomes a signed li
 test("a cursor round-trips with microseconds; anything else is a 400 on cursor", () => {
   const c = { createdAt: "2025-01-31T12:00:00.123456Z", id: "0f8fad5b-d9cb-469f-a165-70867728950e" };
   assert.deepEqual(decodeCursor(encodeCursor(c)), c);
-  for (const bad of ["", "abc", encodeCursor({ ...c, createdAt: "2025-01-31T12:00:00Z" }), Buffer.from(`${c.createdAt}|${c.id}|x`).toString("base64url")]) {
-    assert.throws(() => decodeCursor(bad), (err: unknown) => err instanceof ApiError && err.field === "cursor");
+  for (const bad of ["", "abc", "12_not-a-uuid", `${encodeCursor(c)}x`, Buffer.from(`${c.createdAt}|${c.id}`).toString("base64url")]) {
+    assert.throws(() => decodeCursor(bad), (err: unknown) => err instanceof HttpError && err.field === "cursor");
   }
 });

@@ -6,14 +6,14 @@ import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { execa } from "execa";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
-import { createLogger } from "../../lib/log.js";
-import { createMetrics, listen } from "../../lib/service.js";
-import { recordings, streams, type NewRecording } from "../../db/schema.js";
-import { makeHls } from "../../test/media.js";
-import type { TestEnv } from "../../test/harness.js";
-import type { Config } from "../../lib/config.js";
-import { createApp } from "./app.js";
-import { createPresigner } from "./links.js";
+import { createLogger } from "../lib/log.js";
+import { createMetrics, listen } from "../lib/service.js";
+import { recordings, streams, type NewRecording } from "../db/schema.js";
+import { makeHls } from "./media.js";
+import type { TestEnv } from "./harness.js";
+import type { Config } from "../lib/config.js";
+import { createApp } from "../functions/api/app.js";
+import { createPresigner } from "../functions/api/links.js";
 
 export interface VodMedia {
   mp4: Buffer;
