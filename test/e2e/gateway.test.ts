@@ -7,7 +7,8 @@ import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { createTestEnv, type TestEnv } from "../harness.js";
 import { probe } from "../media.js";
 import { startWorkers, stopWorkers, waitForRecording, type Worker } from "../workers.js";
-import { freeUdpPort, startGatewayProcess, type GatewayProcess } from "../gateway/process.js";
+import { startGatewayProcess, type GatewayProcess } from "../gateway/process.js";
+import { freeUdpPort } from "../ports.js";
 import { publish } from "../gateway/caller.js";
 import { sessionFolders } from "../gateway/store.js";
 
