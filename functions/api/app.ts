@@ -4,6 +4,7 @@ import { dependencyChecks, mountOps } from "../../lib/http/ops.js";
 import { ping } from "../../db/client.js";
 import type { ApiDeps } from "./deps.js";
 import { mountDocs } from "./docs.js";
+import { clipRoutes } from "./clips.js";
 import { liveRoutes } from "./live.js";
 import { pageRoutes } from "./page/routes.js";
 import { recordingRoutes } from "./recordings.js";
@@ -22,6 +23,7 @@ export function createApp(deps: ApiDeps) {
 
   app.route("/", recordingRoutes(deps));
   app.route("/", liveRoutes(deps));
+  app.route("/", clipRoutes(deps));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",

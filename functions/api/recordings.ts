@@ -49,7 +49,7 @@ export function recordingRoutes(deps: ApiDeps) {
     async (c) => {
       const q = c.req.valid("query");
       const after = q.cursor ? decodeCursor(q.cursor) : undefined;
-      const rows = await listRecordings(db, { status: q.status, stream: q.stream, from: q.from, to: q.to, q: q.q, after }, q.limit + 1);
+      const rows = await listRecordings(db, { status: q.status, kind: q.kind, parent: q.parent, stream: q.stream, from: q.from, to: q.to, q: q.q, after }, q.limit + 1);
       const page = rows.slice(0, q.limit);
       const last = page[page.length - 1];
       const base = origin(c);
