@@ -28,14 +28,14 @@ export function createApp(deps: ApiDeps) {
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
     scheme: "bearer",
-    description: "The API_TOKEN the API was started with. Always needed to rename or delete; for reads only when API_READS_REQUIRE_TOKEN is on.",
+    description: "The API_TOKEN the API was started with. Always needed to rename, delete or clip; for reads only when API_READS_REQUIRE_TOKEN is on.",
   });
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
     info: {
       title: "VOD API",
       version: "1.0.0",
-      description: "Recordings made from live SRT broadcasts and dropped HLS folders: list, search, play, rename, delete; and the broadcasts live now. Errors are JSON: `{ error: { kind, message, field? } }`.",
+      description: "Recordings made from live SRT broadcasts and dropped HLS folders: list, search, play, clip, rename, delete; and the broadcasts live now (and clip them). Errors are JSON: `{ error: { kind, message, field? } }`.",
     },
   });
   mountDocs(app);
