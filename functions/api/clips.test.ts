@@ -1,6 +1,6 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -29,8 +29,13 @@ async function storeSixtySeconds(folder: string) {
     "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "48", "-keyint_min", "48", "-sc_threshold", "0",
     "-c:a", "aac", "-b:a", "96k", "-movflags", "+faststart", mp4,
   ]);
+  // Its source HLS, as the gateway would have left it: the same media in segments (stream copy).
+  const hls = join(dir, "hls");
+  await mkdir(hls, { recursive: true });
+  await execa("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-i", mp4, "-c", "copy", "-f", "hls", "-hls_time", "4", "-hls_playlist_type", "vod", "-hls_segment_filename", join(hls, "seg%03d.ts"), join(hls, "index.m3u8")]);
   const row = await storeReadyRecording(env, folder, { durationSeconds: 60, filePath: `${folder}/sixty.mp4` });
   await env.s3.send(new PutObjectCommand({ Bucket: env.config.s3.recordingsBucket, Key: `${folder}/sixty.mp4`, Body: await readFile(mp4), ContentType: "video/mp4" }));
+  for (const f of await readdir(hls)) await env.s3.send(new PutObjectCommand({ Bucket: env.config.s3.hlsBucket, Key: `${folder}/${f}`, Body: await readFile(join(hls, f)) }));
   return row;
 }
 
@@ -63,6 +68,20 @@ async function streamDurations(url: string) {
   };
 }
 
+/** The clip's storyboard is on the clip's own timeline: cues from 0 to about its duration, tiles that load. */
+async function assertStoryboard(clip: any) {
+  assert.ok(clip.storyboardUrl, "the clip has a storyboard");
+  const vtt = await (await fetch(clip.storyboardUrl)).text();
+  const cues = [...vtt.matchAll(/(\d\d):(\d\d):(\d\d)\.(\d{3}) --> (\d\d):(\d\d):(\d\d)\.(\d{3})\n(\S+)/g)];
+  assert.ok(cues.length >= 2, vtt);
+  const secs = (m: RegExpMatchArray, i: number) => Number(m[i]) * 3600 + Number(m[i + 1]) * 60 + Number(m[i + 2]) + Number(m[i + 3]) / 1000;
+  assert.equal(secs(cues[0]!, 1), 0);
+  assert.ok(Math.abs(secs(cues.at(-1)!, 5) - clip.durationSeconds) < 0.5, `the last cue ends at ${secs(cues.at(-1)!, 5)}, the clip lasts ${clip.durationSeconds}`);
+  const tile = await fetch(cues[0]![9]!.split("#")[0]!);
+  assert.equal(tile.status, 200);
+  assert.equal(tile.headers.get("content-type"), "image/jpeg");
+}
+
 before(async () => {
   env = await createTestEnv("api-clips");
   api = await startApi(env, (c) => ({ ...withToken(TOKEN)(c), clips: { maxSeconds: 40, liveMaxSeconds: 20 } }));
@@ -85,6 +104,7 @@ describe("clips of a recording", () => {
     assert.ok(Math.abs(d.format - (clip.clipEnd - clip.clipStart)) < 0.1, `file lasts ${d.format}, row says ${clip.clipEnd - clip.clipStart}`);
     assert.equal(await decodeErrors(clip.videoUrl), "");
     assert.ok(clip.thumbnailUrl, "the clip has a poster");
+    await assertStoryboard(clip);
   });
 
   test("a precise clip of 10.5–22.3 s lasts 11.8 s within one frame, decodes cleanly, audio and video within 50 ms", async () => {
@@ -170,5 +190,6 @@ describe("clips of a live broadcast", () => {
     const d = await streamDurations(clip.videoUrl);
     assert.ok(Math.abs(d.format - 4) < 0.15, `clip lasts ${d.format}`);
     assert.equal(await decodeErrors(clip.videoUrl), "");
+    await assertStoryboard(clip);
   });
 });

@@ -2,14 +2,14 @@ import { randomUUID } from "node:crypto";
 import { createRoute, z } from "@hono/zod-openapi";
 import { getText, isNotFound } from "../../lib/s3.js";
 import { clipPrefix, livePlaylistKey, sessionPrefix } from "../../lib/layout.js";
-import { parsePlaylist, resolveSegments } from "../../lib/hls/index.js";
 import { getLiveBroadcast, getRecording } from "../../db/catalog.js";
 import { insertClip } from "../../db/recordings.js";
 import { HttpError } from "../../lib/http/errors.js";
 import { bearerAuth } from "../../lib/http/auth.js";
 import { createRouter } from "../../lib/http/app.js";
 import { apiOrigin } from "./origin.js";
-import { makeClip, type ClipJob, type TimedSegment } from "../clip/clip.js";
+import { makeClip, type ClipJob } from "../clip/clip.js";
+import { covering, sourceSegments, timedSegments } from "../clip/segments.js";
 import type { ApiDeps } from "./deps.js";
 import { ClipBody, ClipCreatedSchema, errors, IdParam, LiveClipBody, StreamParam } from "./schemas.js";
 
@@ -76,7 +76,8 @@ export function clipRoutes(deps: ApiDeps) {
         clipStart: body.start,
         clipEnd: end,
       });
-      start({ clipId, source: { kind: "mp4", bucket: config.s3.recordingsBucket, key: parent.filePath }, start: body.start, end, precise: body.precise });
+      const storyboard = { bucket: config.s3.hlsBucket, segments: await sourceSegments(s3, config.s3.hlsBucket, parent, body.start, end) };
+      start({ clipId, source: { kind: "mp4", bucket: config.s3.recordingsBucket, key: parent.filePath }, start: body.start, end, precise: body.precise, storyboard });
       log.info({ recording: clipId, parent: parent.id, start: body.start, end, precise: body.precise }, "clip requested");
       const origin = apiOrigin(c.req.url, c.req.header("x-forwarded-proto"));
       return c.json({ id: row.id, status: row.status, url: `${origin}/recordings/${row.id}` }, 201, { location: `/recordings/${row.id}` });
@@ -111,19 +112,13 @@ export function clipRoutes(deps: ApiDeps) {
         if (isNotFound(err)) throw new HttpError("conflict", `stream ${stream} is live but has not stored its first segments yet; retry in a few seconds`);
         throw err;
       }
-      const playlist = parsePlaylist(text, key);
-      if (playlist.isMasterPlaylist || playlist.segments.length === 0) throw new HttpError("conflict", `stream ${stream} has no stored segments yet; retry in a few seconds`);
-      const segments = resolveSegments(key, playlist, sessionPrefix(stream, live.sessionId));
-      let at = 0;
-      const timed: TimedSegment[] = segments.map((s) => {
-        const seg = { ...s, start: at };
-        at += s.duration;
-        return seg;
-      });
+      const timed = timedSegments(text, key, sessionPrefix(stream, live.sessionId));
+      if (timed.length === 0) throw new HttpError("conflict", `stream ${stream} has no stored segments yet; retry in a few seconds`);
+      const last = timed[timed.length - 1]!;
+      const at = last.start + last.duration;
       // Whole segments (each starts at a keyframe) covering at least the last N seconds.
-      const from = Math.max(0, at - body.seconds);
-      const covering = timed.filter((s) => s.start + s.duration > from + 1e-6);
-      const clipStart = covering[0]!.start;
+      const segments = covering(timed, Math.max(0, at - body.seconds), at);
+      const clipStart = segments[0]!.start;
       const clipId = randomUUID();
       const row = await insertClip(db, {
         id: clipId,
@@ -134,7 +129,8 @@ export function clipRoutes(deps: ApiDeps) {
         clipStart,
         clipEnd: at,
       });
-      start({ clipId, source: { kind: "hls", bucket: config.s3.hlsBucket, segments: covering }, start: clipStart, end: at, precise: false });
+      const source = { kind: "hls" as const, bucket: config.s3.hlsBucket, segments };
+      start({ clipId, source, start: clipStart, end: at, precise: false, storyboard: source });
       log.info({ recording: clipId, parent: live.recordingId, stream, start: clipStart, end: at }, "live clip requested");
       const origin = apiOrigin(c.req.url, c.req.header("x-forwarded-proto"));
       return c.json({ id: row.id, status: row.status, url: `${origin}/recordings/${row.id}` }, 201, { location: `/recordings/${row.id}` });

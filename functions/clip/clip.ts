@@ -14,6 +14,8 @@ import { clipKeys } from "../../lib/layout.js";
 import type { Db } from "../../db/client.js";
 import { markClipFailed, markClipProgress, markClipReady } from "../../db/recordings.js";
 import { grabPosterFrame } from "../thumbnail/frames.js";
+import { makeStoryboard } from "../thumbnail/storyboard.js";
+import type { SegmentRef } from "../thumbnail/playlist.js";
 import { cutAtKeyframes, cutPrecisely, HLS_INPUT_OPTIONS, probeFile, type ClipInput } from "./cut.js";
 
 // Makes one clip: cut the range from its source, store the MP4 and a poster under the clip's own prefix,
@@ -33,6 +35,8 @@ export interface ClipJob {
   start: number;
   end: number;
   precise: boolean;
+  /** The parent's source segments covering the range, when there are any: the storyboard is made from them. */
+  storyboard?: { bucket: string; segments: TimedSegment[] };
 }
 
 export interface ClipDeps {
@@ -56,6 +60,36 @@ async function inputFor(deps: ClipDeps, source: ClipSource, dir: string, ffmpeg:
   const path = join(dir, "source.m3u8");
   await writeFile(path, writeLocalPlaylist(source.segments, (k) => urls.get(k)!));
   return { url: path, options: HLS_INPUT_OPTIONS(await hlsInputOptions({ ffmpeg })), timelineStart: source.segments[0]!.start };
+}
+
+/**
+ * The clip's storyboard, made by the thumbnail function's code from the source segments that cover it, placed
+ * on the clip's timeline. None (logged) when the source segments are gone or give no frame: the clip plays anyway.
+ */
+async function clipStoryboard(deps: ClipDeps, job: ClipJob, cut: { start: number; end: number }, facts: { duration: number; width: number | null; height: number | null }, dir: string, ffmpeg: string, log: Logger) {
+  const segments = job.storyboard?.segments ?? [];
+  if (segments.length === 0 || !facts.width || !facts.height) return undefined;
+  const refs: SegmentRef[] = segments.map((s) => ({
+    key: s.key,
+    start: Math.max(0, s.start - cut.start),
+    duration: s.duration,
+    range: s.byterange,
+    init: s.map ? { key: s.map.key, range: s.map.byterange } : undefined,
+    aes: s.aes,
+  }));
+  const tiles = join(dir, "tiles");
+  await mkdir(tiles, { recursive: true });
+  try {
+    return await makeStoryboard(
+      { s3: deps.s3, bucket: job.storyboard!.bucket, ffmpeg, dir: tiles, inits: new Map(), log, signal: deps.signal },
+      refs,
+      facts.duration,
+      { maxTiles: deps.config.functions.storyboardMaxTiles, aspect: facts.width / facts.height, spriteName: "storyboard.jpg" },
+    );
+  } catch (err) {
+    log.warn({ err }, "no storyboard for the clip");
+    return undefined;
+  }
 }
 
 /** Runs the job to its end: the row ends ready or failed; never throws. */
@@ -89,6 +123,11 @@ export async function makeClip(deps: ClipDeps, job: ClipJob): Promise<void> {
       await s3.send(new PutObjectCommand({ Bucket: bucket, Key: keys.poster, Body: await readFile(posterPath), ContentType: "image/jpeg" }));
       thumbnailPath = keys.poster;
     }
+    const board = await clipStoryboard(deps, job, cut, facts, dir, tools.ffmpeg, log);
+    if (board) {
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: keys.sprite, Body: board.sprite, ContentType: "image/jpeg" }));
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: keys.vtt, Body: board.vtt, ContentType: "text/vtt; charset=utf-8" }));
+    }
     const ok = await markClipReady(db, job.clipId, {
       filePath: keys.mp4,
       fileSizeBytes: size,
@@ -100,8 +139,8 @@ export async function makeClip(deps: ClipDeps, job: ClipJob): Promise<void> {
       clipStart: cut.start,
       clipEnd: cut.end,
       thumbnailPath,
-      storyboardPath: null,
-      storyboardVttPath: null,
+      storyboardPath: board ? keys.sprite : null,
+      storyboardVttPath: board ? keys.vtt : null,
     });
     log.info({ start: cut.start, end: cut.end, precise: job.precise, source: job.source.kind, bytes: size, cutMs, ms: Math.round(performance.now() - began), stored: ok }, "clip ready");
   } catch (err) {

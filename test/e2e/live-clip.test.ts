@@ -62,6 +62,7 @@ test("a clip of the last 20 s of a running SRT broadcast is ready while it is li
   assert.ok(clip.clipEnd - clip.clipStart <= 20 + 6 + 0.05, `clip covers ${clip.clipStart}–${clip.clipEnd}: more than one segment beyond 20 s`);
   assert.ok(Math.abs(clip.durationSeconds - (clip.clipEnd - clip.clipStart)) < 0.2, `clip lasts ${clip.durationSeconds}`);
   assert.equal(await decodeErrors(clip.videoUrl), "");
+  assert.ok(clip.thumbnailUrl && clip.storyboardUrl, "the live clip has its poster and storyboard");
   const head = async (key: string) => env.s3.send(new HeadObjectCommand({ Bucket: env.config.s3.recordingsBucket, Key: key }));
   const before = await head(clip.sourcePrefix + "/clip.mp4");
 
