@@ -6,12 +6,12 @@ import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { execa } from "execa";
 import { HLS_PROTOCOLS, hlsInputOptions, resolveFfmpeg } from "../../lib/ffmpeg.js";
-import { HlsError, checkSegments, mergeWebVtt, resolveSource, sourceObjects, writeLocalPlaylist, type ResolvedSegment, type Source } from "../../lib/hls/index.js";
+import { HlsError, checkSegments, mergeWebVtt, resolveSource, sourceObjects, writeLocalPlaylist, type Resolution, type ResolvedSegment, type Source } from "../../lib/hls/index.js";
 import { folderOf, keysOfRecording, recordingKeys, recordingName, subtitleKey } from "../../lib/layout.js";
 import { deleteKeys, putText } from "../../lib/s3.js";
 import { claimRecording, deleteVariantRecordings, getRecordingBySourcePrefix, markFailed, markProgress, markReady, recordingExists, recordingsCoveringPlaylist, releaseClaim } from "../../db/recordings.js";
 import type { RecordingWarning, SubtitleTrack } from "../../db/schema.js";
-import { PermanentError, TransientError, type GiveUp, type Handler, type HandlerContext } from "../runtime/handler.js";
+import { PermanentError, TransientError, type GiveUp, type Handler, type HandlerContext, type HandlerResult, type Job } from "../runtime/handler.js";
 import type { StorageEvent } from "../events/decode.js";
 import { probeInput, probeOutput, remux, type InputStreams, type OutputFacts, type Tools, type Track } from "./remux.js";
 import { createJobDir, recordChild, removeDeadJobDirs } from "./workdir.js";
@@ -51,6 +51,7 @@ export const convert: Handler<ConvertState> = async (event, ctx, job) => {
     ctx.log.debug({ reason: resolution.reason }, "nothing to convert");
     return "ignored";
   }
+  if (resolution.kind === "incomplete") return awaitPlaylists(event, ctx, resolution, job);
   const src = resolution.source;
   await awaitMaster(ctx, src);
   const log = ctx.log.child({ sourcePrefix: src.sourcePrefix, playlist: src.playlistKey });
@@ -115,6 +116,28 @@ async function awaitMaster(ctx: HandlerContext, src: Source): Promise<void> {
   throw new TransientError(`${src.playlistKey} has no master playlist naming it yet; converting it on its own unless one lands within ${MASTER_GRACE_MS / 1000} s`, {
     retryAfterMs: Math.min(2000, MASTER_GRACE_MS - age + 100),
   });
+}
+
+/**
+ * A master's playlists land in any order: the event of the last one makes the recording. The master's
+ * own event stays until then, looked at again over the deliveries the runtime allows, and fails the
+ * recording naming what never landed (or never finished) once SEGMENT_WAIT_SECONDS passed since the
+ * rest did. The other playlists' events have nothing to do.
+ */
+async function awaitPlaylists(event: StorageEvent, ctx: HandlerContext, r: Extract<Resolution, { kind: "incomplete" }>, job: Job<ConvertState>): Promise<HandlerResult> {
+  const missing = names(r.missing, r.sourcePrefix);
+  if (event.key !== r.masterKey) {
+    ctx.log.debug({ master: r.masterKey, missing }, "the master's other playlists are not all here yet");
+    return "ignored";
+  }
+  const { segmentWaitMs: waitMs, maxDeliveries } = ctx.config.functions;
+  const waited = Date.now() - r.since.getTime();
+  if (waited < waitMs) {
+    const left = Math.max(1, maxDeliveries - ctx.attempt - 1);
+    throw new TransientError(`${r.masterKey} waits for ${missing}`, { retryAfterMs: Math.ceil((waitMs - waited) / left) + 500 });
+  }
+  job.state = { sourcePrefix: r.sourcePrefix, name: recordingName(r.sourcePrefix, r.masterKey), playlistKey: r.masterKey };
+  throw new PermanentError(`${r.missing.length} playlist(s) named by ${r.masterKey} never arrived or never finished with #EXT-X-ENDLIST (waited ${Math.round(waitMs / 1000)} s): ${missing}. Upload them, then upload the master playlist again`);
 }
 
 /** The HLS rules' refusals are the user's to fix: the job fails permanently with their message. */

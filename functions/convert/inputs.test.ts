@@ -201,6 +201,13 @@ test("an audio rendition with no audio in it fails the recording, naming the ren
   assert.match(r.error!, /the audio rendition "audio_1" \(s_0\.m3u8\) holds no audio stream: check its segments and upload the folder again/);
 });
 
+test("a master whose audio rendition playlist never lands fails after SEGMENT_WAIT_SECONDS, naming it", async () => {
+  await uploadFiles(env.s3, hls(), "broken/no-rendition", (await listFolder(join(media, "audio-rendition"))).filter((f) => f.rel !== "s_1.m3u8"));
+  const r = await waitForRecording(env, "broken/no-rendition", ["failed"]);
+  assert.match(r.error!, /1 playlist\(s\) named by broken\/no-rendition\/master\.m3u8 never arrived or never finished with #EXT-X-ENDLIST \(waited 4 s\): s_1\.m3u8\. Upload them, then upload the master playlist again/);
+  assert.equal((await rowsUnder("broken/no-rendition")).length, 1);
+});
+
 test("the API lists subtitles, audio tracks and warnings; the page shows subtitle tracks, the warning, and an audio player under the waveform", async () => {
   const api = await startApi(env);
   const profile = await mkdtemp(join(tmpdir(), "inputs-chromium-"));

@@ -111,6 +111,8 @@ export function guessTimeline(key: string, text: string, etag: string): (Timelin
 export async function lookupPlaylist(s3: S3Client, bucket: string, key: string, signal?: AbortSignal): Promise<PlaylistLookup> {
   const r = await refusals(() => resolveSource(s3, bucket, key, signal));
   if (r.kind === "ignore") return { kind: "ignored", reason: r.reason };
+  // The event of the master's last playlist to land makes the images.
+  if (r.kind === "incomplete") return { kind: "ignored", reason: `${r.masterKey} still waits for ${r.missing.join(", ")}` };
   const src = r.source;
   return {
     kind: "recording",

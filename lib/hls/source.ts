@@ -45,7 +45,14 @@ export interface Source {
   subtitles: SubtitleSource[];
 }
 
-export type Resolution = { kind: "ignore"; reason: string } | { kind: "convert"; source: Source };
+export type Resolution =
+  | { kind: "ignore"; reason: string }
+  /**
+   * A master whose playlists (the video variant, its audio renditions, its subtitles) are not all
+   * uploaded or finished yet: `missing` names them, `since` is when the last of the others landed.
+   */
+  | { kind: "incomplete"; sourcePrefix: string; masterKey: string; missing: string[]; since: Date }
+  | { kind: "convert"; source: Source };
 
 const MAX_PLAYLIST_BYTES = 16 * 1024 * 1024;
 
@@ -82,13 +89,15 @@ export async function resolveSource(s3: S3Client, bucket: string, eventKey: stri
 
   let masterKey: string;
   let master: MasterPlaylist;
+  let masterModified: Date;
   if (parsedEvent.isMasterPlaylist) {
     masterKey = eventKey;
     master = parsedEvent;
+    masterModified = event.modified;
   } else {
     const found = await findMaster(s3, bucket, eventKey, signal);
     if (!found) return { kind: "convert", source: mediaSource(folderOf(eventKey), eventKey, event, undefined) };
-    ({ masterKey, master } = found);
+    ({ masterKey, master, modified: masterModified } = found);
   }
 
   const sourcePrefix = folderOf(masterKey);
@@ -96,11 +105,15 @@ export async function resolveSource(s3: S3Client, bucket: string, eventKey: stri
   const needed = [plan.variantKey, ...plan.audio.flatMap((a) => (a.key ? [a.key] : [])), ...plan.subtitles.map((s) => s.key)];
   if (!parsedEvent.isMasterPlaylist && !needed.includes(eventKey)) return { kind: "ignore", reason: `not the highest-bandwidth variant of ${masterKey} nor one of its renditions` };
   const read = new Map<string, PlaylistObject>();
+  const missing: string[] = [];
   for (const key of new Set(needed)) {
     const obj = key === eventKey ? event : await readPlaylist(s3, bucket, key, signal);
-    if (!obj) return { kind: "ignore", reason: `${key}, named by ${masterKey}, is not uploaded yet` };
-    if (!looksFinished(obj.text)) return { kind: "ignore", reason: `${key}, named by ${masterKey}, is not finished yet` };
-    read.set(key, obj);
+    if (!obj || !looksFinished(obj.text)) missing.push(key);
+    else read.set(key, obj);
+  }
+  if (missing.length) {
+    const since = new Date(Math.max(masterModified.getTime(), ...[...read.values()].map((o) => o.modified.getTime())));
+    return { kind: "incomplete", sourcePrefix, masterKey, missing, since };
   }
   const source = mediaSource(sourcePrefix, plan.variantKey, read.get(plan.variantKey)!, masterKey);
   source.memberKeys = memberKeys(master, masterKey);
@@ -135,7 +148,7 @@ function mediaSource(sourcePrefix: string, key: string, obj: PlaylistObject, mas
 }
 
 /** A master playlist in the same folder or one folder up that names `mediaKey` (as a variant or a rendition). */
-async function findMaster(s3: S3Client, bucket: string, mediaKey: string, signal?: AbortSignal): Promise<{ masterKey: string; master: MasterPlaylist } | undefined> {
+async function findMaster(s3: S3Client, bucket: string, mediaKey: string, signal?: AbortSignal): Promise<{ masterKey: string; master: MasterPlaylist; modified: Date } | undefined> {
   const here = folderOf(mediaKey);
   const folders = here ? [here, folderOf(here)] : [""];
   for (const folder of folders) {
@@ -149,7 +162,7 @@ async function findMaster(s3: S3Client, bucket: string, mediaKey: string, signal
       } catch {
         continue;
       }
-      if (master.isMasterPlaylist && memberKeys(master, key).includes(mediaKey)) return { masterKey: key, master };
+      if (master.isMasterPlaylist && memberKeys(master, key).includes(mediaKey)) return { masterKey: key, master, modified: obj.modified };
     }
   }
   return undefined;
