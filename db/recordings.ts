@@ -336,3 +336,13 @@ export async function markClipFailed(db: Db, id: string, error: string): Promise
     .set({ status: "failed", error, updatedAt: sql`now()` })
     .where(and(eq(recordings.id, id), eq(recordings.kind, "clip"), eq(recordings.status, "processing")));
 }
+
+/** Clips still `processing` long after any cut takes: the process cutting them stopped. Fails them with a reason. */
+export async function failAbandonedClips(db: Db, olderThanMs: number, error: string): Promise<number> {
+  const rows = await db
+    .update(recordings)
+    .set({ status: "failed", error, updatedAt: sql`now()` })
+    .where(and(eq(recordings.kind, "clip"), eq(recordings.status, "processing"), sql`${recordings.updatedAt} < now() - ${olderThanMs} * interval '1 millisecond'`))
+    .returning({ id: recordings.id });
+  return rows.length;
+}

@@ -180,6 +180,24 @@ describe("bad clip requests", () => {
   });
 });
 
+describe("a clip whose cutting process stopped", () => {
+  test("is marked failed, with what to do, by the next API process that starts", async () => {
+    const [stale] = await env.db.insert(recordings).values({ streamId: "studio", title: "stale", sourcePrefix: "clips/stale", kind: "clip", status: "processing", updatedAt: new Date(Date.now() - 3600_000) }).returning();
+    const [fresh] = await env.db.insert(recordings).values({ streamId: "studio", title: "fresh", sourcePrefix: "clips/fresh", kind: "clip", status: "processing" }).returning();
+    const second = await startApi(env, withToken(TOKEN));
+    try {
+      const row = await waitFor("the stale clip failed", async () => {
+        const r = await getJson(`/recordings/${stale!.id}`);
+        return r.status === "failed" ? r : undefined;
+      });
+      assert.match(row.error, /create the clip again/);
+      assert.equal((await getJson(`/recordings/${fresh!.id}`)).status, "processing", "a clip being cut now is left alone");
+    } finally {
+      await second.close();
+    }
+  });
+});
+
 describe("clips of a live broadcast", () => {
   test("the last N seconds of what is stored are cut at segment boundaries while the stream is live", async () => {
     const live = await publishLive(env, "arena", "s1");

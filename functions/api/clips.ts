@@ -3,7 +3,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { getText, isNotFound } from "../../lib/s3.js";
 import { clipPrefix, livePlaylistKey, sessionPrefix } from "../../lib/layout.js";
 import { getLiveBroadcast, getRecording } from "../../db/catalog.js";
-import { insertClip } from "../../db/recordings.js";
+import { failAbandonedClips, insertClip } from "../../db/recordings.js";
 import { HttpError } from "../../lib/http/errors.js";
 import { bearerAuth } from "../../lib/http/auth.js";
 import { createRouter } from "../../lib/http/app.js";
@@ -11,12 +11,15 @@ import { apiOrigin } from "./origin.js";
 import { makeClip, type ClipJob } from "../clip/clip.js";
 import { covering, sourceSegments, timedSegments } from "../clip/segments.js";
 import type { ApiDeps } from "./deps.js";
-import { ClipBody, ClipCreatedSchema, errors, IdParam, LiveClipBody, StreamParam } from "./schemas.js";
+import { ClipBody, ClipCreatedSchema, errors, IdParam, liveClipBody, StreamParam } from "./schemas.js";
 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { "application/json": { schema } }, description });
 const bearer = [{ bearerAuth: [] }];
 /** A range may end this far past the recording's stored duration (rounding of durations between tools). */
 const END_SLACK_SECONDS = 0.05;
+
+/** A clip still processing after this long was being cut by a process that stopped (cuts take seconds). */
+const ABANDONED_AFTER_MS = 10 * 60_000;
 
 const fmt = (s: number) => `${Math.round(s * 1000) / 1000} s`;
 
@@ -24,14 +27,17 @@ const fmt = (s: number) => `${Math.round(s * 1000) / 1000} s`;
  * Clips: POST answers at once with the clip's row (`processing`) and the cut runs in this process right after.
  * It runs here rather than as a JetStream job because a clip reads only the range's bytes (seconds of work,
  * independent of the parent's length) and the caller waits for it; a queue hop would add latency and a
- * second place to fail for no gain at this cost. A job that dies with the process leaves the row
- * `processing`; asking again makes a new clip.
+ * second place to fail for no gain at this cost. A job that dies with the process is marked failed by
+ * the next API process that starts (after ABANDONED_AFTER_MS); asking again makes a new clip.
  */
 export function clipRoutes(deps: ApiDeps) {
   const { config, db, s3, log } = deps;
   const write = bearerAuth(config.api.token, "create clips");
   const app = createRouter();
   const running = new Set<Promise<void>>();
+  void failAbandonedClips(db, ABANDONED_AFTER_MS, "the API process cutting this clip stopped before it was done; create the clip again")
+    .then((n) => n && log.warn({ clips: n }, "abandoned clips marked failed"))
+    .catch((err: unknown) => log.warn({ err }, "could not look for abandoned clips"));
   const start = (job: ClipJob) => {
     const p = makeClip({ s3, db, config, log }, job).finally(() => running.delete(p));
     running.add(p);
@@ -93,15 +99,12 @@ export function clipRoutes(deps: ApiDeps) {
       description: "Cuts the last `seconds` already stored, at segment boundaries, while the broadcast goes on. The clip does not change when the broadcast ends.",
       middleware: write,
       security: bearer,
-      request: { params: StreamParam, body: { content: { "application/json": { schema: LiveClipBody } }, required: true } },
+      request: { params: StreamParam, body: { content: { "application/json": { schema: liveClipBody(config.clips.liveMaxSeconds) } }, required: true } },
       responses: { 201: json(ClipCreatedSchema, "The clip, being cut"), 400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409] },
     }),
     async (c) => {
       const { stream } = c.req.valid("param");
       const body = c.req.valid("json");
-      if (body.seconds > config.clips.liveMaxSeconds) {
-        throw new HttpError("invalid_request", `seconds: at most ${config.clips.liveMaxSeconds} (CLIP_LIVE_MAX_SECONDS); clip the recording once the broadcast ends for a longer range`, "seconds");
-      }
       const live = await getLiveBroadcast(db, stream);
       if (!live?.sessionId) throw new HttpError("not_found", `stream ${stream} is not live now; GET /live lists the broadcasts that are`);
       const key = livePlaylistKey(stream, live.sessionId);

@@ -181,13 +181,21 @@ export const ClipBody = z
   .strict()
   .openapi("ClipRequest");
 
-export const LiveClipBody = z
-  .object({
-    seconds: z.number({ error: "expected a number of seconds" }).finite().positive("expected more than 0 seconds").default(30).openapi({ description: "The last N seconds already stored (default 30, at most CLIP_LIVE_MAX_SECONDS)", example: 30 }),
-    title: ClipBody.shape.title,
-  })
-  .strict()
-  .openapi("LiveClipRequest");
+/** The live clip request; its maximum is the API's CLIP_LIVE_MAX_SECONDS, so /openapi.json says it too. */
+export const liveClipBody = (maxSeconds: number) =>
+  z
+    .object({
+      seconds: z
+        .number({ error: "expected a number of seconds" })
+        .finite()
+        .positive("expected more than 0 seconds")
+        .max(maxSeconds, `at most ${maxSeconds} (CLIP_LIVE_MAX_SECONDS); clip the recording once the broadcast ends for a longer range`)
+        .default(Math.min(30, maxSeconds))
+        .openapi({ description: "The last N seconds already stored (default 30, at most CLIP_LIVE_MAX_SECONDS)", example: Math.min(30, maxSeconds) }),
+      title: ClipBody.shape.title,
+    })
+    .strict()
+    .openapi("LiveClipRequest");
 
 export const ClipCreatedSchema = z
   .object({
