@@ -84,7 +84,15 @@ test("clip mode: drag the handles, create the clip, see it play and listed under
   await clipPlayer.waitFor({ timeout: 30_000 });
   await waitFor("the clip to play past 0.5 s", () => clipPlayer.evaluate((v: HTMLVideoElement) => v.currentTime > 0.5 || (v.paused && v.readyState > 2 && v.play().then(() => false))), 30_000);
   await waitFor("the clip listed under the recording", async () => (await page.locator("[data-testid=clips] [data-testid=recording]").count()) === 1);
+  assert.equal(await page.locator("[data-testid=clips] [data-testid=clip-badge]").count(), 1);
   await page.screenshot({ path: join(artifacts, "api-clip-made.png") });
+
+  // The clip's own page plays it and links back to its recording.
+  await page.click("[data-testid=clip-link]");
+  await page.locator("[data-testid=clip-of]").waitFor();
+  assert.equal(await page.locator("[data-testid=clip-of] a").getAttribute("href"), `/watch/${parentId}`);
+  const own = page.locator("video[data-testid=player]");
+  await waitFor("the clip's page to play it", () => own.evaluate((v: HTMLVideoElement) => v.currentTime > 0.5 || (v.paused && v.readyState > 2 && v.play().then(() => false))), 30_000);
 
   const list = (await (await fetch(`${base}/recordings?kind=clip&parent=${parentId}`)).json()) as { items: { clipStart: number; clipEnd: number; status: string }[] };
   assert.equal(list.items.length, 1);

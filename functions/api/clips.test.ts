@@ -125,6 +125,16 @@ describe("clips of a recording", () => {
     assert.ok(diff < 6, `the clip's first frame differs from the parent's at 10.5 s by ${diff.toFixed(1)} on average`);
   });
 
+  test("precise clips starting on a keyframe (copied whole) and inside one GOP (re-encoded whole) are frame-accurate too", async () => {
+    for (const [start, end] of [[9.6, 12], [10.1, 11]] as const) {
+      const clip = await createClip(`/recordings/${parentId}/clips`, { start, end, precise: true });
+      const d = await streamDurations(clip.videoUrl);
+      assert.ok(Math.abs(d.video - (end - start)) <= 0.04 + 1e-6, `${start}–${end}: video lasts ${d.video}`);
+      assert.ok(Math.abs(d.audio - d.video) <= 0.05, `${start}–${end}: audio lasts ${d.audio}, video ${d.video}`);
+      assert.equal(await decodeErrors(clip.videoUrl), "");
+    }
+  });
+
   test("clips are listed by kind and parent, and stay playable after their parent is deleted", async () => {
     const clip = await createClip(`/recordings/${parentId}/clips`, { start: 0, end: 5 });
     const clips = await getJson(`/recordings?kind=clip&parent=${parentId}`);
@@ -140,6 +150,13 @@ describe("clips of a recording", () => {
     const video = await fetch(after.videoUrl);
     assert.equal(video.status, 200);
     assert.ok((await video.arrayBuffer()).byteLength > 1000);
+
+    // A clip is deleted like any recording: its row and every object under its own prefix.
+    const other = await createClip(`/recordings/${after.id}/clips`, { start: 1, end: 3 });
+    assert.equal(other.parentId, after.id, "a clip of a clip");
+    assert.equal((await fetch(`${api.url}/recordings/${other.id}`, { method: "DELETE", headers: auth })).status, 204);
+    assert.equal((await fetch(`${api.url}/recordings/${other.id}`)).status, 404);
+    assert.equal((await fetch(other.videoUrl)).status, 404, "the deleted clip's MP4 is gone");
 
     const again = await post(`/recordings/${parentId}/clips`, { start: 0, end: 5 });
     assert.equal(again.status, 404, "a clip of a deleted recording is refused");

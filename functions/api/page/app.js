@@ -189,6 +189,7 @@ function recordingCard(rec) {
   if (rec.thumbnailUrl) thumb.append(h("img", { src: rec.thumbnailUrl, alt: "", loading: "lazy" }));
   else thumb.append(h("div", { class: "placeholder" }, svg(rec.status === "live" ? ICON_LIVE : ICON_FILM)));
   if (rec.status !== "ready") thumb.append(badge(rec.status, rec.progress));
+  else if (rec.kind === "clip") thumb.append(h("span", { class: "badge clip", "data-testid": "clip-badge" }, "Clip"));
   if (rec.status === "processing") thumb.append(h("div", { class: "progress", role: "progressbar", "aria-valuenow": Math.round(rec.progress * 100) }, h("span", { style: `width:${Math.max(rec.progress * 100, 3)}%` })));
   else if (rec.durationSeconds) thumb.append(h("span", { class: "duration" }, duration(rec.durationSeconds)));
   attachPreview(thumb, rec);
