@@ -10,6 +10,7 @@ import { createRouter } from "../../lib/http/app.js";
 import { apiOrigin } from "./origin.js";
 import { makeClip, type ClipJob } from "../clip/clip.js";
 import { covering, sourceSegments, timedSegments } from "../clip/segments.js";
+import { createClipJobs } from "../clip/jobs.js";
 import type { ApiDeps } from "./deps.js";
 import { ClipBody, ClipCreatedSchema, errors, IdParam, liveClipBody, StreamParam } from "./schemas.js";
 
@@ -34,14 +35,11 @@ export function clipRoutes(deps: ApiDeps) {
   const { config, db, s3, log } = deps;
   const write = bearerAuth(config.api.token, "create clips");
   const app = createRouter();
-  const running = new Set<Promise<void>>();
+  const jobs = deps.clipJobs ?? createClipJobs();
   void failAbandonedClips(db, ABANDONED_AFTER_MS, "the API process cutting this clip stopped before it was done; create the clip again")
     .then((n) => n && log.warn({ clips: n }, "abandoned clips marked failed"))
     .catch((err: unknown) => log.warn({ err }, "could not look for abandoned clips"));
-  const start = (job: ClipJob) => {
-    const p = makeClip({ s3, db, config, log }, job).finally(() => running.delete(p));
-    running.add(p);
-  };
+  const start = (job: ClipJob) => jobs.add(makeClip({ s3, db, config, log }, job));
 
   app.openapi(
     createRoute({
@@ -140,5 +138,5 @@ export function clipRoutes(deps: ApiDeps) {
     },
   );
 
-  return Object.assign(app, { idle: () => Promise.all([...running]) });
+  return app;
 }
