@@ -89,3 +89,8 @@ export function clipPrefix(clipId: string): string {
 export function clipKeys(clipId: string): RecordingKeys {
   return recordingKeys(clipPrefix(clipId), "clip");
 }
+
+/** Whether a recording's folder in the recordings bucket holds clips' folders too (a dropped folder named like the clips' root). */
+export function holdsClips(sourcePrefix: string): boolean {
+  return sourcePrefix !== "" && clipPrefix("x").startsWith(listPrefix(sourcePrefix));
+}

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { clipKeys, clipPrefix, folderOf, keyIn, keysOfRecording, listPrefix, livePlaylistKey, recordingKeys, recordingName, sessionPrefix, subtitleKey } from "./layout.js";
+import { clipKeys, clipPrefix, folderOf, holdsClips, keyIn, keysOfRecording, listPrefix, livePlaylistKey, recordingKeys, recordingName, sessionPrefix, subtitleKey } from "./layout.js";
 
 test("a broadcast session's source prefix and live playlist sit under its stream", () => {
   assert.equal(sessionPrefix("studio-a", "2025-06-01T10-00-00Z"), "studio-a/2025-06-01T10-00-00Z");
@@ -48,4 +48,9 @@ test("a clip's files sit under its own prefix, never under its parent's (which d
   assert.equal(clipPrefix(id), `clips/${id}`);
   assert.deepEqual(clipKeys(id), { mp4: `clips/${id}/clip.mp4`, poster: `clips/${id}/thumbnail.jpg`, sprite: `clips/${id}/storyboard.jpg`, vtt: `clips/${id}/storyboard.vtt` });
   assert.ok(!clipKeys(id).mp4.startsWith(listPrefix(sessionPrefix("cam", "s1"))));
+  // A dropped folder named like the clips' root must not take every clip with it when deleted.
+  assert.equal(holdsClips("clips"), true);
+  assert.equal(holdsClips("clips-2025"), false);
+  assert.equal(holdsClips("cam/s1"), false);
+  assert.equal(holdsClips(""), false);
 });

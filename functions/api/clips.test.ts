@@ -4,7 +4,7 @@ import { mkdir, readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
-import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { recordings } from "../../db/schema.js";
 import { createTestEnv, waitFor, type TestEnv } from "../../test/harness.js";
 import { publishLive, startApi, storeReadyRecording, withToken, type RunningApi } from "../../test/api.js";
@@ -164,6 +164,15 @@ describe("clips of a recording", () => {
     // Put a parent back for the other tests.
     parentId = (await storeSixtySeconds("studio/sixty-again")).id;
   });
+});
+
+test("deleting a dropped folder named like the clips' root removes its own objects and no clip", async () => {
+  const clip = await createClip(`/recordings/${parentId}/clips`, { start: 2, end: 4 });
+  await env.s3.send(new PutObjectCommand({ Bucket: env.config.s3.recordingsBucket, Key: "clips/clips.mp4", Body: "not really a video" }));
+  const [dropped] = await env.db.insert(recordings).values({ streamId: "clips", title: "clips", sourcePrefix: "clips", status: "ready", filePath: "clips/clips.mp4" }).returning();
+  assert.equal((await fetch(`${api.url}/recordings/${dropped!.id}`, { method: "DELETE", headers: auth })).status, 204);
+  await assert.rejects(env.s3.send(new HeadObjectCommand({ Bucket: env.config.s3.recordingsBucket, Key: "clips/clips.mp4" })));
+  assert.equal((await fetch(clip.videoUrl)).status, 200, "the clip's MP4 survived");
 });
 
 describe("bad clip requests", () => {

@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { deleteKeys, deletePrefix, getText, isNotFound } from "../../lib/s3.js";
-import { folderOf, keyIn, keysOfRecording, listPrefix, LIVE_PLAYLIST_NAME } from "../../lib/layout.js";
+import { folderOf, holdsClips, keyIn, keysOfRecording, listPrefix, LIVE_PLAYLIST_NAME } from "../../lib/layout.js";
 import { getRecording, listRecordings, type CatalogRecording } from "../../db/catalog.js";
 import { deleteRecordingRow, renameRecording } from "../../db/recordings.js";
 import type { ApiDeps } from "./deps.js";
@@ -250,11 +250,11 @@ export function recordingRoutes(deps: ApiDeps) {
       // A top-level playlist has no prefix of its own (that would be the whole bucket): only its named objects go.
       let objects = 0;
       const own = row.sourcePrefix ? listPrefix(row.sourcePrefix) : undefined;
-      if (own) {
-        objects += await deletePrefix(s3, hlsBucket, own);
-        objects += await deletePrefix(s3, recordingsBucket, own);
-      }
-      objects += await deleteKeys(s3, recordingsBucket, keysOfRecording(row).filter((k) => !(own && k.startsWith(own))));
+      // A folder that also holds the clips' folders (named like their root) loses only its own named objects there.
+      const ownInRecordings = own && !holdsClips(row.sourcePrefix) ? own : undefined;
+      if (own) objects += await deletePrefix(s3, hlsBucket, own);
+      if (ownInRecordings) objects += await deletePrefix(s3, recordingsBucket, ownInRecordings);
+      objects += await deleteKeys(s3, recordingsBucket, keysOfRecording(row).filter((k) => !(ownInRecordings && k.startsWith(ownInRecordings))));
       await deleteRecordingRow(db, row.id);
       log.info({ recording: row.id, stream: row.streamId, objects, ms: Date.now() - started }, "recording deleted");
       return c.body(null, 204);
