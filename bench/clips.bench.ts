@@ -64,7 +64,7 @@ async function clipOnce(parent: { row: { id: string }; key: string }, start: num
   const clipId = randomUUID();
   await insertClip(env.db, { id: clipId, parentId: parent.row.id, streamId: "bench", title: "bench clip", sourcePrefix: clipPrefix(clipId), clipStart: start, clipEnd: end });
   const t0 = performance.now();
-  await makeClip({ s3: env.s3, db: env.db, config: env.config, log }, { clipId, source: { kind: "mp4", bucket: env.config.s3.recordingsBucket, key: parent.key }, start, end, precise });
+  await makeClip({ s3: env.s3, db: env.db, config: env.config, log }, { clipId, source: { kind: "mp4", bucket: env.config.s3.recordingsBucket, key: parent.key, videoCodec: "h264" }, start, end, precise });
   const ms = performance.now() - t0;
   const [row] = await env.db.select().from(recordings).where(eq(recordings.id, clipId));
   if (row?.status !== "ready") throw new Error(`clip failed: ${row?.error}`);

@@ -166,6 +166,31 @@ describe("clips of a recording", () => {
   });
 });
 
+test("precise clips of an audio-only and of an HEVC recording are exact too (audio re-encoded; HEVC re-encoded to H.264)", async () => {
+  const dir = join(tmpdir(), `clips-media-${process.pid}`);
+  const q = ["-hide_banner", "-loglevel", "error", "-y"];
+  const audio = join(dir, "podcast.m4a");
+  const hevc = join(dir, "hevc.mp4");
+  await execa("ffmpeg", [...q, "-f", "lavfi", "-i", "sine=frequency=330:sample_rate=48000:duration=20", "-c:a", "aac", "-movflags", "+faststart", audio]);
+  await execa("ffmpeg", [...q, "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=10", "-f", "lavfi", "-i", "sine=duration=10", "-c:v", "libx265", "-preset", "ultrafast", "-tag:v", "hvc1", "-x265-params", "log-level=error", "-c:a", "aac", "-movflags", "+faststart", hevc]);
+  for (const [file, videoCodec, audioCodec, start, end] of [[audio, null, "aac", 2.3, 7.9], [hevc, "hevc", "aac", 2.5, 6.1]] as const) {
+    const key = `other/${videoCodec ?? "audio"}.mp4`;
+    await env.s3.send(new PutObjectCommand({ Bucket: env.config.s3.recordingsBucket, Key: key, Body: await readFile(file) }));
+    const [row] = await env.db.insert(recordings).values({ streamId: "other", title: key, sourcePrefix: `other/${videoCodec ?? "audio"}`, status: "ready", filePath: key, durationSeconds: videoCodec ? 10 : 20, videoCodec, audioCodec }).returning();
+    const clip = await createClip(`/recordings/${row!.id}/clips`, { start, end, precise: true });
+    if (videoCodec) {
+      const d = await streamDurations(clip.videoUrl);
+      assert.equal(clip.videoCodec, "h264");
+      assert.ok(Math.abs(d.video - (end - start)) <= 0.04 + 1e-6, `HEVC: video lasts ${d.video}`);
+      assert.ok(Math.abs(d.audio - d.video) <= 0.05, `HEVC: audio lasts ${d.audio}, video ${d.video}`);
+    } else {
+      assert.equal(clip.videoCodec, null);
+      assert.ok(Math.abs(clip.durationSeconds - (end - start)) <= 0.03, `audio only: the clip lasts ${clip.durationSeconds}`);
+    }
+    assert.equal(await decodeErrors(clip.videoUrl), "");
+  }
+});
+
 test("deleting a dropped folder named like the clips' root removes its own objects and no clip", async () => {
   const clip = await createClip(`/recordings/${parentId}/clips`, { start: 2, end: 4 });
   await env.s3.send(new PutObjectCommand({ Bucket: env.config.s3.recordingsBucket, Key: "clips/clips.mp4", Body: "not really a video" }));

@@ -81,7 +81,7 @@ export function clipRoutes(deps: ApiDeps) {
         clipEnd: end,
       });
       const storyboard = { bucket: config.s3.hlsBucket, segments: await sourceSegments(s3, config.s3.hlsBucket, parent, body.start, end) };
-      start({ clipId, source: { kind: "mp4", bucket: config.s3.recordingsBucket, key: parent.filePath }, start: body.start, end, precise: body.precise, storyboard });
+      start({ clipId, source: { kind: "mp4", bucket: config.s3.recordingsBucket, key: parent.filePath, videoCodec: parent.videoCodec }, start: body.start, end, precise: body.precise, storyboard });
       log.info({ recording: clipId, parent: parent.id, start: body.start, end, precise: body.precise }, "clip requested");
       const origin = apiOrigin(c.req.url, c.req.header("x-forwarded-proto"));
       return c.json({ id: row.id, status: row.status, url: `${origin}/recordings/${row.id}` }, 201, { location: `/recordings/${row.id}` });

@@ -26,7 +26,7 @@ import { cutAtKeyframes, cutPrecisely, HLS_INPUT_OPTIONS, probeFile, type ClipIn
 export type TimedSegment = ResolvedSegment & { start: number };
 
 export type ClipSource =
-  | { kind: "mp4"; bucket: string; key: string }
+  | { kind: "mp4"; bucket: string; key: string; videoCodec: string | null }
   | { kind: "hls"; bucket: string; segments: TimedSegment[] };
 
 export interface ClipJob {
@@ -104,7 +104,7 @@ export async function makeClip(deps: ClipDeps, job: ClipJob): Promise<void> {
     const input = await inputFor(deps, job.source, dir, tools.ffmpeg);
     const out = join(dir, "clip.mp4");
     const cut = job.precise
-      ? await cutPrecisely(tools, input, job.start, job.end, dir, out, deps.signal)
+      ? await cutPrecisely(tools, input, job.start, job.end, dir, out, { videoCodec: job.source.kind === "mp4" ? job.source.videoCodec : "h264" }, deps.signal)
       : await cutAtKeyframes(tools, input, job.start, job.end, out, deps.signal);
     const cutMs = Math.round(performance.now() - began);
     await markClipProgress(db, job.clipId, 0.7);

@@ -99,12 +99,28 @@ async function firstKeyframeAfter(tools: Tools, input: ClipInput, origin: number
  * the rest of the video is copied; the audio is re-encoded over the whole range in one go (cheap), so it
  * has no seam and stays in sync with the video to the frame.
  */
-export async function cutPrecisely(tools: Tools, input: ClipInput, start: number, end: number, dir: string, out: string, signal?: AbortSignal): Promise<CutResult> {
+export async function cutPrecisely(
+  tools: Tools,
+  input: ClipInput,
+  start: number,
+  end: number,
+  dir: string,
+  out: string,
+  source: { videoCodec: string | null },
+  signal?: AbortSignal,
+): Promise<CutResult> {
   const from = start - input.timelineStart;
   const to = end - input.timelineStart;
-  const origin = await startTime(tools, input, signal);
+  if (!source.videoCodec) {
+    // Audio only: every AAC frame can start a clip; re-encoding the range is the whole job.
+    await run(tools.ffmpeg, [...BASE, ...input.options, "-ss", t(from), "-i", input.url, "-t", t(to - from), "-map", "0:a:0", "-vn", "-c:a", "aac", "-b:a", "160k", "-movflags", "+faststart", out], "re-encoding the audio", signal);
+    return { start, end };
+  }
+  // The re-encoded head is H.264: only an H.264 source can have the rest copied after it.
+  const copyable = source.videoCodec === "h264";
+  const origin = copyable ? await startTime(tools, input, signal) : 0;
   // A GOP is rarely over 10 s; past that the whole range is re-encoded, which is what it would need anyway.
-  const key = await firstKeyframeAfter(tools, input, origin, from, Math.min(to - from, 10), signal);
+  const key = copyable ? await firstKeyframeAfter(tools, input, origin, from, Math.min(to - from, 10), signal) : undefined;
   const head = join(dir, "head.ts");
   const tail = join(dir, "tail.ts");
   const encode = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p"];
