@@ -94,8 +94,17 @@ after(async () => {
 
 describe("clips of a recording", () => {
   test("a keyframe clip of 10–25 s starts at the keyframe at or before 10 s, ends at or after 25 s, within one GOP, and decodes", async () => {
+    const seen: { type: string; data: { id: string; parentId: string; status: string; clipStart: number } }[] = [];
+    const announced = env.nc.subscribe(`${env.config.events.subjectPrefix}.clip.ready`, { callback: (_err, m) => void seen.push(m.json()) });
     const clip = await createClip(`/recordings/${parentId}/clips`, { start: 10, end: 25 });
     assert.equal(clip.kind, "clip");
+    // The clip is announced once ready, as the API shows it, with its parent and range.
+    const event = await waitFor("clip.ready for this clip", () => seen.find((e) => e.data.id === clip.id));
+    announced.unsubscribe();
+    assert.equal(event.type, "clip.ready");
+    assert.equal(event.data.parentId, parentId);
+    assert.equal(event.data.status, "ready");
+    assert.equal(event.data.clipStart, clip.clipStart);
     assert.equal(clip.parentId, parentId);
     assert.ok(clip.clipStart <= 10 && clip.clipStart > 10 - GOP, `clip starts at ${clip.clipStart}`);
     assert.ok(clip.clipEnd >= 25 - 0.001, `clip ends at ${clip.clipEnd}`);

@@ -39,7 +39,7 @@ export function clipRoutes(deps: ApiDeps) {
   void failAbandonedClips(db, ABANDONED_AFTER_MS, "the API process cutting this clip stopped before it was done; create the clip again")
     .then((n) => n && log.warn({ clips: n }, "abandoned clips marked failed"))
     .catch((err: unknown) => log.warn({ err }, "could not look for abandoned clips"));
-  const start = (job: ClipJob) => jobs.add(makeClip({ s3, db, config, log }, job));
+  const start = (job: ClipJob) => jobs.add(makeClip({ s3, db, config, log, events: deps.events }, job));
 
   app.openapi(
     createRoute({

@@ -13,6 +13,8 @@ import { writeLocalPlaylist, type ResolvedSegment } from "../../lib/hls/index.js
 import { clipKeys } from "../../lib/layout.js";
 import type { Db } from "../../db/client.js";
 import { markClipFailed, markClipProgress, markClipReady } from "../../db/recordings.js";
+import { getRecording } from "../../db/catalog.js";
+import { recordingData, type EventPublisher } from "../../lib/events.js";
 import { grabPosterFrame } from "../thumbnail/frames.js";
 import { makeStoryboard } from "../thumbnail/storyboard.js";
 import type { SegmentRef } from "../thumbnail/playlist.js";
@@ -45,6 +47,8 @@ export interface ClipDeps {
   config: Config;
   log: Logger;
   signal?: AbortSignal;
+  /** Announces clip.ready / clip.failed once the row says so. */
+  events?: EventPublisher;
 }
 
 /** Signed for the endpoint this process reaches (FFmpeg reads it from here, not a browser). */
@@ -143,10 +147,20 @@ export async function makeClip(deps: ClipDeps, job: ClipJob): Promise<void> {
       storyboardVttPath: board ? keys.vtt : null,
     });
     log.info({ start: cut.start, end: cut.end, precise: job.precise, source: job.source.kind, bytes: size, cutMs, ms: Math.round(performance.now() - began), stored: ok }, "clip ready");
+    if (ok) await announce(deps, "clip.ready", job.clipId);
   } catch (err) {
     log.error({ err, ms: Math.round(performance.now() - began) }, "clip failed");
-    await markClipFailed(db, job.clipId, `the clip could not be cut: ${(err as Error).message}; try again, or pick another range`).catch(() => {});
+    await markClipFailed(db, job.clipId, `the clip could not be cut: ${(err as Error).message}; try again, or pick another range`)
+      .then(() => announce(deps, "clip.failed", job.clipId))
+      .catch(() => {});
   } finally {
     await rm(dir, { recursive: true, force: true }).catch(() => {});
   }
+}
+
+/** The event carries the clip as a recording, read back after the change is committed. */
+async function announce(deps: ClipDeps, type: "clip.ready" | "clip.failed", id: string): Promise<void> {
+  if (!deps.events) return;
+  const row = await getRecording(deps.db, id);
+  if (row) await deps.events.publish(type, { ...recordingData(row), kind: "clip", parentId: row.parentId, clipStart: row.clipStart, clipEnd: row.clipEnd });
 }
