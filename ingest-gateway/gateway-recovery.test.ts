@@ -5,6 +5,7 @@ import { createTestEnv, waitFor, type TestEnv } from "../test/harness.js";
 import { recordings, streams } from "../db/schema.js";
 import { startGatewayProcess, type GatewayProcess } from "../test/gateway/process.js";
 import { publish } from "../test/gateway/caller.js";
+import { childrenOf, survivorsOfKill9 } from "../test/processes.js";
 import { missingSegments, readPlaylist, sessionFolders } from "../test/gateway/store.js";
 
 let env: TestEnv;
@@ -94,6 +95,11 @@ test("after kill -9 of the gateway mid-stream, the restarted gateway finalises t
   const server = await createStream("crashy");
   const caller = publish(server, { seconds: 60 });
   const { folder } = await storedSegments("crashy", 2);
+  const ffmpegs = await childrenOf(gw.proc.pid!, "ffmpeg");
+  assert.equal(ffmpegs.length, 1, "the session's segmenter runs as the gateway's child");
+  // Stopped, the segmenter cannot end on its own when its stdin closes: the kernel must kill it with the gateway.
+  const left = await survivorsOfKill9(gw.proc, ffmpegs, 5_000);
+  assert.deepEqual(left, [], "no FFmpeg of the killed gateway is left running under init");
   await gw.kill9();
   caller.kill("SIGKILL");
   await caller;

@@ -1,6 +1,7 @@
 import { createInterface } from "node:readline";
 import { execa } from "execa";
 import { HLS_PROTOCOLS, hlsInputOptions } from "../../lib/ffmpeg.js";
+import { dieWithParent } from "../../lib/child.js";
 import { PermanentError, TransientError } from "../runtime/handler.js";
 
 // FFmpeg reads temporary playlists of presigned segment URLs (the video variant and each separate audio
@@ -163,17 +164,19 @@ export async function remux(o: RemuxOptions): Promise<void> {
     ...hls,
     "-i", path,
   ]);
+  // A replica killed with -9 must not leave this FFmpeg running (the kernel kills it; child.pid covers the rest).
+  const [command, args] = dieWithParent(o.tools.ffmpeg, [
+    "-hide_banner", "-nostdin", "-loglevel", "warning", "-nostats",
+    ...discontinuityArgs(o),
+    ...inputs,
+    ...codec,
+    ...(o.faststart ? ["-movflags", "+faststart"] : []),
+    "-progress", "pipe:1",
+    "-y", o.output,
+  ]);
   const sub = execa(
-    o.tools.ffmpeg,
-    [
-      "-hide_banner", "-nostdin", "-loglevel", "warning", "-nostats",
-      ...discontinuityArgs(o),
-      ...inputs,
-      ...codec,
-      ...(o.faststart ? ["-movflags", "+faststart"] : []),
-      "-progress", "pipe:1",
-      "-y", o.output,
-    ],
+    command,
+    args,
     { reject: false, cancelSignal: o.signal, forceKillAfterDelay: 2000, buffer: { stdout: false, stderr: true }, stdin: "ignore" },
   );
   await o.onStart?.(sub.pid);

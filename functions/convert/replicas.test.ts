@@ -4,6 +4,7 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
+import { childrenOf, survivorsOfKill9 } from "../../test/processes.js";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
 import { like } from "drizzle-orm";
@@ -89,7 +90,11 @@ test("a replica killed with -9 while FFmpeg re-encodes: another replica finishes
   const workDir = join(env.config.functions.workDir, "convert");
   const deadDirs = await readdir(workDir);
   assert.ok(deadDirs.length > 0, "the job has a temp folder");
-  victim.proc.kill("SIGKILL");
+  const children = await childrenOf(victim.proc.pid!, "ffmpeg");
+  assert.equal(children.length, 1, "the victim's FFmpeg re-encodes");
+  // Stopped, it cannot be ended by anything but the kernel's parent-death signal before the survivor looks.
+  const left = await survivorsOfKill9(victim.proc, children, 3_000);
+  assert.deepEqual(left, [], "no FFmpeg of the killed replica is left running under init");
   await victim.exited;
 
   const r = await waitForRecording(env, "crash/mid-job", ["ready", "failed"], 180_000);

@@ -1,6 +1,7 @@
 import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
 import { execa } from "execa";
+import { dieWithParent } from "../../lib/child.js";
 
 /** Luma average (0-255, video range 16-235) under which a frame counts as black. */
 export const BLACK_YAVG = 28;
@@ -21,9 +22,9 @@ function lastLine(text: string): string {
  */
 export async function grabPosterFrame(ffmpeg: string, input: string | Readable, output: string, offset: number, signal?: AbortSignal): Promise<FrameResult> {
   const streamed = typeof input !== "string";
+  // A replica killed with -9 must not leave its FFmpeg running: the kernel kills it with the replica.
   const sub = execa(
-    ffmpeg,
-    [
+    ...dieWithParent(ffmpeg, [
       // One frame: threads would cost more to start than they save.
       "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-filter_threads", "1", "-threads", "1",
       ...(offset > 0 && !streamed ? ["-ss", offset.toFixed(3)] : ["-skip_frame", "nokey"]),
@@ -31,7 +32,7 @@ export async function grabPosterFrame(ffmpeg: string, input: string | Readable, 
       "-map", "0:v:0", "-frames:v", "1", "-an", "-sn", "-dn",
       "-vf", `scale='min(${POSTER_MAX_WIDTH},iw)':-2,signalstats,metadata=mode=print:key=lavfi.signalstats.YAVG:file=-`,
       "-q:v", "3", "-f", "image2", "-update", "1", output,
-    ],
+    ]),
     { reject: false, cancelSignal: signal, stdin: streamed ? "pipe" : "ignore" },
   );
   // FFmpeg closes its input as soon as it has the frame: the broken pipe that follows is expected.
@@ -60,7 +61,7 @@ export async function grabTiles(ffmpeg: string, inputs: string[], outputs: strin
     .join(";");
   args.push("-filter_complex", graph, "-filter_complex_threads", "1");
   outputs.forEach((out, i) => args.push("-map", `[t${i}]`, "-frames:v", "1", "-f", "image2", "-update", "1", "-c:v", "png", out));
-  const r = await execa(ffmpeg, args, { reject: false, cancelSignal: signal, stdin: "ignore" });
+  const r = await execa(...dieWithParent(ffmpeg, args), { reject: false, cancelSignal: signal, stdin: "ignore" });
   if (r.isCanceled) throw signal?.reason ?? new Error("cancelled");
   if (r.exitCode !== 0) return { ok: false, why: `ffmpeg exited with ${r.exitCode}: ${lastLine(r.stderr) || "no message"}` };
   return { ok: true, yavg: 0 };
@@ -69,8 +70,7 @@ export async function grabTiles(ffmpeg: string, inputs: string[], outputs: strin
 /** Lays `count` tiles named by `pattern` (`tile-%03d.png`, from 0) out in a `cols`x`rows` grid, as one JPEG. */
 export async function composeSprite(ffmpeg: string, pattern: string, cols: number, rows: number, output: string, signal?: AbortSignal): Promise<FrameResult> {
   const r = await execa(
-    ffmpeg,
-    ["-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "image2", "-start_number", "0", "-i", pattern, "-vf", `tile=${cols}x${rows}`, "-frames:v", "1", "-q:v", "4", "-f", "image2", "-update", "1", output],
+    ...dieWithParent(ffmpeg, ["-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "image2", "-start_number", "0", "-i", pattern, "-vf", `tile=${cols}x${rows}`, "-frames:v", "1", "-q:v", "4", "-f", "image2", "-update", "1", output]),
     { reject: false, cancelSignal: signal, stdin: "ignore" },
   );
   if (r.isCanceled) throw signal?.reason ?? new Error("cancelled");

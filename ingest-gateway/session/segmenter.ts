@@ -6,6 +6,7 @@ import { spawn, type ChildProcessByStdio } from "node:child_process";
 import type { Readable } from "node:stream";
 import type { Logger } from "../../lib/log.js";
 import type { Profile } from "./ts-probe.js";
+import { dieWithParent } from "../../lib/child.js";
 
 export interface FinishedSegment {
   name: string;
@@ -56,7 +57,9 @@ export class Segmenter {
 
   constructor(private readonly o: SegmenterOptions) {
     // node's spawn (not execa) because stdin is a file descriptor the addon writes into.
-    this.proc = spawn(o.ffmpeg, segmenterArgs(o), { stdio: [o.stdinFd, "pipe", "pipe"] }) as ChildProcessByStdio<null, Readable, Readable>;
+    // dieWithParent: a gateway killed with -9 must not leave its transcoding FFmpeg running (orphans were seen at full CPU).
+    const [command, args] = dieWithParent(o.ffmpeg, segmenterArgs(o));
+    this.proc = spawn(command, args, { stdio: [o.stdinFd, "pipe", "pipe"] }) as ChildProcessByStdio<null, Readable, Readable>;
     const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
       this.proc.once("error", (err) => {
         this.stderrTail += `cannot run ${o.ffmpeg}: ${err.message}`;
