@@ -118,3 +118,24 @@ test("after kill -9 of the gateway mid-stream, the restarted gateway finalises t
   const [rec] = await env.db.select().from(recordings).where(eq(recordings.sourcePrefix, folder!));
   assert.equal(rec!.status, "live", "convert takes the row over when the ENDLIST playlist arrives");
 });
+
+test("kill -9 before a first segment was stored and no caller back: the recording fails saying the gateway stopped, not that no media came", async () => {
+  const server = await createStream("early");
+  const caller = publish(server, { seconds: 60 });
+  const row = await waitFor("the broadcast's recording row", async () => {
+    const [r] = await env.db.select().from(recordings).where(eq(recordings.streamId, "early"));
+    return r;
+  }, 30_000, 50);
+  await gw.kill9();
+  caller.kill("SIGKILL");
+  await caller;
+  assert.equal(await readPlaylist(env.s3, bucket, `${row.sourcePrefix}/index.m3u8`), undefined, "killed before a first segment was stored");
+
+  gw = await startGatewayProcess(gw.env, { http: Number(new URL(gw.http).port), srt: gw.srtPort });
+  const failed = await waitFor("the recording to fail after the grace", async () => {
+    const [r] = await env.db.select().from(recordings).where(eq(recordings.id, row.id));
+    return r?.status === "failed" ? r : undefined;
+  }, 60_000);
+  assert.match(failed.error ?? "", /^the gateway stopped \(crashed or was killed\) before a first segment of this broadcast was stored/);
+  assert.doesNotMatch(failed.error ?? "", /before any media arrived/);
+});

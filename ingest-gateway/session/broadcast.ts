@@ -53,6 +53,13 @@ export function spoolRoot(spoolDir: string): string {
   return join(spoolDir, "sessions");
 }
 
+export const CRASHED_EARLY = "the gateway stopped (crashed or was killed) before a first segment of this broadcast was stored";
+
+/** The error of a broadcast whose gateway died before storing anything and whose caller did not come back. */
+export function lostBeforeFirstSegment(graceMs: number): string {
+  return `${CRASHED_EARLY}, and the caller did not come back within the ${graceMs / 1000} s reconnect grace: nothing of it was recorded`;
+}
+
 export class Broadcast {
   state: BroadcastState = "live";
   readonly prefix: string;
@@ -74,6 +81,8 @@ export class Broadcast {
   private stopRequested = false;
   private readonly log: Logger;
   private announcedDown = false;
+  /** Taken over from a previous run of the gateway that stopped mid-broadcast (crash recovery). */
+  private readonly resumed: boolean;
 
   constructor(
     private readonly d: BroadcastDeps,
@@ -84,6 +93,7 @@ export class Broadcast {
     resumed?: { recordingId: string; playlist: Playlist },
   ) {
     this.prefix = sessionPrefix(stream, session);
+    this.resumed = resumed !== undefined;
     this.log = d.log.child({ stream, session });
     this.playlist = resumed?.playlist ?? new Playlist(d.config.gateway.segmentSeconds);
     this.nextIndex = nextSegmentIndex(this.playlist.entries);
@@ -201,6 +211,13 @@ export class Broadcast {
   /** What a recording with no segment says: what arrived, and why nothing came of it. */
   private emptyReason(): string {
     const bytes = this.connections.reduce((s, c) => s + c.bytes, 0);
+    // Media the previous run received but had not stored died with it: say so, not "no media arrived".
+    if (this.resumed && bytes === 0) return lostBeforeFirstSegment(this.d.config.gateway.reconnectGraceMs);
+    if (this.resumed) return `${CRASHED_EARLY}; after it restarted, ${this.emptyReasonOf(bytes)}`;
+    return this.emptyReasonOf(bytes);
+  }
+
+  private emptyReasonOf(bytes: number): string {
     if (bytes === 0) return "the broadcast ended before any media arrived; check that the encoder sends MPEG-TS over SRT";
     const failure = this.connections.map((c) => c.failure).filter(Boolean).at(-1);
     const probe = this.connections.map((c) => c.decision?.reason).filter(Boolean).at(-1);

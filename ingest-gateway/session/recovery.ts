@@ -8,7 +8,7 @@ import { getText, headObject, putText } from "../../lib/s3.js";
 import type { Db } from "../../db/client.js";
 import { endBroadcast } from "../../db/streams.js";
 import { failEmptyRecording, unfinishedBroadcasts } from "../../db/recordings.js";
-import { spoolRoot } from "./broadcast.js";
+import { lostBeforeFirstSegment, spoolRoot } from "./broadcast.js";
 import type { SessionManager } from "./manager.js";
 import { Playlist } from "./playlist.js";
 import { keyIn, LIVE_PLAYLIST_NAME } from "../../lib/layout.js";
@@ -59,7 +59,7 @@ export async function recoverSessions(d: RecoveryDeps): Promise<RecoveryResult> 
       await putText(d.s3, bucket, key, parsed.playlist.render(true), "application/vnd.apple.mpegurl");
       log.info({ idleMs, segments: parsed.playlist.entries.length }, "finalised a broadcast left unfinished by a previous run");
     } else {
-      await failEmptyRecording(d.db, rec.id, "the gateway stopped before a first segment of this broadcast was stored; nothing to convert");
+      await failEmptyRecording(d.db, rec.id, lostBeforeFirstSegment(grace));
       log.warn({ idleMs }, "an unfinished broadcast had no stored segment");
     }
     await endBroadcast(d.db, rec.stream, rec.session!, now);
