@@ -119,7 +119,7 @@ const schema = z.object({
   RECONNECT_GRACE_SECONDS: seconds.default(30),
   SPOOL_DIR: z.string().min(1).default("/tmp/vod-spool"),
   /** Finished segments waiting for the store, all streams together; beyond it the oldest waiting are dropped. */
-  SPOOL_MAX_MB: int(16, 1_000_000).default(2048),
+  SPOOL_MAX_MB: int(1, 1_000_000).default(2048),
 });
 
 export type Config = ReturnType<typeof loadConfig>;
