@@ -11,7 +11,7 @@ import { detectStore } from "../../infra/provision.js";
 import { createTestEnv, type TestEnv } from "../harness.js";
 import { startPrivateStack, type PrivateStack } from "../private-stack.js";
 import { startWorkers, stopWorkers, type Worker } from "../workers.js";
-import { assertEachConvertedOnce, batchStatus, dropFolders, faultMedia, waitAllReady } from "./support.js";
+import { assertEachConvertedOnce, batchStatus, broadcastThroughOutage, dropFolders, faultMedia, waitAllReady } from "./support.js";
 
 const FOLDERS = 10;
 const OUTAGE_MS = Number(process.env.FAULT_OUTAGE_SECONDS ?? 60) * 1000;
@@ -51,4 +51,10 @@ test("NATS stopped for 60 s while folders are dropped: the replicas ride it out 
   for (const w of workers) assert.equal(w.proc.exitCode, null, `${w.id} is still running`);
   const swept = workers.flatMap((w) => w.output).filter((l) => l.includes("re-published event")).length;
   t.diagnostic(`fault: NATS down ${((startedAt - stoppedAt) / 1000).toFixed(0)} s; all ${FOLDERS} ready ${((Date.now() - startedAt) / 1000).toFixed(1)} s after it came back; events recovered by the sweep ${swept}; recordings lost 0; duplicates skipped ${duplicatesSkipped}`);
+});
+
+test("NATS stopped for 60 s mid-broadcast: the gateway keeps ingesting without a restart, events resume, the recording holds every second", { timeout: 900_000 }, async (t) => {
+  if (!workers.some((w) => w.proc.exitCode === null)) workers.push(...(await startWorkers(env, "functions/convert/main.ts", 1, { SWEEP_INTERVAL_SECONDS: "20" }, "natslive")));
+  const r = await broadcastThroughOutage(env, workers, { name: "nats-cut", outageMs: OUTAGE_MS, stop: () => stack.stopNats(), start: async () => { await stack.startNats(); } });
+  t.diagnostic(`fault: NATS down ${(r.outageMs / 1000).toFixed(0)} s mid-broadcast; gateway restarts ${r.gatewayRestarts}; sent ${r.sentSeconds.toFixed(1)} s, recorded ${r.recordedSeconds.toFixed(1)} s in ${r.recordings} recording(s); seconds lost ${r.lostSeconds.toFixed(1)}`);
 });
