@@ -60,10 +60,8 @@ export class SessionUploader {
     while (this.d.budget.over && this.queue.length > inFlight + 1) {
       const victim = this.queue.splice(inFlight, 1)[0]!;
       this.d.budget.give(victim.bytes);
-      // No discontinuity for the gap: the timestamps jump over the dropped seconds within one FFmpeg's output, and
-      // convert reports that jump as missing media with its time (a discontinuity would hide it). Only a
-      // discontinuity the dropped segment itself began (a reconnect) moves on to the next one.
-      if (victim.discontinuity) this.queue[inFlight]!.discontinuity = true;
+      // The gap is before the segment now next in line (the one being stored is older than the gap).
+      this.queue[inFlight]!.discontinuity = true;
       this.d.metrics.segmentsDropped.inc();
       await rm(victim.path, { force: true });
       this.d.log.error({ ...this.d.context, segment: victim.name, spoolBytes: this.d.budget.usedBytes },

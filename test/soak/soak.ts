@@ -64,7 +64,8 @@ async function main() {
       const caller = publish(srtUrl(ports.srt, `#!::r=${name},m=publish`), { seconds, size: "320x180" });
       await caller;
       if (gatewayKills.some((t) => t >= started)) interrupted.add(name);
-      secondsSent.set(name, (secondsSent.get(name) ?? 0) + seconds);
+      // A caller cut by a gateway kill ends early: count what it had time to send.
+      secondsSent.set(name, (secondsSent.get(name) ?? 0) + Math.min(seconds, (Date.now() - started) / 1000));
       const within = random() < 0.5;
       within ? counts.dropsWithinGrace++ : counts.dropsBeyondGrace++;
       await sleep(within ? between(1, GRACE_S - 5) * 1000 : between(GRACE_S + 5, GRACE_S + 20) * 1000);
