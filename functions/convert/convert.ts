@@ -17,6 +17,7 @@ import { probeInput, probeOutput, remux, type InputStreams, type OutputFacts, ty
 import { createJobDir, recordChild, removeDeadJobDirs } from "./workdir.js";
 import { gapsInPart, type Gap, type Packet, type Part } from "./gaps.js";
 import { startStreamingUpload } from "./faststart.js";
+import { startPrefetch } from "./prefetch.js";
 import { backoffDelay, sleep } from "../../lib/time.js";
 
 // convert: a finished HLS folder → one faststart MP4 (every track the source has) in the recordings
@@ -412,10 +413,18 @@ async function remuxAndUpload(j: RemuxJob): Promise<{ size: number; facts: Outpu
   const share = streamed ? 0.97 : REMUX_SHARE;
   let facts: OutputFacts;
   let warnings: RecordingWarning[];
+  // Segments are fetched ahead by a loopback server; byte ranges of one file are left to FFmpeg's own reads.
+  const lists = [src.segments, ...src.audio.flatMap((a) => (a.segments ? [a.segments] : []))];
+  const prefetch = lists.flat().some((s) => s.byterange)
+    ? undefined
+    : await startPrefetch({ s3: j.s3, bucket: j.config.s3.hlsBucket, lists, urlOf: j.inputs.urlOf, dir: j.dir, signal: j.signal, log: j.log });
+  const describe = prefetch
+    ? (msg: string) => j.inputs.describe(prefetch.urls.reduce((m, [key, url]) => (m.includes(url) ? m.replaceAll(url, j.inputs.urlOf(key)) : m), msg))
+    : j.inputs.describe;
   try {
     await remux({
       tools: j.tools,
-      inputs: [j.inputs.video, ...j.inputs.audio.values()],
+      inputs: prefetch?.playlists ?? [j.inputs.video, ...j.inputs.audio.values()],
       tracks,
       output,
       fragmented: src.segments.some((s) => s.map),
@@ -423,16 +432,19 @@ async function remuxAndUpload(j: RemuxJob): Promise<{ size: number; facts: Outpu
       faststart: !streamed,
       seconds: src.seconds,
       signal: j.signal,
-      describe: j.inputs.describe,
+      describe,
       onStart: (pid) => recordChild(j.dir, pid),
       onProgress: (f) => j.report(f * share),
     });
+    if (prefetch) j.log.debug({ ...prefetch.stats(), stage: "remux" }, "segments served by the prefetcher (waited: not yet fetched when FFmpeg asked)");
     facts = await probeOutput(j.tools, output, j.signal);
     checkTracks(src, tracks, facts);
     warnings = await checkDuration(j, facts);
   } catch (err) {
     await streamed?.abort();
     throw err;
+  } finally {
+    await prefetch?.close();
   }
   if (streamed) return { size: await streamed.finish(), facts, warnings };
   const size = (await stat(output)).size;
