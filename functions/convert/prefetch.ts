@@ -49,7 +49,10 @@ export async function startPrefetch(o: {
   dir: string;
   signal: AbortSignal;
   log: Logger;
+  /** Tests make it small to take the streamed path. */
+  bufferMax?: number;
 }): Promise<PrefetchedInputs> {
+  const bufferMax = o.bufferMax ?? BUFFER_MAX;
   const keys = o.lists.map((segs) => segs.map((s) => s.key));
   const entries = keys.map(() => new Map<number, { p: Promise<Fetched>; settled: boolean }>());
   const held = new Set<Readable>();
@@ -73,7 +76,7 @@ export async function startPrefetch(o: {
     try {
       const res = await o.s3.send(new GetObjectCommand({ Bucket: o.bucket, Key: key }), { abortSignal: o.signal });
       const body = res.Body as Readable;
-      if (res.ContentLength !== undefined && res.ContentLength <= BUFFER_MAX) {
+      if (res.ContentLength !== undefined && res.ContentLength <= bufferMax) {
         return { ok: true, body: Buffer.from(await res.Body!.transformToByteArray()) };
       }
       // Too large to hold: the response stays open, unread, until FFmpeg asks for it.
