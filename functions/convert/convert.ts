@@ -16,8 +16,7 @@ import type { StorageEvent } from "../events/decode.js";
 import { probeInput, probeOutput, remux, type InputStreams, type OutputFacts, type Tools, type Track } from "./remux.js";
 import { createJobDir, recordChild, removeDeadJobDirs } from "./workdir.js";
 import { gapsInPart, type Gap, type Packet, type Part } from "./gaps.js";
-import { startStreamingUpload } from "./faststart.js";
-import { startPrefetch } from "./prefetch.js";
+import { abortOpenUploads, startStreamingUpload } from "./faststart.js";
 import { backoffDelay, sleep } from "../../lib/time.js";
 
 // convert: a finished HLS folder → one faststart MP4 (every track the source has) in the recordings
@@ -88,6 +87,8 @@ export const convert: Handler<ConvertState> = async (event, ctx, job) => {
     const probed = await probeSource(tools, src, inputs, dir, lease.signal);
     const tracks = planTracks(src, probed);
     const keys = recordingKeys(src.sourcePrefix, src.name);
+    const orphans = await abortOpenUploads(s3, config.s3.recordingsBucket, keys.mp4, lease.signal);
+    if (orphans) log.info({ aborted: orphans, key: keys.mp4 }, "aborted multipart uploads a stopped job left open on the MP4's key");
     const out = await remuxAndUpload({ s3, config, tools, src, inputs, tracks, dir, fileKey: keys.mp4, streaming: segmentBytes < STREAMING_LIMIT_BYTES, signal: lease.signal, report: lease.report, log });
     const subtitles = await writeSubtitles(s3, bucket, config.s3.recordingsBucket, src, lease.signal);
     lease.stop();
@@ -241,6 +242,8 @@ export const giveUpConvert: GiveUp<ConvertState> = async (event, reason, ctx, jo
     const covering = await recordingsCoveringPlaylist(ctx.db, event.key);
     sourcePrefix = covering.map((r) => r.sourcePrefix).sort((a, b) => b.length - a.length)[0] ?? folderOf(event.key);
   }
+  // A failing job's own upload is aborted where it fails; one left open by a killed replica before it is aborted here.
+  if (state?.name !== undefined) await abortOpenUploads(ctx.s3, ctx.config.s3.recordingsBucket, recordingKeys(sourcePrefix, state.name).mp4).catch(() => {});
   const written = await markFailed(ctx.db, {
     sourcePrefix,
     playlistKey: state?.playlistKey ?? event.key,
@@ -413,18 +416,10 @@ async function remuxAndUpload(j: RemuxJob): Promise<{ size: number; facts: Outpu
   const share = streamed ? 0.97 : REMUX_SHARE;
   let facts: OutputFacts;
   let warnings: RecordingWarning[];
-  // Segments are fetched ahead by a loopback server; byte ranges of one file are left to FFmpeg's own reads.
-  const lists = [src.segments, ...src.audio.flatMap((a) => (a.segments ? [a.segments] : []))];
-  const prefetch = lists.flat().some((s) => s.byterange)
-    ? undefined
-    : await startPrefetch({ s3: j.s3, bucket: j.config.s3.hlsBucket, lists, urlOf: j.inputs.urlOf, dir: j.dir, signal: j.signal, log: j.log });
-  const describe = prefetch
-    ? (msg: string) => j.inputs.describe(prefetch.urls.reduce((m, [key, url]) => (m.includes(url) ? m.replaceAll(url, j.inputs.urlOf(key)) : m), msg))
-    : j.inputs.describe;
   try {
     await remux({
       tools: j.tools,
-      inputs: prefetch?.playlists ?? [j.inputs.video, ...j.inputs.audio.values()],
+      inputs: [j.inputs.video, ...j.inputs.audio.values()],
       tracks,
       output,
       fragmented: src.segments.some((s) => s.map),
@@ -432,19 +427,16 @@ async function remuxAndUpload(j: RemuxJob): Promise<{ size: number; facts: Outpu
       faststart: !streamed,
       seconds: src.seconds,
       signal: j.signal,
-      describe,
+      describe: j.inputs.describe,
       onStart: (pid) => recordChild(j.dir, pid),
       onProgress: (f) => j.report(f * share),
     });
-    if (prefetch) j.log.debug({ ...prefetch.stats(), stage: "remux" }, "segments served by the prefetcher (waited: not yet fetched when FFmpeg asked)");
     facts = await probeOutput(j.tools, output, j.signal);
     checkTracks(src, tracks, facts);
     warnings = await checkDuration(j, facts);
   } catch (err) {
     await streamed?.abort();
     throw err;
-  } finally {
-    await prefetch?.close();
   }
   if (streamed) return { size: await streamed.finish(), facts, warnings };
   const size = (await stat(output)).size;
