@@ -4,6 +4,7 @@ import type { Config } from "../lib/config.js";
 import { resolveFfmpeg } from "../lib/ffmpeg.js";
 import type { Logger } from "../lib/log.js";
 import { connectNatsInBackground } from "../lib/nats.js";
+import { createEventPublisher } from "../lib/events.js";
 import { createS3 } from "../lib/s3.js";
 import { listen } from "../lib/service.js";
 import { createHttpApp } from "../lib/http/app.js";
@@ -12,6 +13,7 @@ import { dependencyChecks, mountOps } from "../lib/http/ops.js";
 import { closeDb, createDb, ping } from "../db/client.js";
 import { createApp } from "./http/app.js";
 import { createGatewayMetrics } from "./metrics.js";
+import { STALL_MS } from "./session/broadcast.js";
 import { SessionManager } from "./session/manager.js";
 import { recoverSessions } from "./session/recovery.js";
 import { StreamTable } from "./session/stream-table.js";
@@ -31,8 +33,12 @@ export async function startGateway(config: Config, log: Logger): Promise<{ close
   const s3 = createS3(config.s3);
   const db = createDb(config.databaseUrl, { max: 10 });
   const { ffmpeg } = resolveFfmpeg(config.ffmpeg);
-  const manager = new SessionManager({ s3, db, log, config, metrics, budget, ffmpeg }, log);
-  const server = new addon.IngestServer({ auth: config.gateway.auth, peerIdleMs: PEER_IDLE_MS }, (ev) => {
+  // Ingest needs neither NATS, the database nor the store to go on (segments spool, uploads retry):
+  // they are readiness, never liveness, and NATS is connected in the background for ever.
+  const nats = connectNatsInBackground(config.nats, "ingest-gateway", log);
+  const events = createEventPublisher({ nats: nats.current, config, log, registry: metrics.registry });
+  const manager = new SessionManager({ s3, db, log, config, metrics, budget, ffmpeg, events }, log, () => addon.makePipe());
+  const server = new addon.IngestServer({ auth: config.gateway.auth, peerIdleMs: PEER_IDLE_MS, segmentSeconds: config.gateway.segmentSeconds, stallMs: STALL_MS }, (ev) => {
     try {
       manager.handle(ev);
     } catch (err) {
@@ -40,6 +46,7 @@ export async function startGateway(config: Config, log: Logger): Promise<{ close
     }
   });
   manager.server = server;
+  const sampler = setInterval(() => manager.sampleBytes((id) => server.stats(id)), 5000).unref();
   const table = new StreamTable(db, server, log);
 
   // The DB may still be starting (make up): the table and recovery need it before callers are let in.
@@ -53,9 +60,6 @@ export async function startGateway(config: Config, log: Logger): Promise<{ close
   if (!config.gateway.auth) log.warn("INGEST_AUTH=off: any stream name is accepted without a passphrase (development only)");
   if (!config.gateway.apiToken) log.warn("API_TOKEN is not set: creating, deleting and stopping streams is refused until it is");
 
-  // Ingest needs neither NATS, the database nor the store to go on (segments spool, uploads retry):
-  // they are readiness, never liveness, and NATS is connected in the background for ever.
-  const nats = connectNatsInBackground(config.nats, "ingest-gateway", log);
   const api = createApp({ db, log, config, manager, stats: (id) => server.stats(id), refreshStreams: () => table.refresh(), holdStream: (name) => table.hold(name, STOP_HOLD_MS) });
   const app = createHttpApp({ log, realm: "ingest-gateway" });
   app.use(httpMetrics(metrics.registry));
@@ -69,9 +73,11 @@ export async function startGateway(config: Config, log: Logger): Promise<{ close
   return {
     async close() {
       table.stop();
+      clearInterval(sampler);
       server.stop();
       await manager.suspendAll();
       await new Promise<void>((r) => http.close(() => r()));
+      await events.flush();
       await nats.close();
       await closeDb(db);
       s3.destroy();

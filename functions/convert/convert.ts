@@ -9,6 +9,7 @@ import { HLS_PROTOCOLS, hlsInputOptions, resolveFfmpeg } from "../../lib/ffmpeg.
 import { HlsError, checkSegments, mergeWebVtt, resolveSource, sourceObjects, writeLocalPlaylist, type Resolution, type ResolvedSegment, type Source } from "../../lib/hls/index.js";
 import { folderOf, keysOfRecording, recordingKeys, recordingName, subtitleKey } from "../../lib/layout.js";
 import { deleteKeys, putText } from "../../lib/s3.js";
+import { publishRecordingEvent } from "../../lib/events.js";
 import { claimRecording, deleteVariantRecordings, getRecordingBySourcePrefix, markFailed, markProgress, markReady, recordingExists, recordingsCoveringPlaylist, releaseClaim } from "../../db/recordings.js";
 import type { RecordingWarning, SubtitleTrack } from "../../db/schema.js";
 import { PermanentError, TransientError, type GiveUp, type Handler, type HandlerContext, type HandlerResult, type Job } from "../runtime/handler.js";
@@ -72,6 +73,7 @@ export const convert: Handler<ConvertState> = async (event, ctx, job) => {
   }
   state.claimToken = claimToken;
   const recordingId = claim.recording.id;
+  void publishRecordingEvent(ctx.events, "recording.processing", claim.recording);
   log.info({ recording: recordingId, segments: src.segments.length, audio: src.audio.length, subtitles: src.subtitles.length, seconds: src.seconds, stage: "claimed" }, "converting");
 
   const lease = holdLease(ctx, recordingId, claimToken, leaseMs, src.sourcePrefix, log);
@@ -222,6 +224,7 @@ async function record(ctx: HandlerContext, m: Made): Promise<void> {
     return;
   }
   if (m.src.memberKeys) await dropMemberRecordings(ctx, m.src, m.log);
+  await publishRecordingEvent(ctx.events, "recording.ready", await getRecordingBySourcePrefix(ctx.db, m.src.sourcePrefix));
   m.log.info({ recording: m.recordingId, file: m.mp4, size, duration: facts.duration, tracks: m.tracks.length, warnings: warnings.length, convertMs: m.convertMs, stage: "ready" }, "recording ready");
 }
 
@@ -252,6 +255,7 @@ export const giveUpConvert: GiveUp<ConvertState> = async (event, reason, ctx, jo
     streamId: sourcePrefix,
     title: state?.name ?? recordingName(sourcePrefix, event.key),
   });
+  if (written) await publishRecordingEvent(ctx.events, "recording.failed", await getRecordingBySourcePrefix(ctx.db, sourcePrefix));
   ctx.log.warn({ sourcePrefix, reason, recorded: written, stage: "failed" }, written ? "recording failed" : "failure not recorded: the folder is held or finished by another playlist");
 };
 
