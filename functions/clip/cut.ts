@@ -1,6 +1,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
+import { dieWithParent } from "../../lib/child.js";
 import { HLS_PROTOCOLS } from "../../lib/ffmpeg.js";
 
 // Cutting a range out of a source FFmpeg reads over HTTP (a presigned MP4, whose index lets FFmpeg seek by
@@ -31,7 +32,8 @@ const BASE = ["-hide_banner", "-nostdin", "-loglevel", "error", "-y"];
 const t = (s: number) => Math.max(0, s).toFixed(6);
 
 async function run(bin: string, args: string[], what: string, signal?: AbortSignal): Promise<string> {
-  const r = await execa(bin, args, { reject: false, cancelSignal: signal });
+  // dieWithParent: a replica killed with -9 must not leave this FFmpeg running.
+  const r = await execa(...dieWithParent(bin, args), { reject: false, cancelSignal: signal });
   if (r.isCanceled) throw signal?.reason ?? new Error("cancelled");
   if (r.exitCode !== 0) throw new CutError(`${what} failed (ffmpeg exit ${r.exitCode}): ${String(r.stderr).trim().split("\n").pop() ?? "no message"}`);
   return String(r.stdout);

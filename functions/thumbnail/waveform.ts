@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { execa } from "execa";
+import { dieWithParent } from "../../lib/child.js";
 import { HLS_PROTOCOLS, hlsInputOptions } from "../../lib/ffmpeg.js";
 import { neededKeys, writeLocalPlaylist, type ResolvedSegment } from "../../lib/hls/index.js";
 import { PermanentError } from "../runtime/handler.js";
@@ -27,13 +28,13 @@ export async function makeWaveform(deps: { s3: S3Client; bucket: string; ffmpeg:
   await writeFile(playlist, writeLocalPlaylist(segments, (k) => urls.get(k)!));
   const { width, height } = WAVEFORM_SIZE;
   const r = await execa(
-    deps.ffmpeg,
-    [
+    // dieWithParent: a replica killed with -9 must not leave this FFmpeg running.
+    ...dieWithParent(deps.ffmpeg, [
       "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
       "-protocol_whitelist", HLS_PROTOCOLS, ...(await hlsInputOptions(deps)), "-i", playlist,
       "-filter_complex", `[0:a:0]aformat=channel_layouts=mono,showwavespic=s=${width}x${height}:colors=0x3ea6ff:scale=sqrt,format=yuvj420p[w]`,
       "-map", "[w]", "-frames:v", "1", "-q:v", "3", "-f", "image2", "-update", "1", out,
-    ],
+    ]),
     { reject: false, cancelSignal: deps.signal, stdin: "ignore" },
   );
   if (r.isCanceled) throw deps.signal?.reason ?? new Error("cancelled");
