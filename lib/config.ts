@@ -71,6 +71,12 @@ const schema = z.object({
   /** How long the events stream keeps an event, for consumers that read it late. */
   EVENTS_MAX_AGE_HOURS: seconds.default(7 * 24),
   WEBHOOKS_CONSUMER: natsName.default("webhooks"),
+  /** Work the API hands to a function pool (clip cuts), on `<JOBS_SUBJECT_PREFIX>.clip`; a job is removed once acked. */
+  JOBS_STREAM: natsName.default("VOD_JOBS"),
+  JOBS_SUBJECT_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "expected a NATS subject prefix like vod.jobs").default("vod.jobs"),
+  CLIP_CONSUMER: natsName.default("clip"),
+  /** A clip job not heartbeated this long (its replica died) goes to another replica: cuts take seconds. */
+  CLIP_ACK_WAIT_SECONDS: seconds.default(10),
   /** An event is retried this long; an endpoint failing this long is disabled. */
   WEBHOOK_RETRY_HOURS: seconds.default(24),
   /** The first retry's delay; each next one doubles (with jitter). */
@@ -181,6 +187,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       subjectPrefix: e.EVENTS_SUBJECT_PREFIX,
       maxAgeMs: e.EVENTS_MAX_AGE_HOURS * 3600_000,
       consumer: e.WEBHOOKS_CONSUMER,
+    },
+    jobs: {
+      stream: e.JOBS_STREAM,
+      subjectPrefix: e.JOBS_SUBJECT_PREFIX,
+      clipConsumer: e.CLIP_CONSUMER,
+      clipAckWaitMs: e.CLIP_ACK_WAIT_SECONDS * 1000,
     },
     webhooks: {
       retryMs: e.WEBHOOK_RETRY_HOURS * 3600_000,
