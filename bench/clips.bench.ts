@@ -18,7 +18,7 @@ import { insertClip } from "../db/recordings.js";
 import { recordings } from "../db/schema.js";
 import { publishClipJob } from "../functions/clip/jobs.js";
 import { createTestEnv } from "../test/harness.js";
-import { startWorkers, stopWorkers } from "../test/workers.js";
+import { startWorkers, stopWorkers, type Worker } from "../test/workers.js";
 import { BENCH_CACHE } from "./media.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -47,7 +47,7 @@ async function parents(): Promise<{ minute: string; hour: string }> {
 }
 
 const env = await createTestEnv("bench-clips");
-const clippers = await startWorkers(env, "functions/clip/main.ts", 1, { LOG_LEVEL: "warn" }, "benchclip");
+let clippers: Worker[] = [];
 // clip.ready of each clip, as it is announced on the test env's events stream.
 const announced = new Map<string, () => void>();
 const sub = env.nc.subscribe(`${env.config.events.subjectPrefix}.clip.ready`, {
@@ -84,6 +84,7 @@ async function clipOnce(parent: { row: { id: string }; key: string }, start: num
 }
 
 try {
+  clippers = await startWorkers(env, "functions/clip/main.ts", 1, {}, "benchclip");
   const files = await parents();
   const minute = await storeParent(files.minute, "1-minute");
   const hour = await storeParent(files.hour, "1-hour");
