@@ -44,6 +44,25 @@ export interface AudioTrack {
   isDefault: boolean;
 }
 
+export const abrStatuses = ["pending", "processing", "ready", "failed"] as const;
+export type AbrStatus = (typeof abrStatuses)[number];
+
+/** One rung of a recording's ABR ladder as packaged: what the master playlist and the API list. */
+export interface AbrRendition {
+  name: string;
+  width: number;
+  height: number;
+  /** Peak and average bits per second of video + audio, as measured over the segments. */
+  bandwidth: number;
+  averageBandwidth: number;
+  codecs: string;
+  frameRate: number;
+  /** The media playlist's key in the recordings bucket. */
+  playlist: string;
+  /** True when the source's video was copied rather than re-encoded. */
+  copied: boolean;
+}
+
 export const streamStates = ["idle", "live", "disabled"] as const;
 export type StreamState = (typeof streamStates)[number];
 
@@ -92,6 +111,16 @@ export const recordings = pgTable(
     claimedBy: text("claimed_by"),
     claimExpiresAt: timestamp("claim_expires_at", { withTimezone: true, mode: "date" }),
     attempts: integer("attempts").notNull().default(0),
+    /** The ABR ladder (package function), apart from the recording's status: null when packaging is off. */
+    abrStatus: text("abr_status", { enum: abrStatuses }),
+    abrProgress: real("abr_progress").notNull().default(0),
+    abrError: text("abr_error"),
+    /** The master playlist's and DASH manifest's keys, and every rung, once ready. */
+    abrMasterPath: text("abr_master_path"),
+    abrDashPath: text("abr_dash_path"),
+    abrRenditions: jsonb("abr_renditions").$type<AbrRendition[]>(),
+    abrClaimedBy: text("abr_claimed_by"),
+    abrClaimExpiresAt: timestamp("abr_claim_expires_at", { withTimezone: true, mode: "date" }),
     /** The broadcast session (gateway) this recording comes from, when it does. */
     sessionId: text("session_id"),
     ...timestamps,
@@ -103,6 +132,7 @@ export const recordings = pgTable(
     index("recordings_stream_created_at_idx").on(t.streamId, t.createdAt.desc(), t.id.desc()),
     check("recordings_status_check", sql`${t.status} in ('live', 'processing', 'ready', 'failed')`),
     check("recordings_progress_check", sql`${t.progress} >= 0 and ${t.progress} <= 1`),
+    check("recordings_abr_status_check", sql`${t.abrStatus} is null or ${t.abrStatus} in ('pending', 'processing', 'ready', 'failed')`),
   ],
 );
 
