@@ -46,6 +46,9 @@ export interface PlannedRendition {
   copy: boolean;
 }
 
+/** A source up to this much above a rung's bitrate still counts as fitting it. */
+const COPY_BITRATE_SLACK = 1.25;
+
 const even = (n: number) => Math.max(2, 2 * Math.round(n / 2));
 
 /**
@@ -57,7 +60,8 @@ export function planLadder(source: SourceFacts, ladder: Rung[]): PlannedRenditio
   const rungs = fit.length > 0 ? fit : ladder.length > 0 ? [{ height: source.height, kbps: defaultKbps(source.height) }] : [];
   const cap = source.videoBitrate && source.videoBitrate > 0 ? source.videoBitrate : Infinity;
   return rungs.map((r) => {
-    const copy = r.height === source.height && source.videoCodec === "h264" && source.keyframesAligned;
+    // Copied when it already fits the rung: H.264, its height, keyframes on the boundaries, and not far above the rung's bitrate.
+    const copy = r.height === source.height && source.videoCodec === "h264" && source.keyframesAligned && (source.videoBitrate ?? Infinity) <= r.kbps * 1000 * COPY_BITRATE_SLACK;
     const height = r.height === source.height ? source.height : even(r.height);
     const width = r.height === source.height ? source.width : even((source.width * r.height) / source.height);
     const videoBitrate = copy && source.videoBitrate ? source.videoBitrate : Math.min(r.kbps * 1000, cap);
@@ -65,11 +69,15 @@ export function planLadder(source: SourceFacts, ladder: Rung[]): PlannedRenditio
   });
 }
 
-/** True when every segment boundary up to `duration` has a keyframe within one frame. */
+/**
+ * True when at every segment boundary b (b = k × segment length, on the timeline FFmpeg's forced keyframes
+ * use) the first frame at or after b is a keyframe: then copied and encoded renditions cut at the same frames.
+ */
 export function keyframesOnBoundaries(keyframes: number[], segmentSeconds: number, duration: number, frameRate: number): boolean {
-  const tolerance = 1 / Math.max(1, frameRate);
-  for (let t = segmentSeconds; t < duration - tolerance; t += segmentSeconds) {
-    if (!keyframes.some((k) => Math.abs(k - t) <= tolerance / 2 + 1e-6)) return false;
+  const frame = 1 / Math.max(1, frameRate);
+  const end = (keyframes[0] ?? 0) + duration - frame;
+  for (let b = segmentSeconds; b < end; b += segmentSeconds) {
+    if (!keyframes.some((k) => k >= b - 1e-6 && k < b + frame - 1e-6)) return false;
   }
   return keyframes.length > 0;
 }

@@ -1,5 +1,5 @@
 import { createWriteStream } from "node:fs";
-import { readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
@@ -73,6 +73,7 @@ export const packageRecording: Handler<PackageState> = async (raw, ctx, job): Pr
     const planned = planLadder(source, ladder);
     log.info({ stage: "planned", renditions: planned.map((r) => `${r.name}${r.copy ? " (copy)" : ""}@${Math.round(r.videoBitrate / 1000)}k`), seconds: source.duration }, "packaging");
     const outDir = join(dir, "out");
+    await mkdir(outDir);
     await encodeLadder(tools.ffmpeg, { input, outDir, renditions: planned, hasAudio: source.hasAudio, segmentSeconds }, {
       signal: lease.signal,
       onStart: (pid) => void recordChild(dir!, pid),
