@@ -26,14 +26,14 @@ export async function probeSource(ffprobe: string, file: string, segmentSeconds:
   const duration = Number(info.format?.duration ?? 0);
   if (!(duration > 0)) throw new SourceError("the recording's MP4 has no duration (it is empty or damaged); convert it again");
   const frameRate = rate(video.avg_frame_rate) || rate(video.r_frame_rate) || 30;
-  const keyframes = await keyframeTimes(ffprobe, file, signal);
+  const { keyframes, lastFrame } = await keyframeTimes(ffprobe, file, signal);
   return {
     width: video.width!,
     height: video.height!,
     videoBitrate: video.bit_rate ? Number(video.bit_rate) : undefined,
     frameRate,
     videoCodec: video.codec_name,
-    keyframesAligned: keyframesOnBoundaries(keyframes, segmentSeconds, duration, frameRate),
+    keyframesAligned: keyframesOnBoundaries(keyframes, segmentSeconds, lastFrame, frameRate),
     duration,
     hasAudio: Boolean(info.streams?.some((s) => s.codec_type === "audio")),
   };
@@ -44,16 +44,16 @@ function rate(r: string | undefined): number {
   return n && d ? n / d : 0;
 }
 
-/** Keyframe times from the packets' flags: no decoding needed. */
-async function keyframeTimes(ffprobe: string, file: string, signal?: AbortSignal): Promise<number[]> {
+/** Keyframe times and the last frame's time, from the packets' flags: no decoding needed. */
+async function keyframeTimes(ffprobe: string, file: string, signal?: AbortSignal): Promise<{ keyframes: number[]; lastFrame: number }> {
   const r = await execa(ffprobe, ["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0", file], { reject: false, cancelSignal: signal });
   if (r.exitCode !== 0) throw new SourceError("the recording's MP4 cannot be read (its video packets do not parse); convert it again");
-  return String(r.stdout)
+  const packets = String(r.stdout)
     .split("\n")
-    .filter((l) => /,K/.test(l))
-    .map((l) => Number(l.split(",")[0]))
-    .filter((t) => Number.isFinite(t))
-    .sort((a, b) => a - b);
+    .map((l) => l.split(","))
+    .map(([t, flags]) => ({ t: Number(t), key: (flags ?? "").includes("K") }))
+    .filter((p) => Number.isFinite(p.t));
+  return { keyframes: packets.filter((p) => p.key).map((p) => p.t).sort((a, b) => a - b), lastFrame: Math.max(0, ...packets.map((p) => p.t)) };
 }
 
 export const AUDIO_BITRATE = 128_000;

@@ -71,12 +71,12 @@ export function planLadder(source: SourceFacts, ladder: Rung[]): PlannedRenditio
 
 /**
  * True when at every segment boundary b (b = k × segment length, on the timeline FFmpeg's forced keyframes
- * use) the first frame at or after b is a keyframe: then copied and encoded renditions cut at the same frames.
+ * use) up to the last frame, the first frame at or after b is a keyframe: then copied and encoded renditions
+ * cut at the same frames.
  */
-export function keyframesOnBoundaries(keyframes: number[], segmentSeconds: number, duration: number, frameRate: number): boolean {
+export function keyframesOnBoundaries(keyframes: number[], segmentSeconds: number, lastFrame: number, frameRate: number): boolean {
   const frame = 1 / Math.max(1, frameRate);
-  const end = (keyframes[0] ?? 0) + duration - frame;
-  for (let b = segmentSeconds; b < end; b += segmentSeconds) {
+  for (let b = segmentSeconds; b <= lastFrame + 1e-6; b += segmentSeconds) {
     if (!keyframes.some((k) => k >= b - 1e-6 && k < b + frame - 1e-6)) return false;
   }
   return keyframes.length > 0;

@@ -37,8 +37,9 @@ test("a source smaller than every rung still gets one rendition at its own size"
 test("keyframes on boundaries: every multiple of the segment length within one frame", () => {
   assert.equal(keyframesOnBoundaries([0, 2, 4, 6, 8], 4, 9, 25), true);
   assert.equal(keyframesOnBoundaries([0, 3, 6], 4, 9, 25), false);
-  assert.equal(keyframesOnBoundaries([0.021, 2.021, 4.021, 6.021, 8.021], 4, 9, 25), true, "the first frame at or after each boundary");
-  assert.equal(keyframesOnBoundaries([0, 4.05, 8], 4, 9, 25), false, "more than a frame late");
+  assert.equal(keyframesOnBoundaries([0.021, 4.021, 8.021], 4, 11.981, 25), true, "no boundary after the last frame");
+  assert.equal(keyframesOnBoundaries([0.021, 2.021, 4.021, 6.021, 8.021], 4, 9.981, 25), true, "the first frame at or after each boundary");
+  assert.equal(keyframesOnBoundaries([0, 4.05, 8], 4, 8.96, 25), false, "more than a frame late");
 });
 
 test("one FFmpeg process: one split into a scale per encoded rung, the copied rung mapped from the input", () => {

@@ -3,7 +3,10 @@
 // parser, mpd-parser (video.js's DASH parser) and ffprobe.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { chromium } from "playwright-core";
+import { startApi } from "../../test/api.js";
 import { join } from "node:path";
 import { execa } from "execa";
 import { eq } from "drizzle-orm";
@@ -25,6 +28,8 @@ import type { StorageEvent } from "../events/decode.js";
 let env: TestEnv;
 let convert: Worker[] = [];
 let packagers: Worker[] = [];
+/** The 20 s ladder the first test makes: the API and browser tests play it. */
+let ladderId: string | undefined;
 const root = new URL("../..", import.meta.url);
 
 before(async () => {
@@ -94,6 +99,7 @@ test("a 20 s 640x360 recording gets a 360/240/144 CMAF ladder: valid master, dec
   const done = await abrDone(rec.id);
   assert.equal(done.abrStatus, "ready", done.abrError ?? "");
   assert.equal(done.status, "ready");
+  ladderId = rec.id;
   const bucket = env.config.s3.recordingsBucket;
   assert.equal(done.abrMasterPath, `drops/ladder/abr/master.m3u8`);
 
@@ -172,6 +178,59 @@ test("a 20 s 640x360 recording gets a 360/240/144 CMAF ladder: valid master, dec
   assert.deepEqual([...dashUris].sort(), hlsSegments, "DASH and HLS name the same segment objects");
   for (const f of hlsSegments) assert.ok(files.includes(f), `${f} is in the bucket`);
   assert.deepEqual(files.filter((f) => !referenced.has(f)).sort(), [], "no object neither manifest names");
+});
+
+test("GET /recordings/{id} gives abrUrl, dashUrl and the renditions; the browser plays the ladder and switches rendition from the quality menu", async (t) => {
+  assert.ok(ladderId, "the ladder test ran first");
+  const api = await startApi(env);
+  t.after(() => api.close());
+  const d = (await (await fetch(`${api.url}/recordings/${ladderId}`)).json()) as { abrStatus: string; abrUrl: string; dashUrl: string; renditions: { name: string; width: number; height: number; codecs: string }[]; status: string; videoUrl: string };
+  assert.equal(d.status, "ready");
+  assert.equal(d.abrStatus, "ready");
+  assert.equal(d.abrUrl, `${api.url}/recordings/${ladderId}/abr/master.m3u8`);
+  assert.equal(d.dashUrl, `${api.url}/recordings/${ladderId}/abr/manifest.mpd`);
+  assert.deepEqual(d.renditions.map((r) => `${r.name} ${r.width}x${r.height}`), ["360p 640x360", "240p 426x240", "144p 256x144"]);
+  assert.ok(d.videoUrl, "the MP4 stays the download");
+
+  const master = parsePlaylist(await (await fetch(d.abrUrl)).text(), "master.m3u8") as MasterPlaylist;
+  const mediaUrl = new URL(master.variants[2]!.uri, d.abrUrl).toString();
+  const mediaRes = await fetch(mediaUrl);
+  assert.equal(mediaRes.status, 200);
+  assert.equal(mediaRes.headers.get("content-type"), "application/vnd.apple.mpegurl");
+  const media = parsePlaylist(await mediaRes.text(), "m") as MediaPlaylist;
+  assert.match(media.segments[0]!.uri, /X-Amz-Signature=/, "segments are presigned");
+  assert.match(media.segments[0]!.map!.uri, /X-Amz-Signature=/, "the init section is presigned");
+  assert.equal((await fetch(media.segments[0]!.uri)).status, 200);
+  const dash = await fetch(d.dashUrl);
+  assert.equal(dash.headers.get("content-type"), "application/dash+xml");
+  assert.match(await dash.text(), /<MPD/);
+  const seg = await fetch(`${api.url}/recordings/${ladderId}/abr/seg_1_00001.m4s`, { redirect: "manual" });
+  assert.equal(seg.status, 302);
+  assert.equal((await fetch(seg.headers.get("location")!)).status, 200, "a DASH segment redirects to its presigned object");
+  assert.equal((await fetch(`${api.url}/recordings/${ladderId}/abr/..%2Findex.m3u8`)).status, 400, "only the ladder's own files are served");
+
+  const profile = await mkdtemp(join(tmpdir(), "abr-chromium-"));
+  const browser = await chromium.launchPersistentContext(profile, {
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--autoplay-policy=no-user-gesture-required"],
+  });
+  t.after(async () => {
+    await browser.close();
+    await rm(profile, { recursive: true, force: true });
+  });
+  const page = browser.pages()[0] ?? (await browser.newPage());
+  await page.goto(`${api.url}/watch/${ladderId}`);
+  const video = page.locator("video[data-testid=player]");
+  await video.waitFor();
+  await waitFor("the ladder to play past 0.5 s", () => video.evaluate((v: HTMLVideoElement) => v.currentTime > 0.5 || (v.paused && v.readyState > 2 && v.play().then(() => false))), 60_000);
+  const options = await page.locator("[data-testid=quality] option").allInnerTexts();
+  assert.deepEqual(options.map((o) => o.split(" ")[0]), ["Auto", "360p", "240p", "144p"]);
+  for (const [level, height] of [[2, 144], [0, 360]] as const) {
+    await page.selectOption("[data-testid=quality]", String(level));
+    await waitFor(`the picture to be ${height} lines high`, () => video.evaluate((v: HTMLVideoElement, h: number) => v.videoHeight === h || (v.paused && v.play().then(() => false)), height), 60_000);
+    await waitFor(`${height}p shown as the current rendition`, async () => (await page.locator("[data-testid=current-rendition]").innerText()).startsWith(`${height}p`), 30_000);
+  }
 });
 
 test("ABR_LADDER=off packages nothing: the handler ignores the event and writes no object", async () => {
