@@ -62,6 +62,8 @@ export async function claimRecording(db: Db, c: ClaimRequest): Promise<ClaimResu
         claimedBy: c.claimToken,
         claimExpiresAt: lease,
         attempts: sql`${recordings.attempts} + 1`,
+        // A new MP4 needs a new ladder: the package function makes it again on the next recording.ready.
+        abrStatus: sql`case when ${recordings.abrStatus} is null then null else 'pending' end`,
         updatedAt: sql`now()`,
       },
       setWhere: sql`not (${recordings.status} = 'ready' and ${recordings.playlistKey} = ${c.playlistKey} and ${recordings.playlistEtag} = ${c.playlistEtag})

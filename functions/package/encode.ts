@@ -71,6 +71,7 @@ export interface EncodePlan {
 /** The FFmpeg arguments of one process that writes every rendition (video streams 0..n-1, then audio n). */
 export function ladderArgs(p: EncodePlan): string[] {
   const encoded = p.renditions.map((r, i) => ({ r, i })).filter(({ r }) => !r.copy);
+  const preset = p.preset ?? "veryfast";
   const graph =
     encoded.length === 0
       ? []
@@ -79,7 +80,12 @@ export function ladderArgs(p: EncodePlan): string[] {
   const perStream = p.renditions.flatMap((r, i) =>
     r.copy
       ? [`-c:v:${i}`, "copy"]
-      : [`-c:v:${i}`, "libx264", `-b:v:${i}`, String(r.videoBitrate), `-maxrate:v:${i}`, String(Math.round(r.videoBitrate * 1.1)), `-bufsize:v:${i}`, String(Math.round(r.videoBitrate * 1.5))],
+      : [
+          `-c:v:${i}`, "libx264", `-b:v:${i}`, String(r.videoBitrate), `-maxrate:v:${i}`, String(Math.round(r.videoBitrate * 1.1)), `-bufsize:v:${i}`, String(Math.round(r.videoBitrate * 1.5)),
+          // Per stream, so a copied rendition is not given encoder options. The same forced keyframes in every
+          // encoded rung and no scene-cut keyframes: segments start together.
+          `-preset:v:${i}`, preset, `-profile:v:${i}`, "high", `-sc_threshold:v:${i}`, "0", `-force_key_frames:v:${i}`, `expr:gte(t,n_forced*${p.segmentSeconds})`,
+        ],
   );
   const audio = p.hasAudio ? ["-map", "0:a:0", "-c:a", "aac", "-b:a", String(AUDIO_BITRATE), "-ac", "2"] : [];
   const sets = p.hasAudio ? "id=0,streams=v id=1,streams=a" : "id=0,streams=v";
@@ -90,9 +96,6 @@ export function ladderArgs(p: EncodePlan): string[] {
     ...maps,
     ...audio,
     ...perStream,
-    // The same forced keyframes in every encoded rung and no scene-cut keyframes: segments start together.
-    "-preset", p.preset ?? "veryfast", "-profile:v", "high", "-sc_threshold", "0",
-    "-force_key_frames", `expr:gte(t,n_forced*${p.segmentSeconds})`,
     "-progress", "pipe:1", "-stats_period", "1",
     "-f", "dash", "-seg_duration", String(p.segmentSeconds), "-use_template", "1", "-use_timeline", "1",
     "-hls_playlist", "1", "-adaptation_sets", sets,

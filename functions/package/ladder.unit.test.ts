@@ -49,5 +49,6 @@ test("one FFmpeg process: one split into a scale per encoded rung, the copied ru
   assert.match(graph, /^\[0:v:0\]split=2\[s1\]\[s2\];\[s1\]scale=426:240.*\[o1\];\[s2\]scale=256:144.*\[o2\]$/);
   assert.deepEqual(args.filter((_, i) => args[i - 1] === "-map"), ["0:v:0", "[o1]", "[o2]", "0:a:0"]);
   assert.equal(args[args.indexOf("-c:v:0") + 1], "copy");
-  assert.equal(args[args.indexOf("-force_key_frames") + 1], "expr:gte(t,n_forced*4)");
+  assert.equal(args[args.indexOf("-force_key_frames:v:1") + 1], "expr:gte(t,n_forced*4)");
+  assert.ok(!args.some((a) => a.startsWith("-") && a.endsWith(":v:0") && a !== "-c:v:0"), "no encoder option on the copied stream");
 });

@@ -8,7 +8,7 @@ import { claimAbr, markAbrFailed, markAbrProgress, markAbrReady, recordingExists
 import type { AbrRendition } from "../../db/schema.js";
 import { resolveFfmpeg } from "../../lib/ffmpeg.js";
 import { abrKeys, recordingName } from "../../lib/layout.js";
-import { deletePrefix, isNotFound } from "../../lib/s3.js";
+import { deleteKeys, deletePrefix, isNotFound, listObjects } from "../../lib/s3.js";
 import { PermanentError, TransientError, type GiveUp, type Handler, type HandlerContext, type HandlerResult } from "../runtime/handler.js";
 import type { StorageEvent } from "../events/decode.js";
 import { createJobDir, recordChild, removeDeadJobDirs } from "../convert/workdir.js";
@@ -84,6 +84,11 @@ export const packageRecording: Handler<PackageState> = async (raw, ctx, job): Pr
     await uploadAll(ctx, outDir, keys.prefix, files, lease.signal);
     // The master goes last: a player that finds it finds every segment it names.
     await put(ctx, keys.master, master.text, "application/vnd.apple.mpegurl", lease.signal);
+    // A ladder made before (an older MP4, a longer ladder) may have files this one does not: they go.
+    const current = new Set([...files, "master.m3u8"].map((f) => keys.prefix + f));
+    const stale: string[] = [];
+    for await (const o of listObjects(s3, bucket, keys.prefix)) if (!current.has(o.key)) stale.push(o.key);
+    if (stale.length) await deleteKeys(s3, bucket, stale);
     const renditions: AbrRendition[] = master.renditions.map((r) => ({ ...r, playlist: keys.prefix + r.playlist }));
     if (!(await markAbrReady(db, recordingId, claimToken, { masterPath: keys.master, dashPath: keys.dash, renditions }))) {
       // Deleted while packaging: what was uploaded goes too, or it would be orphaned.
@@ -97,7 +102,8 @@ export const packageRecording: Handler<PackageState> = async (raw, ctx, job): Pr
     log.info({ stage: "ready", renditions: renditions.length, ms: Math.round(performance.now() - t0), seconds: source.duration }, "ladder ready");
     return "done";
   } catch (err) {
-    if (ctx.signal.aborted) await releaseAbrClaim(db, recordingId, claimToken).catch(() => {});
+    // Shutdown or a failed attempt: the lease goes back at once, so the next delivery (here or elsewhere) needs no wait.
+    if (!lease.lost.aborted) await releaseAbrClaim(db, recordingId, claimToken).catch(() => {});
     if (lease.lost.aborted) {
       // Lost because the row went away: remove anything uploaded so far.
       if (!(await recordingExists(db, recordingId).catch(() => true))) await deletePrefix(s3, bucket, keys.prefix).catch(() => {});
