@@ -96,6 +96,9 @@ export function ladderArgs(p: EncodePlan): string[] {
     ...maps,
     ...audio,
     ...perStream,
+    // Source timestamps kept as they are (no frames added to make the rate constant, no rounding to 1/fps):
+    // copied and encoded renditions then start each segment at the same presentation time.
+    "-fps_mode", "passthrough", "-enc_time_base:v", "-1",
     "-progress", "pipe:1", "-stats_period", "1",
     "-f", "dash", "-seg_duration", String(p.segmentSeconds), "-use_template", "1", "-use_timeline", "1",
     "-hls_playlist", "1", "-adaptation_sets", sets,

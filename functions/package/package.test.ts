@@ -226,8 +226,12 @@ test("GET /recordings/{id} gives abrUrl, dashUrl and the renditions; the browser
   await waitFor("the ladder to play past 0.5 s", () => video.evaluate((v: HTMLVideoElement) => v.currentTime > 0.5 || (v.paused && v.readyState > 2 && v.play().then(() => false))), 60_000);
   const options = await page.locator("[data-testid=quality] option").allInnerTexts();
   assert.deepEqual(options.map((o) => o.split(" ")[0]), ["Auto", "360p", "240p", "144p"]);
-  for (const [level, height] of [[2, 144], [0, 360]] as const) {
-    await page.selectOption("[data-testid=quality]", String(level));
+  for (const height of [144, 360]) {
+    const option = page.locator("[data-testid=quality] option", { hasText: `${height}p` });
+    const level = await option.getAttribute("value");
+    await page.selectOption("[data-testid=quality]", level!);
+    // The menu sets hls.js's currentLevel: that level is what plays now.
+    await waitFor(`hls.js level ${level} playing`, async () => (await page.locator("[data-testid=current-rendition]").getAttribute("data-level")) === level, 60_000);
     await waitFor(`the picture to be ${height} lines high`, () => video.evaluate((v: HTMLVideoElement, h: number) => v.videoHeight === h || (v.paused && v.play().then(() => false)), height), 60_000);
     await waitFor(`${height}p shown as the current rendition`, async () => (await page.locator("[data-testid=current-rendition]").innerText()).startsWith(`${height}p`), 30_000);
   }

@@ -362,7 +362,9 @@ function qualityMenu(hls) {
   const current = h("span", { class: "rendition", "data-testid": "current-rendition" }, "");
   const label = (l) => (l.height ? `${l.height}p` : `${Math.round(l.bitrate / 1000)} kbit/s`);
   hls.on(window.Hls.Events.MANIFEST_PARSED, () => {
-    select.replaceChildren(h("option", { value: "-1" }, "Auto"), ...hls.levels.map((l, i) => h("option", { value: String(i) }, `${label(l)} · ${Math.round(l.bitrate / 1000)} kbit/s`)));
+    // Highest first, as people read a quality list; the value is hls.js's level index.
+    const levels = hls.levels.map((l, i) => ({ l, i })).sort((a, b) => (b.l.height || 0) - (a.l.height || 0) || b.l.bitrate - a.l.bitrate);
+    select.replaceChildren(h("option", { value: "-1" }, "Auto"), ...levels.map(({ l, i }) => h("option", { value: String(i) }, `${label(l)} · ${Math.round(l.bitrate / 1000)} kbit/s`)));
   });
   hls.on(window.Hls.Events.LEVEL_SWITCHED, (_e, data) => {
     const l = hls.levels[data.level];
