@@ -63,6 +63,9 @@ export interface AbrRendition {
   copied: boolean;
 }
 
+export const recordingKinds = ["recording", "clip"] as const;
+export type RecordingKind = (typeof recordingKinds)[number];
+
 export const streamStates = ["idle", "live", "disabled"] as const;
 export type StreamState = (typeof streamStates)[number];
 
@@ -123,6 +126,13 @@ export const recordings = pgTable(
     abrClaimExpiresAt: timestamp("abr_claim_expires_at", { withTimezone: true, mode: "date" }),
     /** The broadcast session (gateway) this recording comes from, when it does. */
     sessionId: text("session_id"),
+    /** A broadcast or dropped folder's recording, or a clip cut from one (its own MP4 under its own prefix). */
+    kind: text("kind", { enum: recordingKinds }).notNull().default("recording"),
+    /** A clip's parent recording. No foreign key: a clip outlives its parent and stays playable. */
+    parentId: uuid("parent_id"),
+    /** Seconds on the parent's timeline that the clip covers (after snapping to keyframes). */
+    clipStart: doublePrecision("clip_start"),
+    clipEnd: doublePrecision("clip_end"),
     ...timestamps,
   },
   (t) => [
@@ -130,6 +140,8 @@ export const recordings = pgTable(
     index("recordings_created_at_id_idx").on(t.createdAt.desc(), t.id.desc()),
     index("recordings_status_created_at_idx").on(t.status, t.createdAt.desc(), t.id.desc()),
     index("recordings_stream_created_at_idx").on(t.streamId, t.createdAt.desc(), t.id.desc()),
+    index("recordings_parent_created_at_idx").on(t.parentId, t.createdAt.desc(), t.id.desc()),
+    check("recordings_kind_check", sql`${t.kind} in ('recording', 'clip')`),
     check("recordings_status_check", sql`${t.status} in ('live', 'processing', 'ready', 'failed')`),
     check("recordings_progress_check", sql`${t.progress} >= 0 and ${t.progress} <= 1`),
     check("recordings_abr_status_check", sql`${t.abrStatus} is null or ${t.abrStatus} in ('pending', 'processing', 'ready', 'failed')`),
