@@ -11,7 +11,9 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { eq } from "drizzle-orm";
 import { parse as parseMpd } from "mpd-parser";
-import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { CopyObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { Registry } from "prom-client";
+import { sweepOnce } from "./sweep.js";
 import { createTestEnv, waitFor, type TestEnv } from "../../test/harness.js";
 import { makeHls, probe } from "../../test/media.js";
 import { startWorkers, stopWorkers, waitForRecording, type Worker } from "../../test/workers.js";
@@ -278,6 +280,24 @@ test("a recording whose MP4 is missing or corrupt gets abrStatus failed with a r
   assert.match(c.abrError ?? "", /MP4 cannot be read/);
   assert.equal(c.status, "ready");
   assert.equal(await countUnder("drops/corrupt/abr/"), 0);
+});
+
+test("a ready recording whose recording.ready event was lost is packaged by the sweep", async () => {
+  assert.ok(ladderId, "the ladder test ran first");
+  const source = await row(ladderId);
+  const bucket = env.config.s3.recordingsBucket;
+  await env.s3.send(new CopyObjectCommand({ Bucket: bucket, Key: "drops/lost/lost.mp4", CopySource: `${bucket}/${source.filePath}` }));
+  const lost = await insertReady("drops/lost", "drops/lost/lost.mp4");
+  // Made a while ago and never announced: the sweep leaves just-made rows to their events.
+  await env.db.update(recordings).set({ updatedAt: new Date(Date.now() - 5 * 60_000) }).where(eq(recordings.id, lost.id));
+  const { createLogger: logger } = await import("../../lib/log.js");
+  const done = await sweepOnce({ config: env.config, log: logger("package-test", "silent"), s3: env.s3, db: env.db, nc: env.nc, worker: "sweep-test", registry: new Registry(), signal: new AbortController().signal });
+  assert.ok(done >= 1, `the sweep packaged ${done}`);
+  const r = await row(lost.id);
+  assert.equal(r.abrStatus, "ready", r.abrError ?? "");
+  assert.equal(r.abrMasterPath, "drops/lost/abr/master.m3u8");
+  const master = parsePlaylist(await getText(env.s3, bucket, r.abrMasterPath!), "m") as MasterPlaylist;
+  assert.equal(master.variants.length, 3);
 });
 
 test("kill -9 of the package replica mid-job: the other finishes, one ladder, no temp files left", async () => {
