@@ -1,6 +1,6 @@
 import { and, eq, gte, inArray, isNotNull, ne, or, sql } from "drizzle-orm";
 import type { Db } from "./client.js";
-import { recordings, type AudioTrack, type Recording, type RecordingWarning, type SubtitleTrack } from "./schema.js";
+import { recordings, type AbrRendition, type AudioTrack, type Recording, type RecordingWarning, type SubtitleTrack } from "./schema.js";
 
 // The one owner of the recordings table: every query that writes it lives here, whoever calls it
 // (convert, thumbnail, the API, the gateway), beside the reads of the functions that write it.
@@ -62,6 +62,8 @@ export async function claimRecording(db: Db, c: ClaimRequest): Promise<ClaimResu
         claimedBy: c.claimToken,
         claimExpiresAt: lease,
         attempts: sql`${recordings.attempts} + 1`,
+        // A new MP4 needs a new ladder: the package function makes it again on the next recording.ready.
+        abrStatus: sql`case when ${recordings.abrStatus} is null then null else 'pending' end`,
         updatedAt: sql`now()`,
       },
       setWhere: sql`not (${recordings.status} = 'ready' and ${recordings.playlistKey} = ${c.playlistKey} and ${recordings.playlistEtag} = ${c.playlistEtag})
@@ -348,4 +350,93 @@ export async function failAbandonedClips(db: Db, olderThanMs: number, error: str
     .where(and(eq(recordings.kind, "clip"), eq(recordings.status, "processing"), sql`${recordings.updatedAt} < now() - ${olderThanMs} * interval '1 millisecond'`))
     .returning({ id: recordings.id });
   return rows.length;
+}
+
+// The package function's writes: the ABR ladder has its own status and lease, apart from the recording's,
+// so packaging never touches status, error or the convert claim.
+
+export type AbrClaimResult =
+  | { kind: "claimed"; recording: Recording }
+  /** Gone, not ready, or its ladder already packaged: nothing to do. */
+  | { kind: "nothing"; why: string }
+  | { kind: "busy"; retryAfterMs: number };
+
+/** Takes a ready recording's packaging lease unless its ladder is ready or another job holds a live lease. */
+export async function claimAbr(db: Db, id: string, claimToken: string, leaseMs: number): Promise<AbrClaimResult> {
+  const rows = await db
+    .update(recordings)
+    .set({ abrStatus: "processing", abrProgress: 0, abrError: null, abrClaimedBy: claimToken, abrClaimExpiresAt: sql`now() + ${leaseMs} * interval '1 millisecond'` })
+    .where(
+      and(
+        eq(recordings.id, id),
+        eq(recordings.status, "ready"),
+        sql`${recordings.abrStatus} is distinct from 'ready'`,
+        sql`(${recordings.abrClaimedBy} is null or ${recordings.abrClaimExpiresAt} < now())`,
+      ),
+    )
+    .returning();
+  if (rows[0]) return { kind: "claimed", recording: rows[0] };
+  const [row] = await db
+    .select({ status: recordings.status, abrStatus: recordings.abrStatus, waitMs: sql<number>`greatest(0, extract(epoch from (${recordings.abrClaimExpiresAt} - now())) * 1000)::float8` })
+    .from(recordings)
+    .where(eq(recordings.id, id));
+  if (!row) return { kind: "nothing", why: "the recording is gone" };
+  if (row.status !== "ready") return { kind: "nothing", why: `the recording is ${row.status}` };
+  if (row.abrStatus === "ready") return { kind: "nothing", why: "its ladder is already packaged" };
+  return { kind: "busy", retryAfterMs: Math.ceil(Number(row.waitMs ?? 0)) + 500 };
+}
+
+/** Progress of the ladder and a longer lease; false when the lease was lost or the recording deleted. */
+export async function markAbrProgress(db: Db, id: string, claimToken: string, leaseMs: number, progress: number): Promise<boolean> {
+  const rows = await db
+    .update(recordings)
+    .set({ abrProgress: Math.min(1, Math.max(0, progress)), abrClaimExpiresAt: sql`now() + ${leaseMs} * interval '1 millisecond'` })
+    .where(and(eq(recordings.id, id), eq(recordings.abrClaimedBy, claimToken)))
+    .returning({ id: recordings.id });
+  return rows.length > 0;
+}
+
+export async function markAbrReady(db: Db, id: string, claimToken: string, f: { masterPath: string; dashPath: string; renditions: AbrRendition[] }): Promise<boolean> {
+  const rows = await db
+    .update(recordings)
+    .set({ abrStatus: "ready", abrProgress: 1, abrError: null, abrMasterPath: f.masterPath, abrDashPath: f.dashPath, abrRenditions: f.renditions, abrClaimedBy: null, abrClaimExpiresAt: null })
+    .where(and(eq(recordings.id, id), eq(recordings.abrClaimedBy, claimToken)))
+    .returning({ id: recordings.id });
+  return rows.length > 0;
+}
+
+/** The ladder could not be made: its own status says why; the recording stays as it is. */
+export async function markAbrFailed(db: Db, id: string, reason: string, claimToken?: string): Promise<boolean> {
+  const rows = await db
+    .update(recordings)
+    .set({ abrStatus: "failed", abrError: reason, abrClaimedBy: null, abrClaimExpiresAt: null })
+    .where(and(eq(recordings.id, id), sql`(${recordings.abrClaimedBy} is null or ${recordings.abrClaimExpiresAt} < now() or ${recordings.abrClaimedBy} = ${claimToken ?? ""})`))
+    .returning({ id: recordings.id });
+  return rows.length > 0;
+}
+
+export async function releaseAbrClaim(db: Db, id: string, claimToken: string): Promise<void> {
+  await db.update(recordings).set({ abrStatus: "pending", abrClaimedBy: null, abrClaimExpiresAt: null }).where(and(eq(recordings.id, id), eq(recordings.abrClaimedBy, claimToken)));
+}
+
+/** Ready recordings whose ladder was never made (a lost event) or whose packaging lease ran out: the sweep's work. */
+export async function recordingsNeedingAbr(db: Db, limit: number) {
+  return db
+    .select({ id: recordings.id })
+    .from(recordings)
+    .where(
+      and(
+        eq(recordings.status, "ready"),
+        // Clips are cut from a recording and announced as clip.ready: they get no ladder of their own.
+        eq(recordings.kind, "recording"),
+        sql`(${recordings.abrStatus} is null or ${recordings.abrStatus} = 'pending' or (${recordings.abrStatus} = 'processing' and ${recordings.abrClaimExpiresAt} < now()))`,
+        sql`${recordings.updatedAt} < now() - interval '1 minute'`,
+      ),
+    )
+    .limit(limit);
+}
+
+export async function getRecordingById(db: Db, id: string): Promise<Recording | undefined> {
+  const [row] = await db.select().from(recordings).where(eq(recordings.id, id));
+  return row;
 }

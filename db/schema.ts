@@ -44,6 +44,25 @@ export interface AudioTrack {
   isDefault: boolean;
 }
 
+export const abrStatuses = ["pending", "processing", "ready", "failed"] as const;
+export type AbrStatus = (typeof abrStatuses)[number];
+
+/** One rung of a recording's ABR ladder as packaged: what the master playlist and the API list. */
+export interface AbrRendition {
+  name: string;
+  width: number;
+  height: number;
+  /** Peak and average bits per second of video + audio, as measured over the segments. */
+  bandwidth: number;
+  averageBandwidth: number;
+  codecs: string;
+  frameRate: number;
+  /** The media playlist's key in the recordings bucket. */
+  playlist: string;
+  /** True when the source's video was copied rather than re-encoded. */
+  copied: boolean;
+}
+
 export const recordingKinds = ["recording", "clip"] as const;
 export type RecordingKind = (typeof recordingKinds)[number];
 
@@ -95,6 +114,16 @@ export const recordings = pgTable(
     claimedBy: text("claimed_by"),
     claimExpiresAt: timestamp("claim_expires_at", { withTimezone: true, mode: "date" }),
     attempts: integer("attempts").notNull().default(0),
+    /** The ABR ladder (package function), apart from the recording's status: null when packaging is off. */
+    abrStatus: text("abr_status", { enum: abrStatuses }),
+    abrProgress: real("abr_progress").notNull().default(0),
+    abrError: text("abr_error"),
+    /** The master playlist's and DASH manifest's keys, and every rung, once ready. */
+    abrMasterPath: text("abr_master_path"),
+    abrDashPath: text("abr_dash_path"),
+    abrRenditions: jsonb("abr_renditions").$type<AbrRendition[]>(),
+    abrClaimedBy: text("abr_claimed_by"),
+    abrClaimExpiresAt: timestamp("abr_claim_expires_at", { withTimezone: true, mode: "date" }),
     /** The broadcast session (gateway) this recording comes from, when it does. */
     sessionId: text("session_id"),
     /** A broadcast or dropped folder's recording, or a clip cut from one (its own MP4 under its own prefix). */
@@ -115,6 +144,7 @@ export const recordings = pgTable(
     check("recordings_kind_check", sql`${t.kind} in ('recording', 'clip')`),
     check("recordings_status_check", sql`${t.status} in ('live', 'processing', 'ready', 'failed')`),
     check("recordings_progress_check", sql`${t.progress} >= 0 and ${t.progress} <= 1`),
+    check("recordings_abr_status_check", sql`${t.abrStatus} is null or ${t.abrStatus} in ('pending', 'processing', 'ready', 'failed')`),
   ],
 );
 

@@ -20,6 +20,7 @@ import { loadConfigOrExit, type Config } from "../lib/config.js";
 import { createS3 } from "../lib/s3.js";
 import { connectNats, type NatsConnection } from "../lib/nats.js";
 import { runMigrations } from "../db/migrate.js";
+import { eventSubject } from "../lib/events.js";
 
 /** Redeliver a message whose worker went silent (no ack, no heartbeat) after this long. */
 export const ACK_WAIT_MS = 60_000;
@@ -106,6 +107,8 @@ export async function provisionEventsStream(jsm: JetStreamManager, config: Confi
   }
   // The webhooks function fans out quickly and never gives an event up: delivery retries live in PostgreSQL.
   await provisionConsumer(jsm, { ...config.nats, stream, subject: `${subjectPrefix}.>` }, config.events.consumer, -1);
+  // The package function reads only recording.ready; its jobs are bounded by MAX_DELIVERIES like convert's.
+  await provisionConsumer(jsm, { ...config.nats, stream, subject: eventSubject(subjectPrefix, "recording.ready") }, config.events.packageConsumer, config.functions.maxDeliveries);
 }
 
 /** How often a clip job is tried before its clip is marked failed: a cut that failed twice fails again. */

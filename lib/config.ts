@@ -77,6 +77,15 @@ const schema = z.object({
   CLIP_CONSUMER: natsName.default("clip"),
   /** A clip job not heartbeated this long (its replica died) goes to another replica: cuts take seconds. */
   CLIP_ACK_WAIT_SECONDS: seconds.default(10),
+  /** The package function's consumer on the events stream (recording.ready only). */
+  PACKAGE_CONSUMER: natsName.default("package"),
+  /** The ABR ladder every ready recording is packaged to: heights, each optionally with kbit/s (`720:3000`), or `off`. */
+  ABR_LADDER: z
+    .string()
+    .regex(/^(off|\d{2,4}(:\d{2,6})?(,\d{2,4}(:\d{2,6})?)*)$/, "expected off or heights like 1080,720,480,360,240 (each optionally :kbps, e.g. 720:3000)")
+    .default("1080,720,480,360,240"),
+  /** Seconds per CMAF segment of the ladder; keyframes are forced at each boundary in every rendition. */
+  ABR_SEGMENT_SECONDS: int(1, 20).default(4),
   /** An event is retried this long; an endpoint failing this long is disabled. */
   WEBHOOK_RETRY_HOURS: seconds.default(24),
   /** The first retry's delay; each next one doubles (with jitter). */
@@ -187,6 +196,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       subjectPrefix: e.EVENTS_SUBJECT_PREFIX,
       maxAgeMs: e.EVENTS_MAX_AGE_HOURS * 3600_000,
       consumer: e.WEBHOOKS_CONSUMER,
+      packageConsumer: e.PACKAGE_CONSUMER,
     },
     jobs: {
       stream: e.JOBS_STREAM,
@@ -194,6 +204,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       clipConsumer: e.CLIP_CONSUMER,
       clipAckWaitMs: e.CLIP_ACK_WAIT_SECONDS * 1000,
     },
+    abr: { ladder: e.ABR_LADDER, segmentSeconds: e.ABR_SEGMENT_SECONDS },
     webhooks: {
       retryMs: e.WEBHOOK_RETRY_HOURS * 3600_000,
       retryBaseMs: e.WEBHOOK_RETRY_BASE_SECONDS * 1000,

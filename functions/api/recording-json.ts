@@ -63,6 +63,12 @@ export async function toDetail(deps: ApiDeps, row: CatalogRecording, origin: str
     warnings: row.warnings ?? [],
     audioTracks: (row.audioTracks ?? []).map((t) => ({ language: t.language, name: t.name, default: t.isDefault })),
     subtitles: (row.subtitles ?? []).map((t, i) => ({ language: t.language, name: t.name, url: `${origin}/recordings/${row.id}/subtitles/${i}` })),
+    abrStatus: row.abrStatus,
+    abrProgress: row.abrStatus === "ready" ? 1 : row.abrProgress,
+    abrError: row.abrError,
+    abrUrl: row.abrStatus === "ready" && row.abrMasterPath ? `${origin}/recordings/${row.id}/abr/master.m3u8` : null,
+    dashUrl: row.abrStatus === "ready" && row.abrDashPath ? `${origin}/recordings/${row.id}/abr/manifest.mpd` : null,
+    renditions: row.abrStatus === "ready" ? (row.abrRenditions ?? []).map(({ playlist: _playlist, ...r }) => r) : [],
     linksExpireAt: new Date(Date.now() + (presignExpirySeconds * 1000) / 2).toISOString(),
   };
 }

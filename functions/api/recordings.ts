@@ -13,7 +13,7 @@ import { rewriteStoryboard } from "./storyboard.js";
 import { posterUrls, toDetail, toSummary } from "./recording-json.js";
 import { createRouter } from "../../lib/http/app.js";
 import { apiOrigin } from "./origin.js";
-import { errors, HlsQuery, IdParam, ListQuery, RecordingPageSchema, RecordingSchema, RenameBody, SubtitleParam } from "./schemas.js";
+import { AbrFileParam, errors, HlsQuery, IdParam, ListQuery, RecordingPageSchema, RecordingSchema, RenameBody, SubtitleParam } from "./schemas.js";
 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { "application/json": { schema } }, description });
 const bearer = [{ bearerAuth: [] }];
@@ -163,6 +163,46 @@ export function recordingRoutes(deps: ApiDeps) {
   app.openapi(
     createRoute({
       method: "get",
+      path: "/recordings/{id}/abr/{file}",
+      tags: ["recordings"],
+      summary: "The ABR ladder: master.m3u8, media playlists (segments presigned), manifest.mpd, and segments (redirected to presigned links)",
+      description: "Start at the recording's `abrUrl` (HLS) or `dashUrl` (DASH); every other file is named relative to them.",
+      middleware: read,
+      security: readSecurity,
+      request: { params: AbrFileParam },
+      responses: {
+        200: { content: { [HLS_TYPE]: { schema: z.string() }, "application/dash+xml": { schema: z.string() } }, description: "A playlist or manifest" },
+        302: { description: "A segment: redirected to its presigned link" },
+        400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404],
+      },
+    }),
+    async (c) => {
+      const { id, file } = c.req.valid("param");
+      const row = await mustGet(id);
+      if (row.abrStatus !== "ready" || !row.abrMasterPath) {
+        const why = row.abrStatus === "failed" ? `its packaging failed: ${row.abrError}` : row.abrStatus ? `its ladder is ${row.abrStatus}` : "it has no ladder (ABR_LADDER is off, or it is not ready)";
+        throw new HttpError("not_found", `recording ${id} has no ABR ladder yet because ${why}; play the MP4 (videoUrl) or the source HLS (hlsUrl) meanwhile`);
+      }
+      const folder = folderOf(row.abrMasterPath);
+      const key = `${folder}/${file}`;
+      if (file.endsWith(".m4s")) return c.redirect(await presign(recordingsBucket, key), 302);
+      let text: string;
+      try {
+        text = await getText(s3, recordingsBucket, key);
+      } catch (err) {
+        if (isNotFound(err)) throw new HttpError("not_found", `recording ${id}'s ladder has no ${file}; use the files its master playlist or manifest names`);
+        throw err;
+      }
+      if (file.endsWith(".mpd")) return c.body(text, 200, { "content-type": "application/dash+xml", "cache-control": "no-store" });
+      // The master names media playlists relative to itself: they resolve to this route. Media playlists get presigned segments.
+      const body = file === "master.m3u8" ? text : await rewritePlaylist(text, { bucket: recordingsBucket, key, sourcePrefix: folder }, presign, { vod: true, variantUrl: (k) => k });
+      return c.body(body, 200, { "content-type": HLS_TYPE, "cache-control": "no-store" });
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
       path: "/recordings/{id}/storyboard.vtt",
       tags: ["recordings"],
       summary: "The storyboard's WebVTT, each tile a presigned sprite link with #xywh",
@@ -256,6 +296,8 @@ export function recordingRoutes(deps: ApiDeps) {
       if (own) objects += await deletePrefix(s3, hlsBucket, own);
       if (ownInRecordings) objects += await deletePrefix(s3, recordingsBucket, ownInRecordings);
       objects += await deleteKeys(s3, recordingsBucket, keysOfRecording(row).filter((k) => !(ownInRecordings && k.startsWith(ownInRecordings))));
+      // A ladder outside the folder deleted above (a top-level recording's `<name>.abr/`) goes too.
+      if (row.abrMasterPath && !(ownInRecordings && row.abrMasterPath.startsWith(ownInRecordings))) objects += await deletePrefix(s3, recordingsBucket, `${folderOf(row.abrMasterPath)}/`);
       await deleteRecordingRow(db, row.id);
       void publishRecordingEvent(deps.events, "recording.deleted", row);
       log.info({ recording: row.id, stream: row.streamId, objects, ms: Date.now() - started }, "recording deleted");

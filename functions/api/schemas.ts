@@ -1,6 +1,6 @@
 // The API's shapes, declared once: they validate requests, type the handlers and write /openapi.json.
 import { z } from "@hono/zod-openapi";
-import { recordingKinds, recordingStatuses } from "../../db/schema.js";
+import { abrStatuses, recordingKinds, recordingStatuses } from "../../db/schema.js";
 import { CURSOR_MESSAGE, CURSOR_PATTERN } from "./cursor.js";
 import { errorKinds } from "../../lib/http/errors.js";
 
@@ -126,8 +126,24 @@ export const RecordingSchema = z
     subtitles: z
       .array(z.object({ language: z.string().nullable(), name: z.string(), url: z.string().openapi({ description: "The WebVTT side-car, served by the API" }) }))
       .openapi({ description: "Subtitle side-cars (from the source's WebVTT renditions)" }),
+    abrStatus: z.enum(abrStatuses).nullable().openapi({ description: "The ABR ladder's own status (the recording stays ready whatever it is); null when packaging is off" }),
+    abrProgress: z.number().openapi({ description: "0..1 while the ladder is being packaged" }),
+    abrError: z.string().nullable().openapi({ description: "Why the ladder could not be made, when it could not" }),
+    abrUrl: z.string().nullable().openapi({ description: "The ladder's HLS master playlist (served by the API, segments presigned); null until abrStatus is ready" }),
+    dashUrl: z.string().nullable().openapi({ description: "The ladder's DASH manifest over the same CMAF segments (served by the API); null until ready" }),
+    renditions: z
+      .array(z.object({ name: z.string(), width: z.number().int(), height: z.number().int(), bandwidth: z.number().int(), averageBandwidth: z.number().int(), codecs: z.string(), frameRate: z.number(), copied: z.boolean() }))
+      .openapi({ description: "The ladder's renditions, highest first" }),
   })
   .openapi("Recording");
+
+export const AbrFileParam = z.object({
+  id: IdParam.shape.id,
+  file: z
+    .string()
+    .regex(/^(master\.m3u8|manifest\.mpd|media_\d{1,3}\.m3u8|init_\d{1,3}\.m4s|seg_\d{1,3}_\d{1,9}\.m4s)$/, "expected a file of the ladder, as its master playlist or DASH manifest names it")
+    .openapi({ param: { name: "file", in: "path" }, example: "master.m3u8" }),
+});
 
 export const SubtitleParam = z.object({
   id: IdParam.shape.id,
