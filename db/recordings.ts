@@ -332,11 +332,14 @@ export async function markClipReady(db: Db, id: string, facts: ClipFacts): Promi
   return rows.length > 0;
 }
 
-export async function markClipFailed(db: Db, id: string, error: string): Promise<void> {
-  await db
+/** True when this call failed the clip (it was still processing). */
+export async function markClipFailed(db: Db, id: string, error: string): Promise<boolean> {
+  const rows = await db
     .update(recordings)
     .set({ status: "failed", error, updatedAt: sql`now()` })
-    .where(and(eq(recordings.id, id), eq(recordings.kind, "clip"), eq(recordings.status, "processing")));
+    .where(and(eq(recordings.id, id), eq(recordings.kind, "clip"), eq(recordings.status, "processing")))
+    .returning({ id: recordings.id });
+  return rows.length > 0;
 }
 
 /** Clips still `processing` long after any cut takes: the process cutting them stopped. Fails them with a reason. */

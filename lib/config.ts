@@ -80,6 +80,12 @@ const schema = z.object({
     .default("1080,720,480,360,240"),
   /** Seconds per CMAF segment of the ladder; keyframes are forced at each boundary in every rendition. */
   ABR_SEGMENT_SECONDS: int(1, 20).default(4),
+  /** Work the API hands to a function pool (clip cuts), on `<JOBS_SUBJECT_PREFIX>.clip`; a job is removed once acked. */
+  JOBS_STREAM: natsName.default("VOD_JOBS"),
+  JOBS_SUBJECT_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "expected a NATS subject prefix like vod.jobs").default("vod.jobs"),
+  CLIP_CONSUMER: natsName.default("clip"),
+  /** A clip job not heartbeated this long (its replica died) goes to another replica: cuts take seconds. */
+  CLIP_ACK_WAIT_SECONDS: seconds.default(10),
   /** An event is retried this long; an endpoint failing this long is disabled. */
   WEBHOOK_RETRY_HOURS: seconds.default(24),
   /** The first retry's delay; each next one doubles (with jitter). */
@@ -193,6 +199,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       packageConsumer: e.PACKAGE_CONSUMER,
     },
     abr: { ladder: e.ABR_LADDER, segmentSeconds: e.ABR_SEGMENT_SECONDS },
+    jobs: {
+      stream: e.JOBS_STREAM,
+      subjectPrefix: e.JOBS_SUBJECT_PREFIX,
+      clipConsumer: e.CLIP_CONSUMER,
+      clipAckWaitMs: e.CLIP_ACK_WAIT_SECONDS * 1000,
+    },
     webhooks: {
       retryMs: e.WEBHOOK_RETRY_HOURS * 3600_000,
       retryBaseMs: e.WEBHOOK_RETRY_BASE_SECONDS * 1000,
