@@ -4,6 +4,7 @@ import { folderOf, keyIn, keysOfRecording, listPrefix, LIVE_PLAYLIST_NAME } from
 import { getRecording, listRecordings, type CatalogRecording } from "../../db/catalog.js";
 import { deleteRecordingRow, renameRecording } from "../../db/recordings.js";
 import { publishRecordingEvent } from "../../lib/events.js";
+import { deleteMadeObjects, deleteSourceObjects } from "../../lib/recording-objects.js";
 import type { ApiDeps } from "./deps.js";
 import { HttpError } from "../../lib/http/errors.js";
 import { bearerAuth, passThrough } from "../../lib/http/auth.js";
@@ -248,14 +249,8 @@ export function recordingRoutes(deps: ApiDeps) {
       if (row.status === "live") throw new HttpError("conflict", `recording ${row.id} is still being broadcast; stop the stream first, then delete it`);
       const started = Date.now();
       // The source prefix goes first: a folder left behind without its row would be converted again by the sweep.
-      // A top-level playlist has no prefix of its own (that would be the whole bucket): only its named objects go.
-      let objects = 0;
-      const own = row.sourcePrefix ? listPrefix(row.sourcePrefix) : undefined;
-      if (own) {
-        objects += await deletePrefix(s3, hlsBucket, own);
-        objects += await deletePrefix(s3, recordingsBucket, own);
-      }
-      objects += await deleteKeys(s3, recordingsBucket, keysOfRecording(row).filter((k) => !(own && k.startsWith(own))));
+      let objects = await deleteSourceObjects(s3, config.s3, row);
+      objects += await deleteMadeObjects(s3, config.s3, row);
       await deleteRecordingRow(db, row.id);
       void publishRecordingEvent(deps.events, "recording.deleted", row);
       log.info({ recording: row.id, stream: row.streamId, objects, ms: Date.now() - started }, "recording deleted");
