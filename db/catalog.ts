@@ -42,6 +42,9 @@ export interface CatalogRecording {
   subtitles: SubtitleTrack[] | null;
   /** Side files beside the MP4 (subtitles), for deleting every object of the recording. */
   extraKeys: string[] | null;
+  pinned: boolean;
+  sourceDeletedAt: Date | null;
+  sourceDeletedReason: string | null;
   createdAt: string;
   updatedAt: string;
   /** created_at to the microsecond, as PostgreSQL stores it: what a page cursor must carry. */
@@ -70,7 +73,8 @@ function recordingColumns(pg: Db["$client"]) {
   return pg`
     ${summaryColumns(pg)}, user_id as "userId", video_codec as "videoCodec", audio_codec as "audioCodec",
     file_path as "filePath", storyboard_path as "storyboardPath", source_prefix as "sourcePrefix",
-    playlist_key as "playlistKey", session_id as "sessionId", warnings, audio_tracks as "audioTracks", subtitles, extra_keys as "extraKeys"`;
+    playlist_key as "playlistKey", session_id as "sessionId", warnings, audio_tracks as "audioTracks", subtitles, extra_keys as "extraKeys",
+    pinned, source_deleted_at as "sourceDeletedAt", source_deleted_reason as "sourceDeletedReason"`;
 }
 
 /** `%`, `_` and `\` are LIKE wildcards; a search for them means the characters themselves. */

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { deleteKeys, deletePrefix, getText, isNotFound } from "../../lib/s3.js";
 import { folderOf, keyIn, keysOfRecording, listPrefix, LIVE_PLAYLIST_NAME } from "../../lib/layout.js";
 import { getRecording, listRecordings, type CatalogRecording } from "../../db/catalog.js";
-import { deleteRecordingRow, renameRecording } from "../../db/recordings.js";
+import { deleteRecordingRow, renameRecording, setPinned } from "../../db/recordings.js";
 import { publishRecordingEvent } from "../../lib/events.js";
 import { deleteMadeObjects, deleteSourceObjects } from "../../lib/recording-objects.js";
 import type { ApiDeps } from "./deps.js";
@@ -132,13 +132,15 @@ export function recordingRoutes(deps: ApiDeps) {
       request: { params: IdParam, query: HlsQuery },
       responses: {
         200: { content: { [HLS_TYPE]: { schema: z.string() } }, description: "An M3U8 playlist" },
-        400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 502: errors[502],
+        400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 410: errors[410], 502: errors[502],
       },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
       const { variant } = c.req.valid("query");
       const row = await mustGet(id);
+      if (row.sourceDeletedAt)
+        throw new HttpError("gone", `the source HLS of recording ${id} was deleted on ${new Date(row.sourceDeletedAt).toISOString()} (${row.sourceDeletedReason ?? "retention"}); play the MP4 instead (GET /recordings/${id}/video)`);
       const sourcePrefix = row.sourcePrefix;
       const key = variant ?? row.playlistKey ?? keyIn(sourcePrefix, LIVE_PLAYLIST_NAME);
       if (variant && (!variant.startsWith(listPrefix(sourcePrefix)) || variant.split("/").includes("..") || !variant.endsWith(".m3u8"))) {
@@ -218,7 +220,7 @@ export function recordingRoutes(deps: ApiDeps) {
       method: "patch",
       path: "/recordings/{id}",
       tags: ["recordings"],
-      summary: "Rename a recording",
+      summary: "Rename a recording and/or pin it (a pinned recording is kept regardless of retention)",
       middleware: write,
       security: bearer,
       request: { params: IdParam, body: { content: { "application/json": { schema: RenameBody } }, required: true } },
@@ -226,9 +228,10 @@ export function recordingRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const { id } = c.req.valid("param");
-      const { title } = c.req.valid("json");
-      if (!(await renameRecording(db, id, title))) throw new HttpError("not_found", `no recording with id ${id}; list them with GET /recordings`);
-      log.info({ recording: id, title }, "recording renamed");
+      const { title, pinned } = c.req.valid("json");
+      const found = (title === undefined || (await renameRecording(db, id, title))) && (pinned === undefined || (await setPinned(db, id, pinned)));
+      if (!found) throw new HttpError("not_found", `no recording with id ${id}; list them with GET /recordings`);
+      log.info({ recording: id, title, pinned }, "recording changed");
       return c.json(await toDetail(deps, await mustGet(id), origin(c)), 200);
     },
   );
