@@ -20,6 +20,16 @@ export interface RetentionDeps {
   batchSize?: number;
   /** At most this many rows per pass (the rest waits for the next pass). */
   maxPerPass?: number;
+  /** Recordings of a batch handled at once (their S3 calls overlap). */
+  parallel?: number;
+}
+
+async function inParallel<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, lane));
 }
 
 export interface RetentionResult {
@@ -42,7 +52,7 @@ export async function runRetention(d: RetentionDeps): Promise<RetentionResult> {
     const due = await recordingsDueForDeletion(d.db, { globalDays: d.config.retention.recordingDays, limit: batch });
     if (due.length === 0) break;
     let progressed = 0;
-    for (const { recording: row, days } of due) {
+    await inParallel(due, d.parallel ?? 8, async ({ recording: row, days }) => {
       const why = `recording retention: ${daysText(days)} (ready ${row.readyAt?.toISOString()})`;
       // Source first: a source without its row would be converted again by the sweep.
       let objects = await deleteSourceObjects(d.s3, d.config.s3, row);
@@ -51,7 +61,7 @@ export async function runRetention(d: RetentionDeps): Promise<RetentionResult> {
         // Pinned (or changed) while we worked: the recording stays; only its source went.
         if (objects > 0) await markSourceDeleted(d.db, row.id, `source removed by ${why}; the recording was pinned meanwhile and is kept`);
         d.log.info({ recording: row.id, stream: row.streamId, stage: "retention" }, "recording kept: pinned or changed while being deleted");
-        continue;
+        return;
       }
       objects += await deleteMadeObjects(d.s3, d.config.s3, gone);
       r.recordingsDeleted++;
@@ -59,21 +69,21 @@ export async function runRetention(d: RetentionDeps): Promise<RetentionResult> {
       progressed++;
       d.log.info({ recording: row.id, stream: row.streamId, objects, why, stage: "retention" }, "recording deleted by retention");
       void publishRecordingEvent(d.events, "recording.deleted", gone);
-    }
+    });
     if (progressed === 0) break;
   }
 
   while (r.sourcesDeleted < max) {
     const due = await sourcesDueForDeletion(d.db, { globalMode: d.config.retention.source, limit: batch });
     if (due.length === 0) break;
-    for (const { recording: row, days } of due) {
+    await inParallel(due, d.parallel ?? 8, async ({ recording: row, days }) => {
       const why = `source retention: ${days === 0 ? "delete once ready" : daysText(days ?? 0)}`;
       const objects = await deleteSourceObjects(d.s3, d.config.s3, row);
       await markSourceDeleted(d.db, row.id, why);
       r.sourcesDeleted++;
       r.objectsDeleted += objects;
       d.log.info({ recording: row.id, stream: row.streamId, prefix: row.sourcePrefix, objects, why, stage: "retention" }, "source HLS deleted by retention");
-    }
+    });
   }
   return r;
 }
