@@ -10,12 +10,13 @@ import { createLogger } from "../../lib/log.js";
 import { createEventPublisher } from "../../lib/events.js";
 import { recordings, streams } from "../../db/schema.js";
 import { createTestEnv, waitFor, type TestEnv } from "../../test/harness.js";
-import { startApi, storeReadyRecording } from "../../test/api.js";
+import { startApi, storeReadyRecording, withToken } from "../../test/api.js";
 import { makeHls, probe } from "../../test/media.js";
 import { startWorkers, stopWorkers, waitForRecording } from "../../test/workers.js";
 import { sweep } from "../sweep/sweep.js";
 import { runRetention } from "./retention.js";
 
+const TOKEN = "retention-token-0123456789";
 const log = createLogger("retention-test", process.env.TEST_LOG_LEVEL ?? "silent");
 
 async function keys(env: TestEnv, bucket: string, prefix: string): Promise<string[]> {
@@ -81,7 +82,15 @@ test("recording retention of a fraction of a day deletes an old recording's obje
   t.after(() => env.close());
   const ago = (s: number) => new Date(Date.now() - s * 1000);
   const old = await storeReadyRecording(env, "cam/old", { readyAt: ago(60) });
-  const pinned = await storeReadyRecording(env, "cam/pinned", { readyAt: ago(60), pinned: true });
+  const pinned = await storeReadyRecording(env, "cam/pinned", { readyAt: ago(60) });
+  const api = await startApi(env, withToken(TOKEN));
+  t.after(() => api.close());
+  const pin = await fetch(`${api.url}/recordings/${pinned.id}`, { method: "PATCH", headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ pinned: true }) });
+  assert.equal(pin.status, 200);
+  assert.equal(((await pin.json()) as any).pinned, true);
+  const bad = await fetch(`${api.url}/recordings/${pinned.id}`, { method: "PATCH", headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ pinned: "yes" }) });
+  assert.equal(bad.status, 400);
+  assert.equal(((await bad.json()) as any).error.field, "pinned");
   const newer = await storeReadyRecording(env, "cam/newer", { readyAt: ago(1) });
   // This stream keeps its recordings for a day: its own setting beats the global 0.0001.
   await env.db.insert(streams).values({ name: "kept", secret: "secret-0123456789", recordingRetentionDays: 1 });
@@ -102,6 +111,9 @@ test("recording retention of a fraction of a day deletes an old recording's obje
   }
   const deleted = (await events(env)).filter((e) => e.type === "recording.deleted");
   assert.deepEqual(deleted.map((e) => e.data.id), [old.id]);
+  const usage = (await (await fetch(`${api.url}/usage`)).json()) as any;
+  assert.deepEqual(usage.streams.map((s: any) => [s.stream, s.recordings, s.pinned]), [["cam", 2, 1], ["kept", 1, 0]]);
+  assert.equal(usage.total.recordings, 3);
 
   // Unpinned, the pinned one is due at the next pass; the newer one is once its time has passed.
   await env.db.update(recordings).set({ pinned: false }).where(eq(recordings.id, pinned.id));
