@@ -1,9 +1,11 @@
 // Ingest gateway benchmark (figures printed, not asserted):
-//  1. concurrent 3 Mbps passthrough streams: segment-to-store p95 (target < 1 s), CPU and memory per stream;
+//  1. concurrent 3 Mbps passthrough streams: segment-to-store p95 (target < 1 s), CPU per stream split by
+//     process (the gateway's Node process, its FFmpeg segmenters, the object store) and memory per stream;
 //  2. transcode streams of 720p per core;
 //  3. live latency: a segment's last frame entering the gateway → the playlist naming it readable from the store.
 // Runs alone (`node --import tsx bench/gateway.bench.ts`) or from bench/run.ts; needs `make infra`.
-// GATEWAY_BENCH_STREAMS="10,25,50,75", GATEWAY_BENCH_TRANSCODE="1,2,3", GATEWAY_BENCH_SECONDS=40 change the steps.
+// GATEWAY_BENCH_STREAMS="20,40,100", GATEWAY_BENCH_TRANSCODE="1,2,3" ("" skips), GATEWAY_BENCH_SECONDS=40 change
+// the steps; GATEWAY_BENCH_CALLERS=ffmpeg uses one FFmpeg per stream instead of the native sender (bench/srt-sender.c).
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir, rename } from "node:fs/promises";
 import { join } from "node:path";
@@ -13,10 +15,14 @@ import { createTestEnv, waitFor, type TestEnv } from "../test/harness.js";
 import { BENCH_CACHE } from "./media.js";
 import { startGatewayProcess, type GatewayProcess } from "../test/gateway/process.js";
 import { readPlaylist } from "../test/gateway/store.js";
+import { senderBinary, sendArgs } from "../test/gateway/sender.js";
 
 const SECONDS = Number(process.env.GATEWAY_BENCH_SECONDS ?? 40);
-const PASSTHROUGH_STEPS = (process.env.GATEWAY_BENCH_STREAMS ?? "10,25,50,75").split(",").map(Number);
-const TRANSCODE_STEPS = (process.env.GATEWAY_BENCH_TRANSCODE ?? "1,2,3").split(",").map(Number);
+const steps = (v: string) => v.split(",").filter(Boolean).map(Number);
+const PASSTHROUGH_STEPS = steps(process.env.GATEWAY_BENCH_STREAMS ?? "20,40,100");
+const TRANSCODE_STEPS = steps(process.env.GATEWAY_BENCH_TRANSCODE ?? "1,2,3");
+const FFMPEG_CALLERS = process.env.GATEWAY_BENCH_CALLERS === "ffmpeg";
+const FILE_SECONDS = 60;
 const CLK_TCK = 100;
 const CORES = availableParallelism();
 
@@ -48,6 +54,28 @@ async function callers(file: string, urls: string[], seconds: number): Promise<R
     await new Promise((r) => setTimeout(r, spreadMs));
   }
   return procs;
+}
+
+/** One native sender process plays the file to every stream in real time, starts spread over 4 s. */
+async function nativeCallers(file: string, port: number, prefix: string, n: number): Promise<ResultPromise[]> {
+  const args = sendArgs({ port, file, mediaSeconds: FILE_SECONDS, streams: n, streamidFormat: `#!::r=${prefix}%d,m=publish`, passphrase: BENCH_SECRET, spreadMs: 4000 });
+  const p = execa(await senderBinary(), args, { reject: false, stdin: "ignore" });
+  void p.then((r) => process.stderr.write(`gateway bench: sender ${r.stdout}${r.stderr ? ` ${r.stderr}` : ""}\n`));
+  return [p];
+}
+
+/** The object store's process (the Versity gateway or MinIO), for its share of the CPU. */
+function storePid(): number | undefined {
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const comm = readFileSync(`/proc/${d}/comm`, "utf8").trim();
+      if (comm === "versitygw" || comm === "minio") return Number(d);
+    } catch {
+      // exited while we looked
+    }
+  }
+  return undefined;
 }
 
 function children(pid: number): number[] {
@@ -110,10 +138,12 @@ function storedLines(gw: GatewayProcess, from: number): StoredLine[] {
   return out;
 }
 
+const BENCH_SECRET = "bench-secret-0123456789";
+
 async function createStreams(gw: GatewayProcess, prefix: string, n: number): Promise<string[]> {
   const urls: string[] = [];
   for (let i = 0; i < n; i++) {
-    const r = await gw.api("POST", "/streams", { name: `${prefix}${i}` });
+    const r = await gw.api("POST", "/streams", { name: `${prefix}${i}`, secret: BENCH_SECRET });
     if (r.status !== 201) throw new Error(`could not create stream ${prefix}${i}: ${JSON.stringify(r.json)}`);
     urls.push(r.json.obs.server as string);
   }
@@ -127,14 +157,37 @@ interface StepResult {
   p50StoreMs: number;
   p95StoreMs: number;
   maxStoreMs: number;
-  gatewayCpuPct: number;
-  cpuPctPerStream: number;
-  gatewayPssMb: number;
+  /** % of one core per stream: the gateway's Node process, its FFmpeg children, the object store, and the three together. */
+  nodePct: number;
+  ffmpegPct: number;
+  storePct: number;
+  totalPct: number;
+  /** Proportional memory (PSS) of the gateway and its FFmpeg children per stream, above the idle gateway. */
   pssMbPerStream: number;
+  nodeRssMb: number;
   callerCpuPct: number;
   holds: boolean;
   /** The machine's 1-minute load average at the end of the step (other work on the machine shows here). */
   loadAvg: number;
+}
+
+function cpuOf(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return 0;
+  }
+}
+
+function rssMb(pid: number): number {
+  try {
+    return Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
+  } catch {
+    return 0;
+  }
 }
 
 async function runStep(env: TestEnv, file: string, profile: "auto" | "transcode", n: number, tag: string): Promise<StepResult> {
@@ -142,27 +195,36 @@ async function runStep(env: TestEnv, file: string, profile: "auto" | "transcode"
   try {
     const base = treeUsage(gw.proc.pid!).rssMb;
     const urls = await createStreams(gw, `${tag}-`, n);
-    const procs = await callers(file, urls, SECONDS);
+    const procs = FFMPEG_CALLERS ? await callers(file, urls.map((u) => u.replace(/passphrase=[^&]*/, `passphrase=${BENCH_SECRET}`)), SECONDS) : await nativeCallers(file, gw.srtPort, `${tag}-`, n);
     // Steady state: after every stream has started and stored its first segment.
     const warm = 10_000;
     await new Promise((r) => setTimeout(r, warm));
     const from = gw.logs.length;
-    const u0 = treeUsage(gw.proc.pid!);
+    const store = storePid();
+    const node = gw.proc.pid!;
+    const u0 = treeUsage(node);
+    const s0 = cpuOf(store);
     const c0 = procs.map((p) => treeUsage(p.pid!));
     const t0 = Date.now();
     const window = (SECONDS - warm / 1000 - 4) * 1000;
     let rssPeak = 0;
+    let nodeRss = 0;
     while (Date.now() - t0 < window) {
       await new Promise((r) => setTimeout(r, 2000));
-      rssPeak = Math.max(rssPeak, treeUsage(gw.proc.pid!).rssMb);
+      rssPeak = Math.max(rssPeak, treeUsage(node).rssMb);
+      nodeRss = Math.max(nodeRss, rssMb(node));
     }
-    const u1 = treeUsage(gw.proc.pid!);
+    const u1 = treeUsage(node);
+    const s1 = cpuOf(store);
     const c1 = procs.map((p) => treeUsage(p.pid!));
     const elapsed = (Date.now() - t0) / 1000;
     const lines = storedLines(gw, from);
+    for (const p of procs) p.kill("SIGTERM");
     await Promise.all(procs);
     const ms = lines.map((l) => l.ms);
-    const cpuPct = (cpuBetween(u0.cpu, u1.cpu) / elapsed) * 100;
+    const all = cpuBetween(u0.cpu, u1.cpu);
+    const nodeCpu = (u1.cpu.get(node) ?? 0) - (u0.cpu.get(node) ?? 0);
+    const pct = (sec: number) => Number(((sec / elapsed / n) * 100).toFixed(2));
     const callerPct = (c0.reduce((s, c, i) => s + cpuBetween(c.cpu, c1[i]!.cpu), 0) / elapsed) * 100;
     const expected = Math.floor((elapsed / 4) * n);
     const p95 = percentile(ms, 95);
@@ -173,10 +235,12 @@ async function runStep(env: TestEnv, file: string, profile: "auto" | "transcode"
       p50StoreMs: percentile(ms, 50),
       p95StoreMs: p95,
       maxStoreMs: Math.max(...ms),
-      gatewayCpuPct: Math.round(cpuPct),
-      cpuPctPerStream: Number((cpuPct / n).toFixed(2)),
-      gatewayPssMb: Math.round(rssPeak),
+      nodePct: pct(nodeCpu),
+      ffmpegPct: pct(all - nodeCpu),
+      storePct: pct(s1 - s0),
+      totalPct: pct(all + s1 - s0),
       pssMbPerStream: Number(((rssPeak - base) / n).toFixed(1)),
+      nodeRssMb: Math.round(nodeRss),
       callerCpuPct: Math.round(callerPct),
       // Holds: the store keeps up (p95 < 1 s) and no stream falls behind real time.
       holds: p95 < 1000 && lines.length >= expected * 0.9,
@@ -228,13 +292,13 @@ async function main() {
   const file = await sourceFile();
   const env = await createTestEnv("bench-gateway");
   try {
-    console.log(`\ningest gateway: ${CORES} cores, ${SECONDS} s per step, 720p 3 Mbps H.264/AAC callers (one FFmpeg per stream, starts spread over 4 s); load average now ${loadavg()[0]!.toFixed(1)}`);
+    console.log(`\ningest gateway: ${CORES} cores, ${SECONDS} s per step, 720p 3 Mbps H.264/AAC callers (${FFMPEG_CALLERS ? "one FFmpeg per stream" : "one native sender for all streams"}, starts spread over 4 s); load average now ${loadavg()[0]!.toFixed(1)}`);
     const passthrough: StepResult[] = [];
     for (const n of PASSTHROUGH_STEPS) {
       process.stderr.write(`gateway bench: ${n} passthrough streams\n`);
       passthrough.push(await runStep(env, file, "auto", n, `p${n}`));
     }
-    console.log("\npassthrough (copy): segment-to-store = FFmpeg closes a segment → the playlist naming it is stored; target p95 < 1 s");
+    console.log("\npassthrough (copy): segment-to-store = FFmpeg closes a segment → the playlist naming it is stored; target p95 < 1 s; CPU in % of one core per stream");
     console.table(passthrough);
     const held = passthrough.filter((r) => r.holds).map((r) => r.streams);
     const maxHeld = held.length ? Math.max(...held) : 0;

@@ -44,6 +44,9 @@ export interface AudioTrack {
   isDefault: boolean;
 }
 
+export const recordingKinds = ["recording", "clip"] as const;
+export type RecordingKind = (typeof recordingKinds)[number];
+
 export const streamStates = ["idle", "live", "disabled"] as const;
 export type StreamState = (typeof streamStates)[number];
 
@@ -103,6 +106,13 @@ export const recordings = pgTable(
     /** The retention job removed the source HLS folder (the MP4 stays): when and why. */
     sourceDeletedAt: timestamp("source_deleted_at", { withTimezone: true, mode: "date" }),
     sourceDeletedReason: text("source_deleted_reason"),
+    /** A broadcast or dropped folder's recording, or a clip cut from one (its own MP4 under its own prefix). */
+    kind: text("kind", { enum: recordingKinds }).notNull().default("recording"),
+    /** A clip's parent recording. No foreign key: a clip outlives its parent and stays playable. */
+    parentId: uuid("parent_id"),
+    /** Seconds on the parent's timeline that the clip covers (after snapping to keyframes). */
+    clipStart: doublePrecision("clip_start"),
+    clipEnd: doublePrecision("clip_end"),
     ...timestamps,
   },
   (t) => [
@@ -112,6 +122,8 @@ export const recordings = pgTable(
     index("recordings_stream_created_at_idx").on(t.streamId, t.createdAt.desc(), t.id.desc()),
     // The retention job's scan: ready recordings by when they became ready.
     index("recordings_ready_at_idx").on(t.readyAt).where(sql`${t.status} = 'ready'`),
+    index("recordings_parent_created_at_idx").on(t.parentId, t.createdAt.desc(), t.id.desc()),
+    check("recordings_kind_check", sql`${t.kind} in ('recording', 'clip')`),
     check("recordings_status_check", sql`${t.status} in ('live', 'processing', 'ready', 'failed')`),
     check("recordings_progress_check", sql`${t.progress} >= 0 and ${t.progress} <= 1`),
   ],

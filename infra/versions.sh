@@ -10,4 +10,4 @@ MINIO_COMMIT=9e49d5e7a648f00e26f2246f4dc28e6b07f8c84a
 SCHEMATHESIS_VERSION=4.32.5
 # prometheus brings promtool, which tests the alert rules; prometheus-postgres-exporter gives PostgreSQL a
 # /metrics; python3-venv lets Debian's python3 make the venv.
-APT_PACKAGES="postgresql ffmpeg libsrt-openssl-dev pkg-config curl chromium prometheus prometheus-postgres-exporter python3-venv"
+APT_PACKAGES="postgresql ffmpeg libsrt-openssl-dev pkg-config curl chromium prometheus prometheus-postgres-exporter python3-venv srt-tools gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav"

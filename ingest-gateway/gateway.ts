@@ -13,6 +13,7 @@ import { dependencyChecks, mountOps } from "../lib/http/ops.js";
 import { closeDb, createDb, ping } from "../db/client.js";
 import { createApp } from "./http/app.js";
 import { createGatewayMetrics } from "./metrics.js";
+import { STALL_MS } from "./session/broadcast.js";
 import { SessionManager } from "./session/manager.js";
 import { recoverSessions } from "./session/recovery.js";
 import { StreamTable } from "./session/stream-table.js";
@@ -39,8 +40,8 @@ export async function startGateway(config: Config, log: Logger): Promise<{ close
   // they are readiness, never liveness, and NATS is connected in the background for ever.
   const nats = connectNatsInBackground(config.nats, "ingest-gateway", log);
   const events = createEventPublisher({ nats: nats.current, config, log, registry: metrics.registry });
-  const manager = new SessionManager({ s3, db, log, config, metrics, budget, ffmpeg, events }, log);
-  const server = new addon.IngestServer({ auth: config.gateway.auth, peerIdleMs: PEER_IDLE_MS }, (ev) => {
+  const manager = new SessionManager({ s3, db, log, config, metrics, budget, ffmpeg, events }, log, () => addon.makePipe());
+  const server = new addon.IngestServer({ auth: config.gateway.auth, peerIdleMs: PEER_IDLE_MS, segmentSeconds: config.gateway.segmentSeconds, stallMs: STALL_MS }, (ev) => {
     try {
       manager.handle(ev);
     } catch (err) {
@@ -48,6 +49,7 @@ export async function startGateway(config: Config, log: Logger): Promise<{ close
     }
   });
   manager.server = server;
+  const sampler = setInterval(() => manager.sampleBytes((id) => server.stats(id)), 5000).unref();
   const table = new StreamTable(db, server, log);
 
   // The DB may still be starting (make up): the table and recovery need it before callers are let in.
@@ -77,6 +79,7 @@ export async function startGateway(config: Config, log: Logger): Promise<{ close
     async close() {
       table.stop();
       limits.stop();
+      clearInterval(sampler);
       server.stop();
       await manager.suspendAll();
       await new Promise<void>((r) => http.close(() => r()));

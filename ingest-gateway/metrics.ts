@@ -10,6 +10,7 @@ export function createGatewayMetrics(spool?: { readonly usedBytes: number; reado
     spoolLimitBytes: new Gauge({ name: "gateway_spool_limit_bytes", help: "SPOOL_MAX_MB in bytes: beyond it the oldest unsent segments are dropped", registers: [registry], collect() { if (spool) this.set(spool.limitBytes); } }),
     liveStreams: new Gauge({ name: "gateway_live_streams", help: "Broadcasts in progress (connected or within the reconnect grace)", registers: [registry] }),
     bytesReceived: new Counter({ name: "gateway_srt_bytes_received_total", help: "MPEG-TS bytes received over SRT", registers: [registry] }),
+    mediaBytesInJs: new Counter({ name: "gateway_media_bytes_in_js_total", help: "Media bytes handed to JavaScript (the addon writes them to FFmpeg itself: stays 0)", registers: [registry] }),
     connections: new Counter({ name: "gateway_srt_connections_total", help: "Accepted SRT connections", registers: [registry] }),
     refusals: new Counter({ name: "gateway_srt_refusals_total", help: "Refused SRT callers, by reason", labelNames: ["reason"], registers: [registry] }),
     segmentsStored: new Counter({ name: "gateway_segments_stored_total", help: "Segments stored with their playlist", registers: [registry] }),

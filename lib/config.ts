@@ -104,6 +104,9 @@ const schema = z.object({
   /** Processes serving the API on its one port (node:cluster), to use more than one core. */
   API_WORKERS: int(1, 64).default(1),
   METRICS_PORT: int(0, 65535).default(0),
+  /** Longest clip of a recording, and longest live clip (the last N seconds of a broadcast). */
+  CLIP_MAX_SECONDS: int(1, 86_400).default(3600),
+  CLIP_LIVE_MAX_SECONDS: int(1, 86_400).default(600),
 
   GATEWAY_HTTP_PORT: int(1, 65535).default(9090),
   SRT_PORT: int(1, 65535).default(9999),
@@ -211,6 +214,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     },
     ffmpeg: { ffmpegPath: e.FFMPEG_PATH, ffprobePath: e.FFPROBE_PATH },
     api: { port: e.API_PORT, token: e.API_TOKEN, readsRequireToken: e.API_READS_REQUIRE_TOKEN },
+    clips: { maxSeconds: e.CLIP_MAX_SECONDS, liveMaxSeconds: e.CLIP_LIVE_MAX_SECONDS },
     apiWorkers: e.API_WORKERS,
     retention: { source: e.SOURCE_RETENTION, recordingDays: e.RECORDING_RETENTION_DAYS },
     gateway: {

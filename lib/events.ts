@@ -18,6 +18,8 @@ export const eventTypes = [
   "recording.failed",
   "recording.deleted",
   "thumbnail.ready",
+  "clip.ready",
+  "clip.failed",
 ] as const;
 export type EventType = (typeof eventTypes)[number];
 /** Sent only by POST /webhooks/{id}/test, never published on the stream. */

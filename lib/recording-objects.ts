@@ -1,7 +1,7 @@
 // Deleting a recording's objects, for the API's DELETE and the retention job alike: one order, one set of keys.
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Recording } from "../db/schema.js";
-import { keysOfRecording, listPrefix } from "./layout.js";
+import { holdsClips, keysOfRecording, listPrefix } from "./layout.js";
 import { deleteKeys, deletePrefix } from "./s3.js";
 
 export interface Buckets {
@@ -19,7 +19,8 @@ export async function deleteSourceObjects(s3: S3Client, b: Buckets, row: Pick<Re
 
 /** What convert and thumbnail made in the recordings bucket: the MP4, images, side files. */
 export async function deleteMadeObjects(s3: S3Client, b: Buckets, row: Pick<Recording, "sourcePrefix"> & Parameters<typeof keysOfRecording>[0]): Promise<number> {
-  const own = row.sourcePrefix ? listPrefix(row.sourcePrefix) : undefined;
+  // A folder that also holds the clips' folders (named like their root) loses only its own named objects there.
+  const own = row.sourcePrefix && !holdsClips(row.sourcePrefix) ? listPrefix(row.sourcePrefix) : undefined;
   let objects = own ? await deletePrefix(s3, b.recordingsBucket, own) : 0;
   objects += await deleteKeys(s3, b.recordingsBucket, keysOfRecording(row).filter((k) => !(own && k.startsWith(own))));
   return objects;

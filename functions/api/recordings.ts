@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { deleteKeys, deletePrefix, getText, isNotFound } from "../../lib/s3.js";
-import { folderOf, keyIn, keysOfRecording, listPrefix, LIVE_PLAYLIST_NAME } from "../../lib/layout.js";
+import { folderOf, holdsClips, keyIn, keysOfRecording, listPrefix, LIVE_PLAYLIST_NAME } from "../../lib/layout.js";
 import { getRecording, listRecordings, type CatalogRecording } from "../../db/catalog.js";
 import { deleteRecordingRow, renameRecording, setPinned } from "../../db/recordings.js";
 import { publishRecordingEvent } from "../../lib/events.js";
@@ -51,7 +51,7 @@ export function recordingRoutes(deps: ApiDeps) {
     async (c) => {
       const q = c.req.valid("query");
       const after = q.cursor ? decodeCursor(q.cursor) : undefined;
-      const rows = await listRecordings(db, { status: q.status, stream: q.stream, from: q.from, to: q.to, q: q.q, after }, q.limit + 1);
+      const rows = await listRecordings(db, { status: q.status, kind: q.kind, parent: q.parent, stream: q.stream, from: q.from, to: q.to, q: q.q, after }, q.limit + 1);
       const page = rows.slice(0, q.limit);
       const last = page[page.length - 1];
       const base = origin(c);

@@ -17,7 +17,7 @@ import type { StorageEvent } from "../events/decode.js";
 import { probeInput, probeOutput, remux, type InputStreams, type OutputFacts, type Tools, type Track } from "./remux.js";
 import { createJobDir, recordChild, removeDeadJobDirs } from "./workdir.js";
 import { gapsInPart, type Gap, type Packet, type Part } from "./gaps.js";
-import { startStreamingUpload } from "./faststart.js";
+import { abortOpenUploads, startStreamingUpload } from "./faststart.js";
 import { backoffDelay, sleep } from "../../lib/time.js";
 
 // convert: a finished HLS folder → one faststart MP4 (every track the source has) in the recordings
@@ -89,6 +89,8 @@ export const convert: Handler<ConvertState> = async (event, ctx, job) => {
     const probed = await probeSource(tools, src, inputs, dir, lease.signal);
     const tracks = planTracks(src, probed);
     const keys = recordingKeys(src.sourcePrefix, src.name);
+    const orphans = await abortOpenUploads(s3, config.s3.recordingsBucket, keys.mp4, lease.signal);
+    if (orphans) log.info({ aborted: orphans, key: keys.mp4 }, "aborted multipart uploads a stopped job left open on the MP4's key");
     const out = await remuxAndUpload({ s3, config, tools, src, inputs, tracks, dir, fileKey: keys.mp4, streaming: segmentBytes < STREAMING_LIMIT_BYTES, signal: lease.signal, report: lease.report, log });
     const subtitles = await writeSubtitles(s3, bucket, config.s3.recordingsBucket, src, lease.signal);
     lease.stop();
@@ -245,6 +247,8 @@ export const giveUpConvert: GiveUp<ConvertState> = async (event, reason, ctx, jo
     const covering = await recordingsCoveringPlaylist(ctx.db, event.key);
     sourcePrefix = covering.map((r) => r.sourcePrefix).sort((a, b) => b.length - a.length)[0] ?? folderOf(event.key);
   }
+  // A failing job's own upload is aborted where it fails; one left open by a killed replica before it is aborted here.
+  if (state?.name !== undefined) await abortOpenUploads(ctx.s3, ctx.config.s3.recordingsBucket, recordingKeys(sourcePrefix, state.name).mp4).catch(() => {});
   const written = await markFailed(ctx.db, {
     sourcePrefix,
     playlistKey: state?.playlistKey ?? event.key,

@@ -15,7 +15,7 @@ import type { GatewayMetrics } from "../metrics.js";
 import { SessionUploader } from "../uploader/uploader.js";
 import { retry } from "../../lib/retry.js";
 import type { SpoolBudget } from "../uploader/spool-budget.js";
-import { Connection } from "./connection.js";
+import { Connection, type ConnectionEnd } from "./connection.js";
 import { Playlist, nextSegmentIndex } from "./playlist.js";
 import { Segmenter, type FinishedSegment } from "./segmenter.js";
 
@@ -29,8 +29,17 @@ export interface BroadcastDeps {
   ffmpeg: string;
   /** Announces stream and recording changes (stream.connected, recording.live, stream.disconnected). */
   events?: EventPublisher;
-  /** Pauses or resumes reading one SRT connection. */
-  pauseConnection(id: number, paused: boolean): void;
+  /** The SRT addon's side of a connection: hand it FFmpeg's stdin, or end it. */
+  srt: { attach(id: number, fd: number): boolean; close(id: number): boolean; makePipe(): [number, number] };
+}
+
+/** The SRT addon ends a connection that moves no byte this long (a libsrt wedge is caught sooner). */
+export const STALL_MS = 15_000;
+
+export function formatBytes(n: number): string {
+  if (n >= 1024 * 1024) return `${(n / (1024 * 1024)).toFixed(1)} MB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(1)} kB`;
+  return `${n} bytes`;
 }
 
 export type BroadcastState = "live" | "waiting" | "ending" | "ended";
@@ -50,6 +59,8 @@ export class Broadcast {
   readonly playlist: Playlist;
   readonly uploader: SessionUploader;
   connection?: Connection;
+  /** Every connection of this broadcast, for the error a recording with no segment gets. */
+  private readonly connections: Connection[] = [];
   lastSegmentAt?: Date;
   waitingSince?: Date;
   endReason?: string;
@@ -133,11 +144,14 @@ export class Broadcast {
       segmentSeconds: this.d.config.gateway.segmentSeconds,
       forced: this.d.config.gateway.profile,
       log: this.log,
-      spawn: (profile, startIndex, onSegment) =>
-        new Segmenter({ ffmpeg: this.d.ffmpeg, dir: this.spool, startIndex, segmentSeconds: this.d.config.gateway.segmentSeconds, profile, log: this.log, onSegment }),
+      makePipe: () => this.d.srt.makePipe(),
+      spawn: (profile, startIndex, stdinFd, onSegment) =>
+        new Segmenter({ ffmpeg: this.d.ffmpeg, stdinFd, dir: this.spool, startIndex, segmentSeconds: this.d.config.gateway.segmentSeconds, profile, log: this.log, onSegment }),
+      attach: (fd) => this.d.srt.attach(id, fd),
+      close: () => void this.d.srt.close(id),
       onSegment: (s, c) => this.segmentFinished(s, c),
-      backpressure: (paused) => this.d.pauseConnection(id, paused),
     });
+    this.connections.push(conn);
     this.connection = conn;
     // Numbering continues where the previous connection's FFmpeg stopped, so it must have finished.
     this.chain = this.chain.then(async () => {
@@ -169,17 +183,29 @@ export class Broadcast {
     void markSegmentStored(this.d.db, this.stream, this.lastSegmentAt).catch(() => {});
   }
 
-  /** Its SRT connection closed; `reason` comes from the addon. */
-  detached(conn: Connection, reason: "closed" | "timeout" | "stopped"): void {
-    conn.end();
+  /** Its SRT connection closed; `end.reason` comes from the addon. */
+  detached(conn: Connection, end: ConnectionEnd): void {
+    conn.end(end);
     if (this.connection !== conn) return; // replaced by a newer connection
     this.connection = undefined;
     if (this.stopRequested) void this.finish(this.stopWhy);
-    else if (reason === "closed") void this.finish("the caller ended the stream");
-    else if (reason === "timeout") {
+    else if (conn.failure) void this.finish(conn.failure);
+    else if (end.reason === "closed") void this.finish("the caller ended the stream");
+    else if (end.reason === "stalled") void this.finish(`the connection was ended: ${end.detail ?? "it moved no data"}`);
+    else if (end.reason === "timeout") {
       this.wait(this.d.config.gateway.reconnectGraceMs);
       void this.announce("stream.disconnected", `the connection was lost; the session stays open ${this.d.config.gateway.reconnectGraceMs / 1000} s for a reconnect`);
     }
+    else void this.finish("the connection was closed");
+  }
+
+  /** What a recording with no segment says: what arrived, and why nothing came of it. */
+  private emptyReason(): string {
+    const bytes = this.connections.reduce((s, c) => s + c.bytes, 0);
+    if (bytes === 0) return "the broadcast ended before any media arrived; check that the encoder sends MPEG-TS over SRT";
+    const failure = this.connections.map((c) => c.failure).filter(Boolean).at(-1);
+    const probe = this.connections.map((c) => c.decision?.reason).filter(Boolean).at(-1);
+    return `the gateway received ${formatBytes(bytes)} from the caller but made no segment of it: ${failure ?? "FFmpeg finished without a complete segment"}${probe ? ` (input: ${probe})` : ""}; check that the encoder sends MPEG-TS with H.264 or another video codec FFmpeg reads`;
   }
 
   /** Keeps the session open for a reconnect; finalises it when none comes in time. */
@@ -217,7 +243,7 @@ export class Broadcast {
     try {
       const stored = await this.uploader.finish();
       if (!stored && this.recordingId)
-        await failEmptyRecording(this.d.db, this.recordingId, "the broadcast ended before a first segment was recorded; check that the encoder sends video (MPEG-TS over SRT)");
+        await failEmptyRecording(this.d.db, this.recordingId, this.emptyReason());
       await endBroadcast(this.d.db, this.stream, this.session, new Date());
       if (!this.announcedDown) void this.announce("stream.disconnected", why);
       this.log.info({ recording: this.recordingId, why, segments: this.playlist.entries.length, seconds: Math.round(this.playlist.duration) }, stored ? "broadcast ended; final playlist stored" : "broadcast ended with no segment");
@@ -243,7 +269,7 @@ export class Broadcast {
   /** Gateway shutdown: store what is finished, leave the session open for a reconnect after the restart. */
   async suspend(): Promise<void> {
     if (this.graceTimer) clearTimeout(this.graceTimer);
-    this.connection?.end();
+    if (this.connection) this.d.srt.close(this.connection.id);
     await this.chain;
     await this.uploader.drain();
   }

@@ -1,7 +1,10 @@
-// One accepted SRT connection: buffers its MPEG-TS until the profile is known and the
-// broadcast lets it start (after the previous connection's FFmpeg finished), then feeds FFmpeg.
+// One accepted SRT connection. Its media bytes stay native: the addon's receive thread probes them
+// (copy or transcode), holds them until the broadcast lets this connection start (after the previous
+// connection's FFmpeg finished), then writes them straight into FFmpeg's stdin pipe. JavaScript sees
+// the probe's decision, FFmpeg's finished segments and the close.
+import { closeSync } from "node:fs";
 import type { Logger } from "../../lib/log.js";
-import { TsProbe, type ProbeDecision, type Profile } from "./ts-probe.js";
+import type { CloseReason, ProbeDecision, Profile } from "../srt/addon.js";
 import type { FinishedSegment, Segmenter } from "./segmenter.js";
 
 export interface ConnectionOptions {
@@ -11,33 +14,46 @@ export interface ConnectionOptions {
   segmentSeconds: number;
   forced: "auto" | Profile;
   log: Logger;
-  spawn(profile: Profile, startIndex: number, onSegment: (s: FinishedSegment) => void): Segmenter;
+  /** A close-on-exec pipe [readFd, writeFd]. */
+  makePipe(): [number, number];
+  spawn(profile: Profile, startIndex: number, stdinFd: number, onSegment: (s: FinishedSegment) => void): Segmenter;
+  /** Gives the receive thread the pipe's write end; false when the connection is already gone. */
+  attach(fd: number): boolean;
+  /** Ends the SRT connection (the receive thread then closes FFmpeg's stdin). */
+  close(): void;
   onSegment(s: FinishedSegment, conn: Connection): void;
-  /** Pauses or resumes reading the SRT socket while FFmpeg's stdin is full. */
-  backpressure(paused: boolean): void;
 }
 
-/** Bytes held while the profile is being decided; beyond this the oldest are dropped. */
-const MAX_BUFFERED = 24 * 1024 * 1024;
+export interface ConnectionEnd {
+  reason: CloseReason;
+  /** Why a stalled connection was ended. */
+  detail?: string;
+  bytes: number;
+  bytesDropped: number;
+}
+
+/** FFmpeg that has made no segment this long after it started gets its connection ended. */
+export function noSegmentTimeoutMs(segmentSeconds: number): number {
+  return (5 * segmentSeconds + 5) * 1000;
+}
 
 export class Connection {
   readonly connectedAt = new Date();
+  /** Bytes received (known at the end; GET /streams asks the addon while live). */
   bytes = 0;
   decision?: ProbeDecision;
   segments = 0;
-  private readonly probe: TsProbe;
-  private buffered: Buffer[] = [];
-  private bufferedBytes = 0;
+  /** Why this connection produced nothing usable, in words for the recording's error. */
+  failure?: string;
+  endInfo?: ConnectionEnd;
   private startIndex?: number;
   private segmenter?: Segmenter;
-  private inputEnded = false;
-  private paused = false;
+  private watchdog?: NodeJS.Timeout;
   private resolveDone!: (r: { error?: string }) => void;
   /** Resolves when this connection's FFmpeg has exited and reported every segment. */
   readonly done: Promise<{ error?: string }>;
 
   constructor(private readonly o: ConnectionOptions) {
-    this.probe = new TsProbe(o.segmentSeconds);
     this.done = new Promise((r) => (this.resolveDone = r));
     if (o.forced !== "auto") this.decision = { profile: o.forced, reason: `INGEST_PROFILE=${o.forced}` };
   }
@@ -46,29 +62,10 @@ export class Connection {
     return this.o.id;
   }
 
-  push(chunk: Buffer): void {
-    this.bytes += chunk.length;
-    if (this.segmenter) {
-      if (!this.segmenter.write(chunk) && !this.paused) {
-        this.paused = true;
-        this.o.backpressure(true);
-        this.segmenter.onDrain(() => {
-          this.paused = false;
-          this.o.backpressure(false);
-        });
-      }
-      return;
-    }
-    if (!this.decision) {
-      const d = this.probe.push(chunk);
-      if (d) {
-        this.decision = d;
-        this.o.log.info({ connection: this.o.id, profile: d.profile, reason: d.reason, video: d.video, audio: d.audio }, "ingest profile chosen");
-      }
-    }
-    this.buffered.push(chunk);
-    this.bufferedBytes += chunk.length;
-    while (this.bufferedBytes > MAX_BUFFERED && this.buffered.length > 1) this.bufferedBytes -= this.buffered.shift()!.length;
+  /** The receive thread's probe decided. */
+  probed(d: ProbeDecision): void {
+    this.o.log.info({ connection: this.o.id, profile: d.profile, reason: d.reason, video: d.video, audio: d.audio }, "ingest profile chosen");
+    this.decision ??= d;
     this.run();
   }
 
@@ -78,43 +75,49 @@ export class Connection {
     this.run();
   }
 
-  /** The SRT connection closed: flush what is buffered and let FFmpeg finish the last segment. */
-  end(): void {
-    this.inputEnded = true;
-    if (!this.decision && this.bufferedBytes > 0) {
-      this.decision = { profile: "transcode", reason: "the connection ended before the probe could see two keyframes" };
-    }
-    this.run();
+  /** The SRT connection closed; the receive thread has closed FFmpeg's stdin, so FFmpeg finishes its last segment. */
+  end(info: ConnectionEnd): void {
+    this.endInfo = info;
+    this.bytes = info.bytes;
+    // No segmenter will come: nothing arrived, or the bytes were never probed.
+    if (!this.segmenter && (!this.decision || info.bytes === 0)) this.resolveDone({});
   }
 
   private run(): void {
-    if (this.segmenter) {
-      if (this.inputEnded) void this.finish();
-      return;
+    if (this.segmenter || this.startIndex === undefined || !this.decision) return;
+    if (this.endInfo && this.endInfo.bytes === 0) return;
+    const [readFd, writeFd] = this.o.makePipe();
+    let seg: Segmenter;
+    try {
+      seg = this.o.spawn(this.decision.profile, this.startIndex, readFd, (s) => {
+        this.segments++;
+        if (this.watchdog) clearTimeout(this.watchdog);
+        this.watchdog = undefined;
+        this.o.onSegment(s, this);
+      });
+    } finally {
+      closeSync(readFd);
     }
-    if (this.startIndex === undefined) return;
-    if (this.inputEnded && this.bufferedBytes === 0) {
-      this.resolveDone({});
-      return;
-    }
-    if (!this.decision) return;
-    this.segmenter = this.o.spawn(this.decision.profile, this.startIndex, (s) => {
-      this.segments++;
-      this.o.onSegment(s, this);
+    this.segmenter = seg;
+    if (!this.o.attach(writeFd)) closeSync(writeFd);
+    this.watchdog = setTimeout(() => {
+      if (this.endInfo || this.segments > 0) return;
+      this.failure = `FFmpeg made no segment in ${noSegmentTimeoutMs(this.o.segmentSeconds) / 1000} s of input (${this.decision?.reason ?? "no probe decision"}); the stream may have no keyframes: set the encoder's keyframe interval to 2 s`;
+      this.o.log.error({ connection: this.o.id }, this.failure);
+      // Killed, not ended: a graceful end would flush what it holds as a segment no player can start.
+      seg.kill();
+      this.o.close();
+    }, noSegmentTimeoutMs(this.o.segmentSeconds));
+    void seg.exited.then((r) => {
+      if (this.watchdog) clearTimeout(this.watchdog);
+      if (r.error) {
+        this.o.log.warn({ connection: this.o.id, err: r.error }, "ffmpeg for this connection failed");
+        this.failure ??= r.error;
+      }
+      // FFmpeg gave up while the caller still sends (it cannot read the bytes): end the connection too.
+      if (!this.endInfo) this.o.close();
+      this.resolveDone({ error: r.error });
     });
-    for (const b of this.buffered) this.segmenter.write(b);
-    this.buffered = [];
-    this.bufferedBytes = 0;
-    if (this.inputEnded) void this.finish();
-  }
-
-  private finishing = false;
-  private async finish(): Promise<void> {
-    if (this.finishing || !this.segmenter) return;
-    this.finishing = true;
-    const r = await this.segmenter.end();
-    if (r.error) this.o.log.warn({ connection: this.o.id, err: r.error }, "ffmpeg for this connection failed");
-    this.resolveDone({ error: r.error });
   }
 
   kill(): void {

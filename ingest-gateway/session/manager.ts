@@ -36,7 +36,8 @@ const KEEP_REFUSALS = 50;
 
 export class SessionManager {
   private readonly live = new Map<string, Broadcast>();
-  private readonly conns = new Map<number, { conn: Connection; broadcast: Broadcast; peer: string }>();
+  /** counted: bytes of the connection already added to the received-bytes metric. */
+  private readonly conns = new Map<number, { conn: Connection; broadcast: Broadcast; peer: string; counted: number }>();
   private readonly ending = new Set<Broadcast>();
   readonly refusals: Refusal[] = [];
   server?: NativeIngestServer;
@@ -45,17 +46,26 @@ export class SessionManager {
   /** Why each stream's last broadcast ended, for GET /streams. */
   readonly lastEnd = new Map<string, { at: string; session: string; reason: string }>();
 
-  constructor(private readonly d: Omit<BroadcastDeps, "pauseConnection">, private readonly log: Logger) {}
+  constructor(private readonly d: Omit<BroadcastDeps, "srt">, private readonly log: Logger, private readonly makePipe: () => [number, number]) {}
 
   private deps(): BroadcastDeps {
-    return { ...this.d, pauseConnection: (id, paused) => void this.server?.pause(id, paused) };
+    return {
+      ...this.d,
+      srt: {
+        attach: (id, fd) => this.server?.attach(id, fd) ?? false,
+        close: (id) => this.server?.close(id) ?? false,
+        makePipe: this.makePipe,
+      },
+    };
   }
 
   handle(ev: SrtEvent): void {
+    // Media bytes stay in the addon; this tripwire counts any that reach JavaScript (it must stay 0).
+    for (const v of Object.values(ev)) if (Buffer.isBuffer(v)) this.d.metrics.mediaBytesInJs.inc(v.length);
     switch (ev.type) {
-      case "data": {
-        this.d.metrics.bytesReceived.inc(ev.chunk.length);
-        this.conns.get(ev.id)?.conn.push(ev.chunk);
+      case "probe": {
+        const { id, type: _type, ...decision } = ev;
+        this.conns.get(id)?.conn.probed(decision);
         return;
       }
       case "connect":
@@ -64,8 +74,9 @@ export class SessionManager {
         const entry = this.conns.get(ev.id);
         if (!entry) return;
         this.conns.delete(ev.id);
-        this.log.info({ stream: ev.stream, session: entry.broadcast.session, connection: ev.id, reason: ev.reason, idleMs: ev.idleMs, bytes: ev.bytes }, "SRT connection closed");
-        entry.broadcast.detached(entry.conn, ev.reason);
+        this.d.metrics.bytesReceived.inc(Math.max(0, ev.bytes - entry.counted));
+        this.log.info({ stream: ev.stream, session: entry.broadcast.session, connection: ev.id, reason: ev.reason, detail: ev.detail, idleMs: ev.idleMs, bytes: ev.bytes, bytesDropped: ev.bytesDropped }, "SRT connection closed");
+        entry.broadcast.detached(entry.conn, { reason: ev.reason, detail: ev.detail, bytes: ev.bytes, bytesDropped: ev.bytesDropped });
         return;
       }
       case "refused": {
@@ -100,7 +111,7 @@ export class SessionManager {
       this.d.metrics.liveStreams.set(this.live.size);
     }
     const conn = b.attach(id, peer);
-    this.conns.set(id, { conn, broadcast: b, peer });
+    this.conns.set(id, { conn, broadcast: b, peer, counted: 0 });
     this.log.info({ stream, session: b.session, connection: id, peer }, "SRT caller connected");
   }
 
@@ -132,6 +143,16 @@ export class SessionManager {
     return true;
   }
 
+  /** Adds what live connections received since the last call to the received-bytes metric (the addon counts). */
+  sampleBytes(stats: (id: number) => SrtStats | undefined): void {
+    for (const [id, entry] of this.conns) {
+      const s = stats(id);
+      if (!s) continue;
+      this.d.metrics.bytesReceived.inc(Math.max(0, s.bytesReceived - entry.counted));
+      entry.counted = s.bytesReceived;
+    }
+  }
+
   get(stream: string): Broadcast | undefined {
     return this.live.get(stream);
   }
@@ -155,7 +176,7 @@ export class SessionManager {
         profile: c?.decision?.profile,
         profileReason: c?.decision?.reason,
         bitrateKbps: s ? Math.round(s.mbpsReceiveRate * 1000) : undefined,
-        bytesReceived: c?.bytes,
+        bytesReceived: s?.bytesReceived ?? c?.bytes,
         packetsLost: s?.packetsLost,
         waitingSince: b.waitingSince?.toISOString(),
       };

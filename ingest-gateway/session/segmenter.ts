@@ -1,8 +1,9 @@
-// One FFmpeg per connection: MPEG-TS on stdin, 4 s MPEG-TS segments in the spool folder,
+// One FFmpeg per connection: MPEG-TS on stdin (a pipe the SRT addon writes into, never JavaScript), 4 s MPEG-TS segments in the spool folder,
 // and one CSV line on stdout per finished segment (the segment muxer writes it when the file is closed).
 import { createInterface } from "node:readline";
 import { join } from "node:path";
-import { execa, type ResultPromise } from "execa";
+import { spawn, type ChildProcessByStdio } from "node:child_process";
+import type { Readable } from "node:stream";
 import type { Logger } from "../../lib/log.js";
 import type { Profile } from "./ts-probe.js";
 
@@ -16,6 +17,8 @@ export interface FinishedSegment {
 
 export interface SegmenterOptions {
   ffmpeg: string;
+  /** FFmpeg's stdin: the read end of the pipe the SRT receive thread writes into. */
+  stdinFd: number;
   dir: string;
   startIndex: number;
   segmentSeconds: number;
@@ -46,15 +49,20 @@ export function segmenterArgs(o: Pick<SegmenterOptions, "dir" | "startIndex" | "
 }
 
 export class Segmenter {
-  private readonly proc: ResultPromise<{ stdin: "pipe"; stdout: "pipe"; stderr: "pipe"; buffer: false; reject: false }>;
+  private readonly proc: ChildProcessByStdio<null, Readable, Readable>;
   private stderrTail = "";
   /** Resolves when FFmpeg exited and every segment line was read. */
   readonly exited: Promise<{ code: number | undefined; error?: string }>;
 
   constructor(private readonly o: SegmenterOptions) {
-    this.proc = execa(o.ffmpeg, segmenterArgs(o), { stdin: "pipe", stdout: "pipe", stderr: "pipe", buffer: false, reject: false });
-    this.proc.stdin.on("error", () => {
-      // FFmpeg exited early (bad input): its exit code and stderr say why.
+    // node's spawn (not execa) because stdin is a file descriptor the addon writes into.
+    this.proc = spawn(o.ffmpeg, segmenterArgs(o), { stdio: [o.stdinFd, "pipe", "pipe"] }) as ChildProcessByStdio<null, Readable, Readable>;
+    const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+      this.proc.once("error", (err) => {
+        this.stderrTail += `cannot run ${o.ffmpeg}: ${err.message}`;
+        resolve({ code: null, signal: null });
+      });
+      this.proc.once("exit", (code, signal) => resolve({ code, signal }));
     });
     this.proc.stderr.on("data", (d: Buffer) => {
       this.stderrTail = (this.stderrTail + d.toString()).slice(-2000);
@@ -67,26 +75,15 @@ export class Segmenter {
       const duration = Number(end) - Number(start);
       o.onSegment({ name: file, path: join(o.dir, file), duration: duration > 0 ? duration : o.segmentSeconds, closedAt: Date.now() });
     });
-    this.exited = Promise.all([this.proc, linesDone]).then(([r]) => {
-      const code = r.exitCode;
+    this.exited = Promise.all([exit, linesDone]).then(([r]) => {
+      const code = r.code ?? undefined;
       const error = code === 0 ? undefined : `ffmpeg exited with ${code ?? r.signal}: ${this.stderrTail.trim().split("\n").slice(-3).join(" | ")}`;
       return { code, error };
     });
   }
 
-  /** false when FFmpeg's stdin is full: wait for onDrain before writing more. */
-  write(chunk: Buffer): boolean {
-    if (this.proc.stdin.destroyed || this.proc.stdin.writableEnded) return true;
-    return this.proc.stdin.write(chunk);
-  }
-
-  onDrain(cb: () => void): void {
-    this.proc.stdin.once("drain", cb);
-  }
-
-  /** End of input: FFmpeg writes the last (short) segment and exits. */
+  /** Ends when the SRT receive thread closes FFmpeg's stdin: FFmpeg writes the last (short) segment and exits. */
   end(): Promise<{ code: number | undefined; error?: string }> {
-    if (!this.proc.stdin.writableEnded) this.proc.stdin.end();
     return this.exited;
   }
 

@@ -4,7 +4,7 @@ import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
-import { TsProbe, hasIdrSlice } from "./ts-probe.js";
+import { probeChunks, hasIdrSlice } from "./ts-probe.js";
 
 async function ts(name: string, video: string[], audio: string[], seconds = 12): Promise<Buffer> {
   const dir = await mkdtemp(join(tmpdir(), "ts-probe-"));
@@ -19,13 +19,10 @@ async function ts(name: string, video: string[], audio: string[], seconds = 12):
 }
 
 function feed(buf: Buffer, segmentSeconds = 4) {
-  const p = new TsProbe(segmentSeconds);
   // Chunks the size SRT delivers (7 TS packets), with a split packet now and then.
-  for (let i = 0; i < buf.length; i += 1316 + (i % 3 === 0 ? 5 : 0)) {
-    const d = p.push(buf.subarray(i, i + 1316 + (i % 3 === 0 ? 5 : 0)));
-    if (d) return d;
-  }
-  return p.decision;
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < buf.length; i += 1316 + (i % 3 === 0 ? 5 : 0)) chunks.push(buf.subarray(i, i + 1316 + (i % 3 === 0 ? 5 : 0)));
+  return probeChunks(chunks, segmentSeconds);
 }
 
 const x264 = (gop: number) => ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", String(gop), "-keyint_min", String(gop), "-sc_threshold", "0"];

@@ -21,14 +21,37 @@ export type RefusalReason =
 
 export type SrtEvent =
   | { type: "connect"; id: number; stream: string; peer: string }
-  | { type: "data"; id: number; chunk: Buffer }
-  /** reason: "closed" the caller hung up, "timeout" the link went silent, "stopped" we closed it. */
-  | { type: "close"; id: number; stream: string; reason: "closed" | "timeout" | "stopped"; idleMs: number; bytes: number }
+  /** The receive thread's probe decided (media bytes themselves never reach JavaScript). */
+  | ({ type: "probe"; id: number } & ProbeDecision)
+  /**
+   * reason: "closed" the caller hung up, "timeout" the link went silent, "stopped" we closed it,
+   * "stalled" no byte moved for stallMs while connected (caller silent, or segmenter not reading).
+   * bytesDropped: received but never written to a segmenter (it had exited, or none was attached).
+   */
+  | { type: "close"; id: number; stream: string; reason: CloseReason; detail?: string; idleMs: number; bytes: number; bytesDropped: number }
   | { type: "refused"; stream: string; peer: string; reason: RefusalReason; message: string; code: number }
   | { type: "log"; level: "error" | "warn"; area: string; message: string };
 
+export type CloseReason = "closed" | "timeout" | "stopped" | "stalled";
+
+export type Profile = "copy" | "transcode";
+
+export interface ProbeDecision {
+  profile: Profile;
+  /** Why, for the logs and GET /streams. */
+  reason: string;
+  video?: string;
+  audio?: string;
+  keyframeIntervalSeconds?: number;
+}
+
 export interface SrtStats {
   bytesReceived: number;
+  /** Written into the segmenter's stdin by the receive thread. */
+  bytesToSegmenter: number;
+  bytesDropped: number;
+  /** Time the receive thread waited for the segmenter to take bytes. */
+  backpressureMs: number;
   mbpsReceiveRate: number;
   packetsLost: number;
   packetsDropped: number;
@@ -50,8 +73,14 @@ export interface IngestServerOptions {
   /** Silence after which libsrt declares the caller gone. */
   peerIdleMs?: number;
   latencyMs?: number;
-  /** Received bytes held for JavaScript per connection before the receive thread waits. */
+  /** Received bytes held per connection until its segmenter is attached; reading waits beyond. */
   maxPendingBytes?: number;
+  /** Segment length: the probe passes H.264 through when keyframes are at most this far apart. */
+  segmentSeconds?: number;
+  /** A connection that moves no byte this long is ended ("stalled"). */
+  stallMs?: number;
+  /** After a hang-up, bytes not yet given to a segmenter wait this long for one. */
+  lingerMs?: number;
 }
 
 export interface NativeIngestServer {
@@ -59,8 +88,12 @@ export interface NativeIngestServer {
   /** Replaces the table the listen callback answers from (it must never wait for the DB). */
   setStreams(streams: StreamAccess[]): void;
   close(id: number): boolean;
-  /** Stops reading a connection (libsrt buffers, then drops late packets) until resumed. */
-  pause(id: number, paused: boolean): boolean;
+  /**
+   * Hands the connection's receive thread a pipe's write end (the segmenter's stdin): it writes what it
+   * holds, then every byte as it arrives, and closes the fd when the connection ends. false: the
+   * connection is gone or already attached (the fd stays the caller's to close).
+   */
+  attach(id: number, fd: number): boolean;
   stats(id: number): SrtStats | undefined;
   stop(): void;
 }
@@ -68,6 +101,11 @@ export interface NativeIngestServer {
 interface Addon {
   IngestServer: new (opts: IngestServerOptions, onEvent: (ev: SrtEvent) => void) => NativeIngestServer;
   parseStreamId(raw: string): { name?: string; error?: string };
+  /** A close-on-exec pipe [readFd, writeFd] of 1 MB. */
+  makePipe(): [number, number];
+  /** The receive thread's probe over these chunks (tests). */
+  probeTs(chunks: Buffer[], segmentSeconds: number): ProbeDecision | undefined;
+  hasIdrSlice(b: Buffer): boolean;
   srtVersion: string;
 }
 

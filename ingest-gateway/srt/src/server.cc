@@ -5,6 +5,12 @@
 #include <srt/access_control.h>
 #include <sys/syslog.h>
 
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 
@@ -178,6 +184,8 @@ bool Core::OnAuthFailureLog(const std::string& message, bool unsecure) {
   return true;
 }
 
+constexpr int kRecvBufferPackets = 32768;
+
 void Core::Start(const std::string& host, int port) {
   listener = srt_create_socket();
   if (listener == SRT_INVALID_SOCK) throw std::runtime_error(std::string("srt_create_socket: ") + srt_getlasterror_str());
@@ -186,6 +194,17 @@ void Core::Start(const std::string& host, int port) {
   srt_setsockflag(listener, SRTO_PEERIDLETIMEO, &peerIdleMs, sizeof peerIdleMs);
   srt_setsockflag(listener, SRTO_RCVLATENCY, &latencyMs, sizeof latencyMs);
   srt_setsockflag(listener, SRTO_LATENCY, &latencyMs, sizeof latencyMs);
+  // The receive buffer must hold the caller's latency window at the rate it sends: with libsrt's
+  // default (8192 packets, 1.2 s at 60 Mbps) a caller sending 20x real time with latency=2000 ms filled
+  // it with packets not yet due, after which libsrt 1.5.1 never delivered again (the wedge of issue 12).
+  // 32k packets (48 MB) cover 2 s at ~190 Mbps; libsrt allocates the space only as packets arrive.
+  // TSBPD stays on (the well-trodden live path: in order, late packets dropped; turned off, libsrt
+  // 1.5.1 hands out FFmpeg's messages, sent "not in order", out of order after a loss). Packets not yet
+  // due when a caller hangs up are read after the break (see RecvLoop).
+  int fc = kRecvBufferPackets;
+  int rcvbuf = kRecvBufferPackets * 1456;
+  srt_setsockflag(listener, SRTO_FC, &fc, sizeof fc);
+  srt_setsockflag(listener, SRTO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_port = htons(static_cast<uint16_t>(port));
@@ -241,6 +260,7 @@ void Core::AcceptLoop() {
     conn->stream = parsed.name;
     conn->peer = FormatAddr(reinterpret_cast<sockaddr*>(&addr));
     conn->lastDataMs = NowMs();
+    conn->probe = std::make_unique<TsProbe>(segmentSeconds);
     {
       std::lock_guard<std::mutex> l(connsMu);
       conns[s] = conn;
@@ -262,66 +282,143 @@ void Core::AcceptLoop() {
   }
 }
 
-// Received bytes are handed to JavaScript in batches: one call per packet (about 300 a second per
-// 3 Mbps stream) costs the event loop far more than the ~40 ms a batch waits.
-constexpr size_t kBatchBytes = 64 * 1024;
+constexpr int kRecvTimeoutMs = 200;
+constexpr size_t kBatchBytes = 32 * 1024;
+constexpr int kPollMs = 20;
 constexpr int64_t kBatchMs = 40;
-constexpr int kRecvTimeoutMs = 20;
 
-void Core::ScheduleDelivery(const std::shared_ptr<Connection>& conn) {
-  // Called with conn->mu held.
-  if (conn->scheduled || conn->pending.empty()) return;
-  conn->scheduled = true;
-  Emit([conn](Napi::Env env, Napi::Function fn) {
-    auto* data = new std::vector<char>();
-    {
-      std::lock_guard<std::mutex> l2(conn->mu);
-      data->swap(conn->pending);
-      conn->scheduled = false;
-    }
-    conn->cv.notify_all();
-    if (data->empty()) {
-      delete data;
-      return;
-    }
-    auto chunk = Napi::Buffer<char>::New(env, data->data(), data->size(), [](Napi::Env, char*, std::vector<char>* d) { delete d; }, data);
+void Core::EmitProbe(const std::shared_ptr<Connection>& conn) {
+  ProbeDecision d = *conn->probe->decision();
+  Emit([conn, d](Napi::Env env, Napi::Function fn) {
     auto ev = Napi::Object::New(env);
-    ev.Set("type", "data");
+    ev.Set("type", "probe");
     ev.Set("id", static_cast<double>(conn->sock));
-    ev.Set("chunk", chunk);
+    ev.Set("profile", d.profile);
+    ev.Set("reason", d.reason);
+    if (!d.video.empty()) ev.Set("video", d.video);
+    if (!d.audio.empty()) ev.Set("audio", d.audio);
+    if (d.keyframeIntervalSeconds >= 0) ev.Set("keyframeIntervalSeconds", d.keyframeIntervalSeconds);
     fn.Call({ev});
   });
 }
 
+Core::SinkResult Core::WriteSink(Connection& conn, int fd, const char* data, size_t len, int64_t& lastProgressMs) {
+  while (len > 0) {
+    if (conn.sinkBroken) {
+      conn.bytesDropped += len;
+      return SinkResult::Ok;
+    }
+    ssize_t w = write(fd, data, len);
+    if (w > 0) {
+      data += w;
+      len -= static_cast<size_t>(w);
+      conn.bytesWritten += static_cast<uint64_t>(w);
+      lastProgressMs = NowMs();
+      continue;
+    }
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      // Backpressure: the segmenter is behind. Reading SRT waits with it; libsrt's flow control then
+      // slows the caller down (no TSBPD: nothing is dropped for being late).
+      pollfd p{fd, POLLOUT, 0};
+      int64_t t0 = NowMs();
+      poll(&p, 1, kRecvTimeoutMs);
+      conn.blockedMs += static_cast<uint64_t>(NowMs() - t0);
+      if (conn.closing) return SinkResult::Closing;
+      if (NowMs() - lastProgressMs >= stallMs) return SinkResult::Stalled;
+      continue;
+    }
+    // EPIPE: the segmenter exited (JavaScript hears why from FFmpeg itself).
+    std::lock_guard<std::mutex> l(conn.mu);
+    conn.sinkBroken = true;
+  }
+  return SinkResult::Ok;
+}
+
 void Core::RecvLoop(std::shared_ptr<Connection> conn) {
   // One thread per connection: srt_recvmsg blocks, and live streams are few enough per machine.
+  pthread_setname_np(pthread_self(), "srt-recv");
   char buf[1500];
   std::string reason;
+  // Why a "stalled" connection was ended, in words for the log and the broadcast.
+  std::string detail;
   int64_t idleMs = 0;
   auto self = shared_from_this();
-  // Wakes the loop now and then so a partial batch is not held when the caller pauses.
-  int timeout = kRecvTimeoutMs;
-  srt_setsockflag(conn->sock, SRTO_RCVTIMEO, &timeout, sizeof timeout);
+  // Non-blocking reads every kPollMs: blocking, the thread was woken by libsrt for every packet
+  // (~285 a second per 3 Mbps stream); polling drains what is due in one go at a fraction of the wake-ups.
+  bool nonblocking = false;
+  srt_setsockflag(conn->sock, SRTO_RCVSYN, &nonblocking, sizeof nonblocking);
+  int64_t lastProgress = NowMs();
+  // Set when the caller has hung up while its last packets may not be due yet (see below).
+  int64_t drainUntilMs = 0;
+  int64_t idleBeforeBreakMs = 0;
+  std::vector<char> batch;
+  batch.reserve(kBatchBytes + sizeof buf);
+  int64_t batchSinceMs = 0;
+  std::vector<char> flush;
   for (;;) {
+    int fd;
+    bool full;
     {
       std::unique_lock<std::mutex> l(conn->mu);
-      // Backpressure: stop reading while JavaScript has not taken what it was given, so memory stays bounded;
-      // libsrt then buffers, and in live mode drops what arrives too late.
-      conn->cv.wait(l, [&] { return conn->closing || (!conn->paused && conn->pending.size() < maxPending); });
-      if (conn->closing) {
-        reason = "stopped";
+      fd = conn->sinkFd;
+      if (fd >= 0 && !conn->head.empty()) flush.swap(conn->head);
+      full = fd < 0 && conn->head.size() >= maxPending;
+      if (full) conn->cv.wait_for(l, std::chrono::milliseconds(kRecvTimeoutMs));
+    }
+    if (conn->closing) {
+      reason = "stopped";
+      break;
+    }
+    if (!flush.empty()) {
+      SinkResult r = WriteSink(*conn, fd, flush.data(), flush.size(), lastProgress);
+      flush.clear();
+      flush.shrink_to_fit();
+      if (r == SinkResult::Stalled) {
+        reason = "stalled";
+        detail = "FFmpeg took no data for " + std::to_string(stallMs / 1000) + " s";
         break;
       }
+      if (r == SinkResult::Closing) { reason = "stopped"; break; }
+      continue;
+    }
+    if (full) {
+      if (NowMs() - lastProgress >= stallMs) { reason = "stalled"; break; }
+      continue;
     }
     int n = srt_recvmsg(conn->sock, buf, sizeof buf);
     if (n == SRT_ERROR && (srt_getlasterror(nullptr) == SRT_ETIMEOUT || srt_getlasterror(nullptr) == SRT_EASYNCRCV)) {
-      std::lock_guard<std::mutex> l(conn->mu);
-      if (!conn->pending.empty() && NowMs() - conn->pendingSinceMs >= kBatchMs) ScheduleDelivery(conn);
+      // Connected (keepalives flow) but no data: a caller that stopped sending, or a libsrt receiver
+      // that stopped delivering. Either way the broadcast must not stay live forever.
+      // (libsrt 1.5.1 overrun by an unpaced caller ends up here: its buffer holds packets it never delivers.)
+      if (!batch.empty() && fd >= 0 && NowMs() - batchSinceMs >= kBatchMs) {
+        SinkResult r = WriteSink(*conn, fd, batch.data(), batch.size(), lastProgress);
+        batch.clear();
+        if (r == SinkResult::Closing) { reason = "stopped"; break; }
+      }
+      if (NowMs() - lastProgress >= stallMs) { reason = "stalled"; break; }
+      std::this_thread::sleep_for(std::chrono::milliseconds(kPollMs));
       continue;
     }
+    if (n == SRT_ERROR && !conn->closing && srt_getsockstate(conn->sock) == SRTS_BROKEN) {
+      // The caller hung up, but what it sent may still wait in the receive buffer for its play-out time
+      // (TSBPD): libsrt hands those packets out once due while the broken socket lives, so read on for
+      // one latency window.
+      int64_t now = NowMs();
+      if (drainUntilMs == 0) {
+        // Whether the caller hung up or was lost is judged from the silence before the break.
+        idleBeforeBreakMs = now - conn->lastDataMs;
+        int lat = 0, len = sizeof lat;
+        srt_getsockflag(conn->sock, SRTO_RCVLATENCY, &lat, &len);
+        drainUntilMs = now + lat + 500;
+      }
+      if (now < drainUntilMs) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        continue;
+      }
+    }
     if (n == SRT_ERROR) {
-      std::lock_guard<std::mutex> l(conn->mu);
-      idleMs = NowMs() - conn->lastDataMs;
+      idleMs = drainUntilMs ? idleBeforeBreakMs : NowMs() - conn->lastDataMs;
       // libsrt reports a caller's clean close and a lost peer the same way; a lost peer is only
       // noticed after the idle timeout, so silence that long before the break means the link dropped.
       if (conn->closing) reason = "stopped";
@@ -331,24 +428,79 @@ void Core::RecvLoop(std::shared_ptr<Connection> conn) {
     if (n <= 0) continue;
     int64_t now = NowMs();
     conn->lastDataMs = now;
+    lastProgress = now;
     conn->bytes += static_cast<uint64_t>(n);
-    std::lock_guard<std::mutex> l(conn->mu);
-    if (conn->pending.empty()) conn->pendingSinceMs = now;
-    conn->pending.insert(conn->pending.end(), buf, buf + n);
-    if (conn->pending.size() >= kBatchBytes || now - conn->pendingSinceMs >= kBatchMs) ScheduleDelivery(conn);
+    if (conn->probe && !conn->probe->decision()) {
+      if (conn->probe->Push(reinterpret_cast<const uint8_t*>(buf), static_cast<size_t>(n))) EmitProbe(conn);
+    }
+    if (fd >= 0) {
+      // Packets go to FFmpeg in batches: one write (and one wake-up of FFmpeg) per ~32 KB instead of per packet.
+      if (batch.empty()) batchSinceMs = now;
+      batch.insert(batch.end(), buf, buf + n);
+      if (batch.size() < kBatchBytes && now - batchSinceMs < kBatchMs) continue;
+      SinkResult r = WriteSink(*conn, fd, batch.data(), batch.size(), lastProgress);
+      batch.clear();
+      if (r == SinkResult::Stalled) {
+        reason = "stalled";
+        detail = "FFmpeg took no data for " + std::to_string(stallMs / 1000) + " s";
+        break;
+      }
+      if (r == SinkResult::Closing) { reason = "stopped"; break; }
+    } else {
+      std::lock_guard<std::mutex> l(conn->mu);
+      conn->head.insert(conn->head.end(), buf, buf + n);
+    }
   }
   {
-    // What is still pending goes out before the close event, which is queued after it.
+    // What is still held goes to the segmenter before its stdin closes: bytes of a segmenter attached
+    // after the last pass of the loop, then the last batch.
     std::lock_guard<std::mutex> l(conn->mu);
-    ScheduleDelivery(conn);
+    if (conn->sinkFd >= 0) {
+      flush.insert(flush.end(), conn->head.begin(), conn->head.end());
+      conn->head.clear();
+      flush.insert(flush.end(), batch.begin(), batch.end());
+    }
   }
   srt_close(conn->sock);
+  // Bytes that arrived before a segmenter was attached still become segments: the probe decides now
+  // if it has not, and the bytes wait (briefly) for JavaScript to attach one.
+  bool waitForSink;
+  {
+    std::lock_guard<std::mutex> l(conn->mu);
+    waitForSink = conn->sinkFd < 0 && !conn->head.empty() && reason != "stopped";
+  }
+  if (waitForSink && conn->probe && !conn->probe->decision()) {
+    conn->probe->DecideAtEnd();
+    EmitProbe(conn);
+  }
+  if (waitForSink) {
+    std::unique_lock<std::mutex> l(conn->mu);
+    conn->cv.wait_for(l, std::chrono::milliseconds(lingerMs), [&] { return conn->closing || conn->sinkFd >= 0; });
+    if (conn->sinkFd >= 0) flush.swap(conn->head);
+  }
+  if (!flush.empty()) {
+    int64_t progress = NowMs();
+    WriteSink(*conn, conn->sinkFd, flush.data(), flush.size(), progress);
+  }
+  uint64_t unwritten;
+  {
+    std::lock_guard<std::mutex> l(conn->mu);
+    unwritten = conn->head.size();
+    conn->head.clear();
+    conn->head.shrink_to_fit();
+    // End of input for the segmenter: it writes its last segment and exits.
+    if (conn->sinkFd >= 0) close(conn->sinkFd);
+    conn->sinkFd = -1;
+  }
   {
     std::lock_guard<std::mutex> l(connsMu);
     conns.erase(conn->sock);
   }
   uint64_t bytes = conn->bytes;
-  Emit([conn, reason, idleMs, bytes](Napi::Env env, Napi::Function fn) {
+  uint64_t dropped = conn->bytesDropped + unwritten;
+  if (reason == "stalled" && detail.empty())
+    detail = "no data arrived for " + std::to_string(stallMs / 1000) + " s while connected";
+  Emit([conn, reason, detail, idleMs, bytes, dropped](Napi::Env env, Napi::Function fn) {
     auto ev = Napi::Object::New(env);
     ev.Set("type", "close");
     ev.Set("id", static_cast<double>(conn->sock));
@@ -356,6 +508,8 @@ void Core::RecvLoop(std::shared_ptr<Connection> conn) {
     ev.Set("reason", reason);
     ev.Set("idleMs", static_cast<double>(idleMs));
     ev.Set("bytes", static_cast<double>(bytes));
+    ev.Set("bytesDropped", static_cast<double>(dropped));
+    if (!detail.empty()) ev.Set("detail", detail);
     fn.Call({ev});
   });
   std::lock_guard<std::mutex> l(threadsMu);
@@ -373,10 +527,7 @@ void Core::Stop() {
     for (auto& [s, c] : conns) all.push_back(c);
   }
   for (auto& c : all) {
-    {
-      std::lock_guard<std::mutex> l(c->mu);
-      c->closing = true;
-    }
+    c->closing = true;
     c->cv.notify_all();
     srt_close(c->sock);
   }
@@ -405,7 +556,7 @@ Napi::Function IngestServer::Init(Napi::Env env) {
                          InstanceMethod("listen", &IngestServer::Listen),
                          InstanceMethod("setStreams", &IngestServer::SetStreams),
                          InstanceMethod("close", &IngestServer::CloseConnection),
-                         InstanceMethod("pause", &IngestServer::Pause),
+                         InstanceMethod("attach", &IngestServer::Attach),
                          InstanceMethod("stats", &IngestServer::Stats),
                          InstanceMethod("stop", &IngestServer::Stop),
                      });
@@ -421,6 +572,9 @@ IngestServer::IngestServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<In
   if (opts.Has("peerIdleMs")) core_->peerIdleMs = opts.Get("peerIdleMs").ToNumber().Int32Value();
   if (opts.Has("latencyMs")) core_->latencyMs = opts.Get("latencyMs").ToNumber().Int32Value();
   if (opts.Has("maxPendingBytes")) core_->maxPending = static_cast<size_t>(opts.Get("maxPendingBytes").ToNumber().Int64Value());
+  if (opts.Has("segmentSeconds")) core_->segmentSeconds = opts.Get("segmentSeconds").ToNumber().DoubleValue();
+  if (opts.Has("stallMs")) core_->stallMs = opts.Get("stallMs").ToNumber().Int32Value();
+  if (opts.Has("lingerMs")) core_->lingerMs = opts.Get("lingerMs").ToNumber().Int32Value();
   core_->tsfn = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "srt-ingest", 0, 1);
 }
 
@@ -468,21 +622,23 @@ static std::shared_ptr<Connection> FindConn(Core& core, const Napi::CallbackInfo
 Napi::Value IngestServer::CloseConnection(const Napi::CallbackInfo& info) {
   auto conn = FindConn(*core_, info);
   if (!conn) return Napi::Boolean::New(info.Env(), false);
-  {
-    std::lock_guard<std::mutex> l(conn->mu);
-    conn->closing = true;
-  }
+  conn->closing = true;
   conn->cv.notify_all();
   srt_close(conn->sock);
   return Napi::Boolean::New(info.Env(), true);
 }
 
-Napi::Value IngestServer::Pause(const Napi::CallbackInfo& info) {
+Napi::Value IngestServer::Attach(const Napi::CallbackInfo& info) {
+  // attach(id, fd): the receive thread takes the fd (a pipe's write end) and closes it at the end.
   auto conn = FindConn(*core_, info);
+  int fd = info[1].ToNumber().Int32Value();
   if (!conn) return Napi::Boolean::New(info.Env(), false);
+  int flags = fcntl(fd, F_GETFL);
+  fcntl(fd, F_SETFL, flags | O_NONBLOCK);
   {
     std::lock_guard<std::mutex> l(conn->mu);
-    conn->paused = info[1].ToBoolean();
+    if (conn->sinkFd >= 0) return Napi::Boolean::New(info.Env(), false);
+    conn->sinkFd = fd;
   }
   conn->cv.notify_all();
   return Napi::Boolean::New(info.Env(), true);
@@ -496,6 +652,9 @@ Napi::Value IngestServer::Stats(const Napi::CallbackInfo& info) {
   if (srt_bstats(conn->sock, &perf, 0) == SRT_ERROR) return env.Undefined();
   auto o = Napi::Object::New(env);
   o.Set("bytesReceived", static_cast<double>(conn->bytes.load()));
+  o.Set("bytesToSegmenter", static_cast<double>(conn->bytesWritten.load()));
+  o.Set("bytesDropped", static_cast<double>(conn->bytesDropped.load()));
+  o.Set("backpressureMs", static_cast<double>(conn->blockedMs.load()));
   o.Set("mbpsReceiveRate", perf.mbpsRecvRate);
   o.Set("packetsLost", static_cast<double>(perf.pktRcvLossTotal));
   o.Set("packetsDropped", static_cast<double>(perf.pktRcvDropTotal));

@@ -13,6 +13,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "ts_probe.h"
+
 struct StreamEntry {
   std::string passphrase;
   bool disabled = false;
@@ -20,20 +22,28 @@ struct StreamEntry {
   std::string hold;
 };
 
+// Media bytes never leave native code: the receive thread writes them to the segmenter's stdin
+// (a pipe JavaScript attaches once FFmpeg runs), and holds them in `head` until then.
 struct Connection {
   SRTSOCKET sock = SRT_INVALID_SOCK;
   std::string stream;
   std::string peer;
   std::mutex mu;
   std::condition_variable cv;
-  // Bytes received but not yet handed to JavaScript; bounded by Core::maxPending.
-  std::vector<char> pending;
-  bool scheduled = false;
-  int64_t pendingSinceMs = 0;
-  bool paused = false;
-  bool closing = false;
+  // Bytes received before the segmenter is attached; bounded by Core::maxPending (reading waits beyond).
+  std::vector<char> head;
+  // Write end of the segmenter's stdin, owned (and closed) by the receive thread once attached.
+  int sinkFd = -1;
+  // The segmenter stopped reading (exited): what arrives after is counted and dropped.
+  bool sinkBroken = false;
+  std::atomic<bool> closing{false};
+  std::unique_ptr<TsProbe> probe;
   std::atomic<uint64_t> bytes{0};
+  std::atomic<uint64_t> bytesWritten{0};
+  std::atomic<uint64_t> bytesDropped{0};
   std::atomic<int64_t> lastDataMs{0};
+  // Time spent waiting for the segmenter to take bytes (pipe full), in ms: backpressure seen.
+  std::atomic<uint64_t> blockedMs{0};
 };
 
 // A handshake the listen callback let through; kept briefly so a passphrase failure that
@@ -52,7 +62,14 @@ class Core : public std::enable_shared_from_this<Core> {
   bool auth = true;
   int peerIdleMs = 5000;
   int latencyMs = 120;
-  size_t maxPending = 4 * 1024 * 1024;
+  // Bytes held per connection until its segmenter is attached (the probe decides within 16 MB).
+  size_t maxPending = 24 * 1024 * 1024;
+  double segmentSeconds = 4;
+  // A connection that moves no byte for this long (caller silent while connected, segmenter not
+  // reading, or never attached) is ended with reason "stalled".
+  int stallMs = 15000;
+  // After the caller hung up, bytes not yet handed to a segmenter wait this long for one.
+  int lingerMs = 30000;
 
   std::mutex tableMu;
   std::unordered_map<std::string, StreamEntry> table;
@@ -80,8 +97,10 @@ class Core : public std::enable_shared_from_this<Core> {
   void Stop();
   void AcceptLoop();
   void RecvLoop(std::shared_ptr<Connection> conn);
-  // Hands the connection's pending bytes to JavaScript in one call (at most one call queued at a time).
-  void ScheduleDelivery(const std::shared_ptr<Connection>& conn);
+  void EmitProbe(const std::shared_ptr<Connection>& conn);
+  enum class SinkResult { Ok, Stalled, Closing };
+  // Writes all of data to the segmenter's pipe, waiting (backpressure) while it is full.
+  SinkResult WriteSink(Connection& conn, int fd, const char* data, size_t len, int64_t& lastProgressMs);
   int OnListen(SRTSOCKET ns, int hsversion, const sockaddr* peer, const char* streamid);
   // Returns true when the log line was a passphrase failure of one of this server's handshakes.
   bool OnAuthFailureLog(const std::string& message, bool unsecure);
@@ -97,7 +116,7 @@ class IngestServer : public Napi::ObjectWrap<IngestServer> {
   Napi::Value Listen(const Napi::CallbackInfo& info);
   Napi::Value SetStreams(const Napi::CallbackInfo& info);
   Napi::Value CloseConnection(const Napi::CallbackInfo& info);
-  Napi::Value Pause(const Napi::CallbackInfo& info);
+  Napi::Value Attach(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Stop(const Napi::CallbackInfo& info);
 

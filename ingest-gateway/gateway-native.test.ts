@@ -1,0 +1,95 @@
+// The data path stays native: the SRT addon writes a stream's bytes into FFmpeg's stdin itself, so a
+// passthrough stream hands JavaScript no media, and a caller faster than real time loses nothing.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdir } from "node:fs/promises";
+import { execa } from "execa";
+import { createTestEnv, waitFor, type TestEnv } from "../test/harness.js";
+import { startGatewayProcess, type GatewayProcess } from "../test/gateway/process.js";
+import { publish } from "../test/gateway/caller.js";
+import { missingSegments, readPlaylist, sessionFolders } from "../test/gateway/store.js";
+
+let env: TestEnv;
+let gw: GatewayProcess;
+let bucket: string;
+let dir: string;
+
+before(async () => {
+  env = await createTestEnv("gateway-native");
+  bucket = env.config.s3.hlsBucket;
+  dir = `/tmp/vod-test-${env.id}/media`;
+  await mkdir(dir, { recursive: true });
+  gw = await startGatewayProcess({ ...env.env, LOG_LEVEL: "info" });
+});
+
+after(async () => {
+  await gw?.stop();
+  await env?.close();
+});
+
+async function metric(name: string): Promise<number> {
+  const text = await (await fetch(`${gw.http}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  assert.ok(line, `/metrics has ${name}`);
+  return Number(line.split(" ").at(-1));
+}
+
+async function createStream(name: string): Promise<string> {
+  const r = await gw.api("POST", "/streams", { name });
+  assert.equal(r.status, 201, JSON.stringify(r.json));
+  return r.json.obs.server;
+}
+
+test("a passthrough stream hands JavaScript no media bytes: the counter of bytes reaching it stays at zero", async () => {
+  const server = await createStream("native");
+  const r = await publish(server, { seconds: 10 });
+  assert.equal(r.exitCode, 0, r.stderr);
+  const [folder] = await sessionFolders(env.s3, bucket, "native");
+  const p = await waitFor("the final playlist", async () => (await readPlaylist(env.s3, bucket, `${folder}/index.m3u8`))?.ended && readPlaylist(env.s3, bucket, `${folder}/index.m3u8`), 20_000);
+  assert.ok(p && p.segments.length >= 2);
+  assert.ok(gw.logs.some((l) => l.includes('"profile":"copy"')), "the stream was passed through");
+  const received = await waitFor("the received bytes to be counted", async () => ((await metric("gateway_srt_bytes_received_total")) > 500_000 ? metric("gateway_srt_bytes_received_total") : undefined), 10_000);
+  assert.ok(received > 500_000, `${received} bytes received`);
+  assert.equal(await metric("gateway_media_bytes_in_js_total"), 0);
+});
+
+test("a caller sending at 2x real time for a minute: every segment arrives, in order, and the live playlist only ever grows", async () => {
+  const file = `${dir}/two-minutes.ts`;
+  await execa("ffmpeg", [
+    "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=120", "-f", "lavfi", "-i", "sine=sample_rate=48000:duration=120",
+    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "50", "-keyint_min", "50", "-b:v", "1500k", "-c:a", "aac", "-b:a", "96k", "-f", "mpegts", file,
+  ]);
+  const server = await createStream("double");
+  const started = Date.now();
+  const caller = execa("ffmpeg", ["-hide_banner", "-loglevel", "error", "-nostdin", "-readrate", "2", "-i", file, "-map", "0", "-c", "copy", "-f", "mpegts", server], { reject: false });
+  let running = true;
+  void caller.then(() => (running = false));
+  let seen: string[] = [];
+  let folder: string | undefined;
+  while (running) {
+    folder ??= (await sessionFolders(env.s3, bucket, "double"))[0];
+    if (folder) {
+      const p = await readPlaylist(env.s3, bucket, `${folder}/index.m3u8`);
+      if (p) {
+        const uris = p.segments.map((s) => s.uri);
+        assert.deepEqual(uris.slice(0, seen.length), seen, "the live playlist only ever grows");
+        seen = uris;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  const r = await caller;
+  assert.equal(r.exitCode, 0, r.stderr);
+  const wallSeconds = (Date.now() - started) / 1000;
+  assert.ok(wallSeconds < 75, `the caller was never slowed below 2x (took ${wallSeconds.toFixed(0)} s for 120 s of media)`);
+  const p = await waitFor("the final playlist", async () => {
+    const x = await readPlaylist(env.s3, bucket, `${folder}/index.m3u8`);
+    return x?.ended ? x : undefined;
+  }, 20_000);
+  assert.deepEqual(p.segments.map((s) => s.uri), Array.from({ length: 30 }, (_, i) => `seg${String(i).padStart(5, "0")}.ts`), "30 segments of 4 s, in order, none missing");
+  const total = p.segments.reduce((s, x) => s + x.duration, 0);
+  assert.ok(Math.abs(total - 120) <= 1, `the playlist lasts ${total} s`);
+  assert.ok(p.segments.every((s) => !s.discontinuity));
+  assert.deepEqual(await missingSegments(env.s3, bucket, folder!, p), []);
+  assert.equal(await metric("gateway_media_bytes_in_js_total"), 0);
+});
