@@ -288,6 +288,8 @@ export async function recordingOfDrop(db: Db, sourcePrefix: string, since: Date,
 // The retention job's reads and writes. A stream's own setting wins over the global one; a dropped
 // folder has no stream row and follows the global one.
 
+/** When retention counts from: rows made before ready_at existed count from their last change. */
+const readySince = sql`coalesce(${recordings.readyAt}, ${recordings.updatedAt})`;
 /** Days as SQL: the stream's override, else the global value. */
 const recordingDays = (globalDays: number) => sql<number>`coalesce(${streams.recordingRetentionDays}, ${globalDays}::float8)`;
 /** keep → null (never), delete → 0, else the number of days. */
@@ -307,12 +309,11 @@ export async function recordingsDueForDeletion(db: Db, o: { globalDays: number; 
       and(
         eq(recordings.status, "ready"),
         eq(recordings.pinned, false),
-        isNotNull(recordings.readyAt),
         sql`${days} > 0`,
-        sql`${recordings.readyAt} + ${days} * interval '1 day' <= now()`,
+        sql`${readySince} + ${days} * interval '1 day' <= now()`,
       ),
     )
-    .orderBy(recordings.readyAt)
+    .orderBy(readySince)
     .limit(o.limit);
 }
 
@@ -329,14 +330,15 @@ export async function sourcesDueForDeletion(db: Db, o: { globalMode: string; lim
     .where(
       and(
         eq(recordings.status, "ready"),
+        // A clip has no source HLS of its own.
+        eq(recordings.kind, "recording"),
         isNull(recordings.sourceDeletedAt),
-        isNotNull(recordings.readyAt),
-        or(isNotNull(recordings.thumbnailPath), sql`${recordings.readyAt} <= now() - interval '1 hour'`),
+        or(isNotNull(recordings.thumbnailPath), sql`${readySince} <= now() - interval '1 hour'`),
         or(isNull(streams.currentRecordingId), ne(streams.currentRecordingId, recordings.id)),
-        sql`${recordings.readyAt} + ${days} * interval '1 day' <= now()`,
+        sql`${readySince} + ${days} * interval '1 day' <= now()`,
       ),
     )
-    .orderBy(recordings.readyAt)
+    .orderBy(readySince)
     .limit(o.limit);
 }
 
