@@ -135,6 +135,17 @@ const schema = z.object({
   SPOOL_DIR: z.string().min(1).default("/tmp/vod-spool"),
   /** Finished segments waiting for the store, all streams together; beyond it the oldest waiting are dropped. */
   SPOOL_MAX_MB: int(16, 1_000_000).default(2048),
+
+  /** keep, delete (once the recording and thumbnail are ready) or days after ready (fractions accepted). */
+  SOURCE_RETENTION: z
+    .string()
+    .regex(/^(keep|delete|\d+(\.\d+)?)$/, "expected keep, delete or a number of days like 7 or 0.5")
+    .default("7"),
+  /** Days a ready recording is kept (fractions accepted); 0 keeps forever. */
+  RECORDING_RETENTION_DAYS: z.coerce.number({ error: "expected a number of days" }).min(0, "expected 0 (forever) or a positive number of days").default(0),
+  RETENTION_INTERVAL_SECONDS: seconds.default(300),
+  /** Broadcasts end at this length (12 h); a stream may set its own. */
+  MAX_BROADCAST_SECONDS: int(1, 30 * 24 * 3600).default(12 * 3600),
 });
 
 export type Config = ReturnType<typeof loadConfig>;
@@ -218,6 +229,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       segmentWaitMs: e.SEGMENT_WAIT_SECONDS * 1000,
       shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
       sweepIntervalMs: e.SWEEP_INTERVAL_SECONDS * 1000,
+      retentionIntervalMs: e.RETENTION_INTERVAL_SECONDS * 1000,
       workDir: e.WORK_DIR,
       storyboardMaxTiles: e.STORYBOARD_MAX_TILES,
       metricsPort: e.METRICS_PORT,
@@ -227,6 +239,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     api: { port: e.API_PORT, token: e.API_TOKEN, readsRequireToken: e.API_READS_REQUIRE_TOKEN },
     clips: { maxSeconds: e.CLIP_MAX_SECONDS, liveMaxSeconds: e.CLIP_LIVE_MAX_SECONDS },
     apiWorkers: e.API_WORKERS,
+    retention: { source: e.SOURCE_RETENTION, recordingDays: e.RECORDING_RETENTION_DAYS },
     gateway: {
       httpPort: e.GATEWAY_HTTP_PORT,
       srtPort: e.SRT_PORT,
@@ -239,6 +252,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       spoolDir: e.SPOOL_DIR,
       spoolMaxBytes: e.SPOOL_MAX_MB * 1024 * 1024,
       apiToken: e.API_TOKEN,
+      maxBroadcastSeconds: e.MAX_BROADCAST_SECONDS,
     },
   };
 }
