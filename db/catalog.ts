@@ -51,6 +51,9 @@ export interface CatalogRecording {
   abrMasterPath: string | null;
   abrDashPath: string | null;
   abrRenditions: AbrRendition[] | null;
+  pinned: boolean;
+  sourceDeletedAt: Date | null;
+  sourceDeletedReason: string | null;
   createdAt: string;
   updatedAt: string;
   /** created_at to the microsecond, as PostgreSQL stores it: what a page cursor must carry. */
@@ -86,7 +89,8 @@ function recordingColumns(pg: Db["$client"]) {
     file_path as "filePath", storyboard_path as "storyboardPath", source_prefix as "sourcePrefix",
     playlist_key as "playlistKey", session_id as "sessionId", warnings, audio_tracks as "audioTracks", subtitles, extra_keys as "extraKeys",
     abr_status as "abrStatus", abr_progress as "abrProgress", abr_error as "abrError", abr_master_path as "abrMasterPath",
-    abr_dash_path as "abrDashPath", abr_renditions as "abrRenditions"`;
+    abr_dash_path as "abrDashPath", abr_renditions as "abrRenditions",
+    pinned, source_deleted_at as "sourceDeletedAt", source_deleted_reason as "sourceDeletedReason"`;
 }
 
 /** `%`, `_` and `\` are LIKE wildcards; a search for them means the characters themselves. */

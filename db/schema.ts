@@ -126,6 +126,15 @@ export const recordings = pgTable(
     abrClaimExpiresAt: timestamp("abr_claim_expires_at", { withTimezone: true, mode: "date" }),
     /** The broadcast session (gateway) this recording comes from, when it does. */
     sessionId: text("session_id"),
+    /** Bytes of the source segments convert read (usage of a kept source). */
+    sourceBytes: bigint("source_bytes", { mode: "number" }),
+    /** Kept regardless of RECORDING_RETENTION_DAYS. */
+    pinned: boolean("pinned").notNull().default(false),
+    /** When it became ready: retention counts from here. */
+    readyAt: timestamp("ready_at", { withTimezone: true, mode: "date" }),
+    /** The retention job removed the source HLS folder (the MP4 stays): when and why. */
+    sourceDeletedAt: timestamp("source_deleted_at", { withTimezone: true, mode: "date" }),
+    sourceDeletedReason: text("source_deleted_reason"),
     /** A broadcast or dropped folder's recording, or a clip cut from one (its own MP4 under its own prefix). */
     kind: text("kind", { enum: recordingKinds }).notNull().default("recording"),
     /** A clip's parent recording. No foreign key: a clip outlives its parent and stays playable. */
@@ -140,6 +149,8 @@ export const recordings = pgTable(
     index("recordings_created_at_id_idx").on(t.createdAt.desc(), t.id.desc()),
     index("recordings_status_created_at_idx").on(t.status, t.createdAt.desc(), t.id.desc()),
     index("recordings_stream_created_at_idx").on(t.streamId, t.createdAt.desc(), t.id.desc()),
+    // The retention job's scan: ready recordings by when they became ready.
+    index("recordings_ready_at_idx").on(t.readyAt).where(sql`${t.status} = 'ready'`),
     index("recordings_parent_created_at_idx").on(t.parentId, t.createdAt.desc(), t.id.desc()),
     check("recordings_kind_check", sql`${t.kind} in ('recording', 'clip')`),
     check("recordings_status_check", sql`${t.status} in ('live', 'processing', 'ready', 'failed')`),
@@ -161,6 +172,13 @@ export const streams = pgTable(
     currentRecordingId: uuid("current_recording_id"),
     lastConnectedAt: timestamp("last_connected_at", { withTimezone: true, mode: "date" }),
     lastSegmentAt: timestamp("last_segment_at", { withTimezone: true, mode: "date" }),
+    /** Refuses callers with `disabled` (kept apart from state, which the broadcasts drive). */
+    disabled: boolean("disabled").notNull().default(false),
+    /** Per-stream overrides of MAX_BROADCAST_SECONDS, SOURCE_RETENTION and RECORDING_RETENTION_DAYS; null = the global one. */
+    maxBroadcastSeconds: integer("max_broadcast_seconds"),
+    /** `keep`, `delete` or a number of days. */
+    sourceRetention: text("source_retention"),
+    recordingRetentionDays: doublePrecision("recording_retention_days"),
     ...timestamps,
   },
   (t) => [check("streams_state_check", sql`${t.state} in ('idle', 'live', 'disabled')`)],

@@ -57,7 +57,9 @@ export async function toDetail(deps: ApiDeps, row: CatalogRecording, origin: str
     sourceFolder: row.sourcePrefix,
     sessionId: row.sessionId,
     videoUrl: playable ? await deps.presign(recordingsBucket, row.filePath!, { contentType: "video/mp4", filename: downloadName(row.title) }) : null,
-    hlsUrl: `${origin}/recordings/${row.id}/hls`,
+    hlsUrl: row.sourceDeletedAt ? null : `${origin}/recordings/${row.id}/hls`,
+    pinned: row.pinned,
+    source: { kept: !row.sourceDeletedAt, deletedAt: row.sourceDeletedAt ? new Date(row.sourceDeletedAt).toISOString() : null, reason: row.sourceDeletedReason },
     liveUrl: row.status === "live" ? liveUrl(origin, row.streamId) : null,
     // Links are reused for half their lifetime, so the earliest any of them ends is half the expiry from now.
     warnings: row.warnings ?? [],

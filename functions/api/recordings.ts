@@ -2,8 +2,9 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { deleteKeys, deletePrefix, getText, isNotFound } from "../../lib/s3.js";
 import { folderOf, holdsClips, keyIn, keysOfRecording, listPrefix, LIVE_PLAYLIST_NAME } from "../../lib/layout.js";
 import { getRecording, listRecordings, type CatalogRecording } from "../../db/catalog.js";
-import { deleteRecordingRow, renameRecording } from "../../db/recordings.js";
+import { deleteRecordingRow, renameRecording, setPinned } from "../../db/recordings.js";
 import { publishRecordingEvent } from "../../lib/events.js";
+import { deleteMadeObjects, deleteSourceObjects } from "../../lib/recording-objects.js";
 import type { ApiDeps } from "./deps.js";
 import { HttpError } from "../../lib/http/errors.js";
 import { bearerAuth, passThrough } from "../../lib/http/auth.js";
@@ -131,13 +132,15 @@ export function recordingRoutes(deps: ApiDeps) {
       request: { params: IdParam, query: HlsQuery },
       responses: {
         200: { content: { [HLS_TYPE]: { schema: z.string() } }, description: "An M3U8 playlist" },
-        400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 502: errors[502],
+        400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 410: errors[410], 502: errors[502],
       },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
       const { variant } = c.req.valid("query");
       const row = await mustGet(id);
+      if (row.sourceDeletedAt)
+        throw new HttpError("gone", `the source HLS of recording ${id} was deleted on ${new Date(row.sourceDeletedAt).toISOString()} (${row.sourceDeletedReason ?? "retention"}); play the MP4 instead (GET /recordings/${id}/video)`);
       const sourcePrefix = row.sourcePrefix;
       const key = variant ?? row.playlistKey ?? keyIn(sourcePrefix, LIVE_PLAYLIST_NAME);
       if (variant && (!variant.startsWith(listPrefix(sourcePrefix)) || variant.split("/").includes("..") || !variant.endsWith(".m3u8"))) {
@@ -257,7 +260,7 @@ export function recordingRoutes(deps: ApiDeps) {
       method: "patch",
       path: "/recordings/{id}",
       tags: ["recordings"],
-      summary: "Rename a recording",
+      summary: "Rename a recording and/or pin it (a pinned recording is kept regardless of retention)",
       middleware: write,
       security: bearer,
       request: { params: IdParam, body: { content: { "application/json": { schema: RenameBody } }, required: true } },
@@ -265,9 +268,10 @@ export function recordingRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const { id } = c.req.valid("param");
-      const { title } = c.req.valid("json");
-      if (!(await renameRecording(db, id, title))) throw new HttpError("not_found", `no recording with id ${id}; list them with GET /recordings`);
-      log.info({ recording: id, title }, "recording renamed");
+      const { title, pinned } = c.req.valid("json");
+      const found = (title === undefined || (await renameRecording(db, id, title))) && (pinned === undefined || (await setPinned(db, id, pinned)));
+      if (!found) throw new HttpError("not_found", `no recording with id ${id}; list them with GET /recordings`);
+      log.info({ recording: id, title, pinned }, "recording changed");
       return c.json(await toDetail(deps, await mustGet(id), origin(c)), 200);
     },
   );
@@ -288,16 +292,8 @@ export function recordingRoutes(deps: ApiDeps) {
       if (row.status === "live") throw new HttpError("conflict", `recording ${row.id} is still being broadcast; stop the stream first, then delete it`);
       const started = Date.now();
       // The source prefix goes first: a folder left behind without its row would be converted again by the sweep.
-      // A top-level playlist has no prefix of its own (that would be the whole bucket): only its named objects go.
-      let objects = 0;
-      const own = row.sourcePrefix ? listPrefix(row.sourcePrefix) : undefined;
-      // A folder that also holds the clips' folders (named like their root) loses only its own named objects there.
-      const ownInRecordings = own && !holdsClips(row.sourcePrefix) ? own : undefined;
-      if (own) objects += await deletePrefix(s3, hlsBucket, own);
-      if (ownInRecordings) objects += await deletePrefix(s3, recordingsBucket, ownInRecordings);
-      objects += await deleteKeys(s3, recordingsBucket, keysOfRecording(row).filter((k) => !(ownInRecordings && k.startsWith(ownInRecordings))));
-      // A ladder outside the folder deleted above (a top-level recording's `<name>.abr/`) goes too.
-      if (row.abrMasterPath && !(ownInRecordings && row.abrMasterPath.startsWith(ownInRecordings))) objects += await deletePrefix(s3, recordingsBucket, `${folderOf(row.abrMasterPath)}/`);
+      let objects = await deleteSourceObjects(s3, config.s3, row);
+      objects += await deleteMadeObjects(s3, config.s3, row);
       await deleteRecordingRow(db, row.id);
       void publishRecordingEvent(deps.events, "recording.deleted", row);
       log.info({ recording: row.id, stream: row.streamId, objects, ms: Date.now() - started }, "recording deleted");

@@ -21,6 +21,7 @@ export const errors = {
   403: errorResponse("The bearer token is wrong, or writes are disabled because API_TOKEN is not set"),
   404: errorResponse("No such recording or broadcast"),
   409: errorResponse("The recording is in a state that forbids this"),
+  410: errorResponse("The source HLS was deleted by the retention settings; the MP4 stays"),
   502: errorResponse("The stored HLS playlist could not be served"),
   503: errorResponse("A dependency (database, object store) did not answer"),
 };
@@ -109,7 +110,15 @@ export const RecordingSchema = z
     sourceFolder: z.string().openapi({ deprecated: true, description: "Deprecated: the same value as sourcePrefix, kept for clients written before it" }),
     sessionId: z.string().nullable(),
     videoUrl: z.string().nullable().openapi({ description: "Presigned, expiring MP4 link (byte ranges work); null until ready" }),
-    hlsUrl: z.string().openapi({ description: "The source HLS as a VOD playlist (served by the API, segments presigned)" }),
+    hlsUrl: z.string().nullable().openapi({ description: "The source HLS as a VOD playlist (served by the API, segments presigned); null once retention deleted the source" }),
+    pinned: z.boolean().openapi({ description: "Kept regardless of the recording retention" }),
+    source: z
+      .object({
+        kept: z.boolean(),
+        deletedAt: z.string().nullable().openapi({ format: "date-time" }),
+        reason: z.string().nullable().openapi({ description: "Why the retention job deleted the source HLS" }),
+      })
+      .openapi({ description: "Whether the source HLS folder is still stored" }),
     liveUrl: z.string().nullable().openapi({ description: "While live: the broadcast's playlist" }),
     linksExpireAt: z.string().openapi({ format: "date-time", description: "When the presigned links stop working, at the earliest" }),
     warnings: z
@@ -164,9 +173,12 @@ export const RenameBody = z
       .max(200, "expected a title of 1 to 200 characters")
       .trim()
       .min(1, "expected a title of 1 to 200 characters")
-      .regex(SOME_TEXT, NUL_MESSAGE),
+      .regex(SOME_TEXT, NUL_MESSAGE)
+      .optional(),
+    pinned: z.boolean({ error: "expected true or false" }).optional().openapi({ description: "A pinned recording is kept regardless of RECORDING_RETENTION_DAYS" }),
   })
   .strict()
+  .refine((b) => b.title !== undefined || b.pinned !== undefined, { message: "give title and/or pinned", path: ["title"] })
   .openapi("Rename");
 
 export const LiveBroadcastSchema = z

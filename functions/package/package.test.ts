@@ -291,7 +291,10 @@ test("a ready recording whose recording.ready event was lost is packaged by the 
   // Made a while ago and never announced: the sweep leaves just-made rows to their events.
   await env.db.update(recordings).set({ updatedAt: new Date(Date.now() - 5 * 60_000) }).where(eq(recordings.id, lost.id));
   const { createLogger: logger } = await import("../../lib/log.js");
-  const done = await sweepOnce({ config: env.config, log: logger("package-test", "silent"), s3: env.s3, db: env.db, nc: env.nc, worker: "sweep-test", registry: new Registry(), signal: new AbortController().signal });
+  const log = logger("package-test", "silent");
+  const registry = new Registry();
+  const events = createEventPublisher({ nats: () => env.nc, config: env.config, log, registry });
+  const done = await sweepOnce({ config: env.config, log, s3: env.s3, db: env.db, nc: env.nc, worker: "sweep-test", registry, events, signal: new AbortController().signal });
   assert.ok(done >= 1, `the sweep packaged ${done}`);
   const r = await row(lost.id);
   assert.equal(r.abrStatus, "ready", r.abrError ?? "");

@@ -752,8 +752,23 @@ function startWebhooks() {
 
 updateTokenButton();
 document.getElementById("token-button").addEventListener("click", () => askToken());
+// --- Streams (storage by stream) -------------------------------------------------------------
+
+async function startStreams() {
+  const rows = document.getElementById("usage-rows");
+  try {
+    const { streams, total } = await api("/usage");
+    const row = (name, u, cls) =>
+      h("tr", { class: cls, "data-testid": "usage-row" }, h("td", {}, name), h("td", {}, u.recordings), h("td", {}, bytes(u.mp4Bytes) || "0 B"), h("td", {}, u.sourcesKept), h("td", {}, bytes(u.sourceBytes) || "0 B"), h("td", {}, u.pinned));
+    rows.replaceChildren(...streams.map((s) => row(h("a", { href: `/?stream=${encodeURIComponent(s.stream)}` }, s.stream), s)), row("Total", total, "total"));
+  } catch (err) {
+    rows.replaceChildren(h("tr", {}, h("td", { colspan: 6 }, err.message)));
+  }
+}
+
 const view = app.dataset.view;
 if (view === "library") startLibrary();
 else if (view === "watch") startWatch(app.dataset.id);
 else if (view === "live") startLive(app.dataset.stream);
 else if (view === "webhooks") startWebhooks();
+else if (view === "streams") startStreams();
