@@ -2,10 +2,13 @@
 // the API's writes (rename, delete) are in db/recordings.ts, the table's owner.
 import { and, eq, sql } from "drizzle-orm";
 import type { Db } from "./client.js";
-import { recordings, streams, type AudioTrack, type RecordingStatus, type RecordingWarning, type SubtitleTrack } from "./schema.js";
+import { recordings, streams, type AudioTrack, type RecordingKind, type RecordingStatus, type RecordingWarning, type SubtitleTrack } from "./schema.js";
 
 export interface RecordingFilter {
   status?: RecordingStatus;
+  kind?: RecordingKind;
+  /** Clips of this recording. */
+  parent?: string;
   stream?: string;
   from?: Date;
   to?: Date;
@@ -46,12 +49,16 @@ export interface CatalogRecording {
   updatedAt: string;
   /** created_at to the microsecond, as PostgreSQL stores it: what a page cursor must carry. */
   position: string;
+  kind: RecordingKind;
+  parentId: string | null;
+  clipStart: number | null;
+  clipEnd: number | null;
 }
 
 export type CatalogSummary = Pick<
   CatalogRecording,
   "id" | "streamId" | "title" | "status" | "progress" | "error" | "durationSeconds" | "fileSizeBytes" | "width" | "height"
-  | "thumbnailPath" | "storyboardVttPath" | "createdAt" | "updatedAt" | "position"
+  | "thumbnailPath" | "storyboardVttPath" | "createdAt" | "updatedAt" | "position" | "kind" | "parentId" | "clipStart" | "clipEnd"
 >;
 
 // The list is the API's hottest path: it reads through postgres.js directly, without the ORM's per-row
@@ -61,6 +68,7 @@ function summaryColumns(pg: Db["$client"]) {
     id, stream_id as "streamId", title, status, progress, error,
     duration_seconds as "durationSeconds", file_size_bytes::float8 as "fileSizeBytes", width, height,
     thumbnail_path as "thumbnailPath", storyboard_vtt_path as "storyboardVttPath",
+    kind, parent_id as "parentId", clip_start as "clipStart", clip_end as "clipEnd",
     to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "createdAt",
     to_char(updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "updatedAt",
     to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as position`;
@@ -87,6 +95,8 @@ export async function listRecordings(db: Db, filter: RecordingFilter, limit: num
   const pg = db.$client;
   const where = [];
   if (filter.status) where.push(pg`status = ${filter.status}`);
+  if (filter.kind) where.push(pg`kind = ${filter.kind}`);
+  if (filter.parent) where.push(pg`parent_id = ${filter.parent}::uuid`);
   if (filter.stream) where.push(pg`stream_id = ${filter.stream}`);
   if (filter.from) where.push(pg`created_at >= ${filter.from.toISOString()}::timestamptz`);
   if (filter.to) where.push(pg`created_at < ${filter.to.toISOString()}::timestamptz`);

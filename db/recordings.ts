@@ -275,3 +275,74 @@ export async function recordingOfDrop(db: Db, sourcePrefix: string, since: Date,
   const [row] = await db.select().from(recordings).where(and(eq(recordings.sourcePrefix, sourcePrefix), readyVersion));
   return row;
 }
+
+// Clips: recordings cut from another one (functions/clip). The row is made by the API when asked for, and
+// written by the cutter only while it is `processing`.
+
+export interface NewClip {
+  id: string;
+  parentId: string | null;
+  streamId: string;
+  title: string;
+  sourcePrefix: string;
+  /** The range asked for; the cutter writes the range it actually cut. */
+  clipStart: number;
+  clipEnd: number;
+}
+
+export async function insertClip(db: Db, c: NewClip): Promise<Recording> {
+  const [row] = await db
+    .insert(recordings)
+    .values({ ...c, kind: "clip", status: "processing", progress: 0 })
+    .returning();
+  return row!;
+}
+
+export async function markClipProgress(db: Db, id: string, progress: number): Promise<void> {
+  await db
+    .update(recordings)
+    .set({ progress: Math.min(1, Math.max(0, progress)), updatedAt: sql`now()` })
+    .where(and(eq(recordings.id, id), eq(recordings.kind, "clip"), eq(recordings.status, "processing")));
+}
+
+export interface ClipFacts {
+  filePath: string;
+  fileSizeBytes: number;
+  durationSeconds: number;
+  width: number | null;
+  height: number | null;
+  videoCodec: string | null;
+  audioCodec: string | null;
+  clipStart: number;
+  clipEnd: number;
+  thumbnailPath: string | null;
+  storyboardPath: string | null;
+  storyboardVttPath: string | null;
+}
+
+/** The clip's MP4 (and images) are stored. False when the clip was deleted meanwhile. */
+export async function markClipReady(db: Db, id: string, facts: ClipFacts): Promise<boolean> {
+  const rows = await db
+    .update(recordings)
+    .set({ ...facts, status: "ready", progress: 1, error: null, updatedAt: sql`now()` })
+    .where(and(eq(recordings.id, id), eq(recordings.kind, "clip"), eq(recordings.status, "processing")))
+    .returning({ id: recordings.id });
+  return rows.length > 0;
+}
+
+export async function markClipFailed(db: Db, id: string, error: string): Promise<void> {
+  await db
+    .update(recordings)
+    .set({ status: "failed", error, updatedAt: sql`now()` })
+    .where(and(eq(recordings.id, id), eq(recordings.kind, "clip"), eq(recordings.status, "processing")));
+}
+
+/** Clips still `processing` long after any cut takes: the process cutting them stopped. Fails them with a reason. */
+export async function failAbandonedClips(db: Db, olderThanMs: number, error: string): Promise<number> {
+  const rows = await db
+    .update(recordings)
+    .set({ status: "failed", error, updatedAt: sql`now()` })
+    .where(and(eq(recordings.kind, "clip"), eq(recordings.status, "processing"), sql`${recordings.updatedAt} < now() - ${olderThanMs} * interval '1 millisecond'`))
+    .returning({ id: recordings.id });
+  return rows.length;
+}

@@ -12,6 +12,8 @@ import {
   uniqueIndex,
   check,
   jsonb,
+  boolean,
+  bigserial,
 } from "drizzle-orm/pg-core";
 
 export const recordingStatuses = ["live", "processing", "ready", "failed"] as const;
@@ -41,6 +43,9 @@ export interface AudioTrack {
   name: string | null;
   isDefault: boolean;
 }
+
+export const recordingKinds = ["recording", "clip"] as const;
+export type RecordingKind = (typeof recordingKinds)[number];
 
 export const streamStates = ["idle", "live", "disabled"] as const;
 export type StreamState = (typeof streamStates)[number];
@@ -92,6 +97,13 @@ export const recordings = pgTable(
     attempts: integer("attempts").notNull().default(0),
     /** The broadcast session (gateway) this recording comes from, when it does. */
     sessionId: text("session_id"),
+    /** A broadcast or dropped folder's recording, or a clip cut from one (its own MP4 under its own prefix). */
+    kind: text("kind", { enum: recordingKinds }).notNull().default("recording"),
+    /** A clip's parent recording. No foreign key: a clip outlives its parent and stays playable. */
+    parentId: uuid("parent_id"),
+    /** Seconds on the parent's timeline that the clip covers (after snapping to keyframes). */
+    clipStart: doublePrecision("clip_start"),
+    clipEnd: doublePrecision("clip_end"),
     ...timestamps,
   },
   (t) => [
@@ -99,6 +111,8 @@ export const recordings = pgTable(
     index("recordings_created_at_id_idx").on(t.createdAt.desc(), t.id.desc()),
     index("recordings_status_created_at_idx").on(t.status, t.createdAt.desc(), t.id.desc()),
     index("recordings_stream_created_at_idx").on(t.streamId, t.createdAt.desc(), t.id.desc()),
+    index("recordings_parent_created_at_idx").on(t.parentId, t.createdAt.desc(), t.id.desc()),
+    check("recordings_kind_check", sql`${t.kind} in ('recording', 'clip')`),
     check("recordings_status_check", sql`${t.status} in ('live', 'processing', 'ready', 'failed')`),
     check("recordings_progress_check", sql`${t.progress} >= 0 and ${t.progress} <= 1`),
   ],
@@ -122,6 +136,80 @@ export const streams = pgTable(
   (t) => [check("streams_state_check", sql`${t.state} in ('idle', 'live', 'disabled')`)],
 );
 
+export const deliveryStatuses = ["pending", "delivered", "failed"] as const;
+export type DeliveryStatus = (typeof deliveryStatuses)[number];
+
+export const webhookEndpoints = pgTable("webhook_endpoints", {
+  id: uuid("id").primaryKey().defaultRandom(),
+  url: text("url").notNull(),
+  /** Event types it wants; null = all. */
+  events: text("events").array(),
+  description: text("description"),
+  /** Standard Webhooks secret (`whsec_<base64>`), shown on create and rotate only. */
+  secret: text("secret").notNull(),
+  enabled: boolean("enabled").notNull().default(true),
+  /** Why it was disabled by the system (failing for WEBHOOK_RETRY_HOURS). */
+  disabledReason: text("disabled_reason"),
+  /** First failure since the last success: the endpoint is disabled once this is old enough. */
+  failingSince: timestamp("failing_since", { withTimezone: true, mode: "date" }),
+  ...timestamps,
+});
+
+/** One event to one endpoint: the per-endpoint queue the delivery loop drains, oldest event first. */
+export const webhookDeliveries = pgTable(
+  "webhook_deliveries",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    endpointId: uuid("endpoint_id")
+      .notNull()
+      .references(() => webhookEndpoints.id, { onDelete: "cascade" }),
+    eventId: text("event_id").notNull(),
+    eventType: text("event_type").notNull(),
+    /** The event's sequence in the events stream: delivery order. */
+    eventSeq: bigint("event_seq", { mode: "number" }).notNull(),
+    /** The recording or stream it is about. */
+    orderKey: text("order_key").notNull(),
+    eventCreatedAt: timestamp("event_created_at", { withTimezone: true, mode: "date" }).notNull(),
+    body: text("body").notNull(),
+    status: text("status", { enum: deliveryStatuses }).notNull().default("pending"),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: timestamp("next_attempt_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+    claimedBy: text("claimed_by"),
+    claimExpiresAt: timestamp("claim_expires_at", { withTimezone: true, mode: "date" }),
+    deliveredAt: timestamp("delivered_at", { withTimezone: true, mode: "date" }),
+    createdAt: timestamps.createdAt,
+  },
+  (t) => [
+    uniqueIndex("webhook_deliveries_endpoint_event_key").on(t.endpointId, t.eventId),
+    index("webhook_deliveries_pending_idx").on(t.endpointId, t.eventSeq).where(sql`${t.status} = 'pending'`),
+    check("webhook_deliveries_status_check", sql`${t.status} in ('pending', 'delivered', 'failed')`),
+  ],
+);
+
+/** Every attempt, for GET /webhooks/{id}/deliveries. */
+export const webhookAttempts = pgTable(
+  "webhook_attempts",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    deliveryId: bigint("delivery_id", { mode: "number" })
+      .notNull()
+      .references(() => webhookDeliveries.id, { onDelete: "cascade" }),
+    endpointId: uuid("endpoint_id").notNull(),
+    eventId: text("event_id").notNull(),
+    eventType: text("event_type").notNull(),
+    attempt: integer("attempt").notNull(),
+    statusCode: integer("status_code"),
+    durationMs: integer("duration_ms").notNull(),
+    error: text("error"),
+    nextRetryAt: timestamp("next_retry_at", { withTimezone: true, mode: "date" }),
+    at: timestamp("at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+  },
+  (t) => [index("webhook_attempts_endpoint_at_idx").on(t.endpointId, t.at.desc())],
+);
+
+export type WebhookEndpoint = typeof webhookEndpoints.$inferSelect;
+export type WebhookDelivery = typeof webhookDeliveries.$inferSelect;
+export type WebhookAttempt = typeof webhookAttempts.$inferSelect;
 export type Recording = typeof recordings.$inferSelect;
 export type NewRecording = typeof recordings.$inferInsert;
 export type Stream = typeof streams.$inferSelect;

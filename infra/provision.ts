@@ -80,12 +80,41 @@ function isNotFound(err: unknown): boolean {
   return e?.code === 404 || e?.code === "404" || /not found/i.test(e?.message ?? "");
 }
 
+/** The events stream (`vod.events.>`), kept EVENTS_MAX_AGE_HOURS whatever its consumers do: platforms read it too. */
+export async function provisionEventsStream(jsm: JetStreamManager, config: Config): Promise<void> {
+  const { stream, subjectPrefix, maxAgeMs } = config.events;
+  const wanted = {
+    name: stream,
+    subjects: [`${subjectPrefix}.>`],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_age: nanos(maxAgeMs),
+    // Publishers retry with the event's id as the message id: a retry within this window is dropped.
+    duplicate_window: nanos(2 * 60_000),
+    num_replicas: config.nats.streamReplicas,
+  };
+  try {
+    const info = await jsm.streams.info(stream);
+    const c = info.config;
+    if (c.max_age !== wanted.max_age || c.num_replicas !== wanted.num_replicas || c.subjects?.[0] !== wanted.subjects[0]) {
+      await jsm.streams.update(stream, { ...c, subjects: wanted.subjects, max_age: wanted.max_age, num_replicas: wanted.num_replicas });
+    }
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    await jsm.streams.add(wanted);
+  }
+  // The webhooks function fans out quickly and never gives an event up: delivery retries live in PostgreSQL.
+  await provisionConsumer(jsm, { ...config.nats, stream, subject: `${subjectPrefix}.>` }, config.events.consumer, -1);
+}
+
 export async function provisionJetStream(nc: NatsConnection, config: Config): Promise<void> {
   const jsm = await jetstreamManager(nc);
   await provisionStream(jsm, config.nats);
   for (const durable of Object.values(config.nats.consumers)) {
     await provisionConsumer(jsm, config.nats, durable, config.functions.maxDeliveries);
   }
+  await provisionEventsStream(jsm, config);
 }
 
 async function ensureBucket(s3: S3Client, bucket: string): Promise<void> {
@@ -197,13 +226,13 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       // Before the object store starts: MinIO's JetStream target publishes into this stream.
       const nc = await connectNats(config.nats, "provision");
       await provisionJetStream(nc, config).finally(() => nc.close());
-      console.log(`provision: JetStream stream ${config.nats.stream} on ${config.nats.subject}, consumers ${Object.values(config.nats.consumers).join(", ")}`);
+      console.log(`provision: JetStream stream ${config.nats.stream} on ${config.nats.subject}, consumers ${Object.values(config.nats.consumers).join(", ")}; events ${config.events.stream} on ${config.events.subjectPrefix}.>`);
       process.exit(0);
     }
     const { store, cors } = await provision(config);
     console.log(
       `provision: ${store}: buckets ${config.s3.hlsBucket}, ${config.s3.recordingsBucket} (private, CORS per ${cors}); ` +
-        `JetStream stream ${config.nats.stream} on ${config.nats.subject}, consumers ${Object.values(config.nats.consumers).join(", ")}; ` +
+        `JetStream stream ${config.nats.stream} on ${config.nats.subject}, consumers ${Object.values(config.nats.consumers).join(", ")}; events ${config.events.stream} on ${config.events.subjectPrefix}.>; ` +
         `migrations applied`,
     );
   } catch (err) {

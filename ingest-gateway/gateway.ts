@@ -4,6 +4,7 @@ import type { Config } from "../lib/config.js";
 import { resolveFfmpeg } from "../lib/ffmpeg.js";
 import type { Logger } from "../lib/log.js";
 import { connectNatsInBackground } from "../lib/nats.js";
+import { createEventPublisher } from "../lib/events.js";
 import { createS3 } from "../lib/s3.js";
 import { listen } from "../lib/service.js";
 import { createHttpApp } from "../lib/http/app.js";
@@ -32,7 +33,11 @@ export async function startGateway(config: Config, log: Logger): Promise<{ close
   const s3 = createS3(config.s3);
   const db = createDb(config.databaseUrl, { max: 10 });
   const { ffmpeg } = resolveFfmpeg(config.ffmpeg);
-  const manager = new SessionManager({ s3, db, log, config, metrics, budget, ffmpeg }, log, () => addon.makePipe());
+  // Ingest needs neither NATS, the database nor the store to go on (segments spool, uploads retry):
+  // they are readiness, never liveness, and NATS is connected in the background for ever.
+  const nats = connectNatsInBackground(config.nats, "ingest-gateway", log);
+  const events = createEventPublisher({ nats: nats.current, config, log, registry: metrics.registry });
+  const manager = new SessionManager({ s3, db, log, config, metrics, budget, ffmpeg, events }, log, () => addon.makePipe());
   const server = new addon.IngestServer({ auth: config.gateway.auth, peerIdleMs: PEER_IDLE_MS, segmentSeconds: config.gateway.segmentSeconds, stallMs: STALL_MS, udpReceiveBuffer: config.gateway.srtUdpReceiveBuffer }, (ev) => {
     try {
       manager.handle(ev);
@@ -64,9 +69,6 @@ export async function startGateway(config: Config, log: Logger): Promise<{ close
   if (!config.gateway.auth) log.warn("INGEST_AUTH=off: any stream name is accepted without a passphrase (development only)");
   if (!config.gateway.apiToken) log.warn("API_TOKEN is not set: creating, deleting and stopping streams is refused until it is");
 
-  // Ingest needs neither NATS, the database nor the store to go on (segments spool, uploads retry):
-  // they are readiness, never liveness, and NATS is connected in the background for ever.
-  const nats = connectNatsInBackground(config.nats, "ingest-gateway", log);
   const api = createApp({ db, log, config, manager, stats: (id) => server.stats(id), refreshStreams: () => table.refresh(), holdStream: (name) => table.hold(name, STOP_HOLD_MS) });
   const app = createHttpApp({ log, realm: "ingest-gateway" });
   app.use(httpMetrics(metrics.registry));
@@ -84,6 +86,7 @@ export async function startGateway(config: Config, log: Logger): Promise<{ close
       server.stop();
       await manager.suspendAll();
       await new Promise<void>((r) => http.close(() => r()));
+      await events.flush();
       await nats.close();
       await closeDb(db);
       s3.destroy();

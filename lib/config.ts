@@ -65,6 +65,18 @@ const schema = z.object({
   NATS_STREAM_REPLICAS: int(1, 5).default(1),
   CONVERT_CONSUMER: natsName.default("convert"),
   THUMBNAIL_CONSUMER: natsName.default("thumbnail"),
+  /** The stream every stream and recording change is published to, on `<EVENTS_SUBJECT_PREFIX>.<type>`. */
+  EVENTS_STREAM: natsName.default("VOD_EVENTS"),
+  EVENTS_SUBJECT_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "expected a NATS subject prefix like vod.events").default("vod.events"),
+  /** How long the events stream keeps an event, for consumers that read it late. */
+  EVENTS_MAX_AGE_HOURS: seconds.default(7 * 24),
+  WEBHOOKS_CONSUMER: natsName.default("webhooks"),
+  /** An event is retried this long; an endpoint failing this long is disabled. */
+  WEBHOOK_RETRY_HOURS: seconds.default(24),
+  /** The first retry's delay; each next one doubles (with jitter). */
+  WEBHOOK_RETRY_BASE_SECONDS: seconds.default(5),
+  /** Private, loopback and link-local endpoint addresses are refused in production unless this is on. */
+  WEBHOOK_ALLOW_PRIVATE: bool.default(false),
 
   DATABASE_URL: z
     .string()
@@ -92,6 +104,9 @@ const schema = z.object({
   /** Processes serving the API on its one port (node:cluster), to use more than one core. */
   API_WORKERS: int(1, 64).default(1),
   METRICS_PORT: int(0, 65535).default(0),
+  /** Longest clip of a recording, and longest live clip (the last N seconds of a broadcast). */
+  CLIP_MAX_SECONDS: int(1, 86_400).default(3600),
+  CLIP_LIVE_MAX_SECONDS: int(1, 86_400).default(600),
 
   GATEWAY_HTTP_PORT: int(1, 65535).default(9090),
   SRT_PORT: int(1, 65535).default(9999),
@@ -163,6 +178,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       streamReplicas: e.NATS_STREAM_REPLICAS,
       consumers: { convert: e.CONVERT_CONSUMER, thumbnail: e.THUMBNAIL_CONSUMER },
     },
+    events: {
+      stream: e.EVENTS_STREAM,
+      subjectPrefix: e.EVENTS_SUBJECT_PREFIX,
+      maxAgeMs: e.EVENTS_MAX_AGE_HOURS * 3600_000,
+      consumer: e.WEBHOOKS_CONSUMER,
+    },
+    webhooks: {
+      retryMs: e.WEBHOOK_RETRY_HOURS * 3600_000,
+      retryBaseMs: e.WEBHOOK_RETRY_BASE_SECONDS * 1000,
+      allowPrivate: e.WEBHOOK_ALLOW_PRIVATE || e.NODE_ENV !== "production",
+      timeoutMs: 10_000,
+    },
     databaseUrl: e.DATABASE_URL,
     functions: {
       concurrency: e.FUNCTION_CONCURRENCY,
@@ -177,6 +204,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     },
     ffmpeg: { ffmpegPath: e.FFMPEG_PATH, ffprobePath: e.FFPROBE_PATH },
     api: { port: e.API_PORT, token: e.API_TOKEN, readsRequireToken: e.API_READS_REQUIRE_TOKEN },
+    clips: { maxSeconds: e.CLIP_MAX_SECONDS, liveMaxSeconds: e.CLIP_LIVE_MAX_SECONDS },
     apiWorkers: e.API_WORKERS,
     gateway: {
       httpPort: e.GATEWAY_HTTP_PORT,

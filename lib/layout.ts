@@ -5,6 +5,8 @@
 // hls-streams/<any folder>/…                                        a dropped HLS folder (its source prefix)
 // recordings/<source prefix>/<name>.mp4, thumbnail.jpg,
 //            storyboard.jpg, storyboard.vtt, <name>.<lang>.vtt    a recording and its side files
+// recordings/clips/<clip id>/<name>.mp4, thumbnail.jpg, …              a clip: its own prefix, so deleting its parent
+//                                                                    (everything under the parent's prefix) leaves it
 // A playlist at the bucket's top level has no folder: its side files are named after it (`<name>.thumbnail.jpg`).
 
 /** The live playlist the gateway writes in each session's folder. */
@@ -76,4 +78,19 @@ export function keysOfRecording(row: {
   extraKeys?: readonly string[] | null;
 }): string[] {
   return [row.filePath, row.thumbnailPath, row.storyboardPath, row.storyboardVttPath, ...(row.extraKeys ?? [])].filter((k): k is string => Boolean(k));
+}
+
+/** A clip's source prefix: its own folder in the recordings bucket (never under its parent's, which its deletion empties). */
+export function clipPrefix(clipId: string): string {
+  return `clips/${clipId}`;
+}
+
+/** A clip's MP4, poster and storyboard, named like a recording's. */
+export function clipKeys(clipId: string): RecordingKeys {
+  return recordingKeys(clipPrefix(clipId), "clip");
+}
+
+/** Whether a recording's folder in the recordings bucket holds clips' folders too (a dropped folder named like the clips' root). */
+export function holdsClips(sourcePrefix: string): boolean {
+  return sourcePrefix !== "" && clipPrefix("x").startsWith(listPrefix(sourcePrefix));
 }

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { folderOf, keyIn, keysOfRecording, listPrefix, livePlaylistKey, recordingKeys, recordingName, sessionPrefix, subtitleKey } from "./layout.js";
+import { clipKeys, clipPrefix, folderOf, holdsClips, keyIn, keysOfRecording, listPrefix, livePlaylistKey, recordingKeys, recordingName, sessionPrefix, subtitleKey } from "./layout.js";
 
 test("a broadcast session's source prefix and live playlist sit under its stream", () => {
   assert.equal(sessionPrefix("studio-a", "2025-06-01T10-00-00Z"), "studio-a/2025-06-01T10-00-00Z");
@@ -41,4 +41,16 @@ test("every object of a recording is what its row names, without gaps or empties
     [keys.mp4, keys.poster, "cam/s1/s1.0.en.vtt"],
   );
   assert.deepEqual(keysOfRecording({}), []);
+});
+
+test("a clip's files sit under its own prefix, never under its parent's (which deleting the parent empties)", () => {
+  const id = "0f8fad5b-d9cb-469f-a165-70867728950e";
+  assert.equal(clipPrefix(id), `clips/${id}`);
+  assert.deepEqual(clipKeys(id), { mp4: `clips/${id}/clip.mp4`, poster: `clips/${id}/thumbnail.jpg`, sprite: `clips/${id}/storyboard.jpg`, vtt: `clips/${id}/storyboard.vtt` });
+  assert.ok(!clipKeys(id).mp4.startsWith(listPrefix(sessionPrefix("cam", "s1"))));
+  // A dropped folder named like the clips' root must not take every clip with it when deleted.
+  assert.equal(holdsClips("clips"), true);
+  assert.equal(holdsClips("clips-2025"), false);
+  assert.equal(holdsClips("cam/s1"), false);
+  assert.equal(holdsClips(""), false);
 });

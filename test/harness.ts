@@ -10,7 +10,7 @@ import { connectNats, type NatsConnection } from "../lib/nats.js";
 import { createDb, closeDb, type Db } from "../db/client.js";
 import { dropDatabase, runMigrations } from "../db/migrate.js";
 import { sleep } from "../lib/time.js";
-import { detectStore, provisionBuckets, provisionStream, ACK_WAIT_MS } from "../infra/provision.js";
+import { detectStore, provisionBuckets, provisionEventsStream, provisionStream, ACK_WAIT_MS } from "../infra/provision.js";
 import type { S3Client } from "@aws-sdk/client-s3";
 
 export interface TestEnv {
@@ -70,6 +70,10 @@ export async function createTestEnv(name: string, extraEnv: Record<string, strin
     DATABASE_URL: dbUrl.toString(),
     WORK_DIR: `/tmp/vod-test-${id}/work`,
     SPOOL_DIR: `/tmp/vod-test-${id}/spool`,
+    // An events stream of the file's own: its subjects do not overlap the stack's vod.events.>.
+    EVENTS_STREAM: `t_${slug.replaceAll("-", "_")}_${id}_events`,
+    EVENTS_SUBJECT_PREFIX: `t.${slug.replaceAll("-", "_")}.${id}.vod.events`,
+    WEBHOOKS_CONSUMER: `${slug.replaceAll("-", "_")}_${id}_webhooks`,
     ...extraEnv,
   };
   const config = loadConfig({ ...process.env, ...env });
@@ -88,6 +92,7 @@ export async function createTestEnv(name: string, extraEnv: Record<string, strin
       filter_subject: config.nats.subject,
     });
   }
+  await provisionEventsStream(jsm, config);
   await provisionBuckets(config, await detectStore(config));
   await runMigrations(config.databaseUrl);
   const s3 = createS3(config.s3);
@@ -103,6 +108,7 @@ export async function createTestEnv(name: string, extraEnv: Record<string, strin
     async close() {
       await closeDb(db);
       for (const durable of Object.values(config.nats.consumers)) await jsm.consumers.delete(config.nats.stream, durable).catch(() => {});
+      await jsm.streams.delete(config.events.stream).catch(() => {});
       for (const bucket of [config.s3.hlsBucket, config.s3.recordingsBucket]) {
         await deletePrefix(s3, bucket, "").catch(() => {});
         await s3.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => {});

@@ -147,3 +147,25 @@ test("delete from the player page removes the recording and returns to the list"
   assert.equal(await page.locator(`[data-testid=recording][data-id="${speedrun!.id}"]`).count(), 0);
   assert.equal((await fetch(`${base}/recordings/${speedrun!.id}`)).status, 404);
 });
+
+test("the webhooks view adds an endpoint, shows its secret once, sends a signed test and lists the delivery", async () => {
+  const { startReceiver } = await import("../../test/webhook-receiver.js");
+  const rcv = await startReceiver();
+  try {
+    await page.goto(`${base}/settings/webhooks`);
+    await page.evaluate((t) => localStorage.setItem("replay.apiToken", t), TOKEN);
+    await page.reload();
+    await page.fill("#webhook-url", rcv.url);
+    await page.fill("#webhook-description", "receiver under test");
+    await page.click("#webhook-form button[type=submit]");
+    const secret = await waitFor("the secret", async () => (await page.locator("#webhook-secret code").innerText().catch(() => "")) || undefined);
+    assert.match(secret, /^whsec_/);
+    await page.locator(".webhook", { hasText: rcv.url }).locator("text=Send test").click();
+    await waitFor("the test at the receiver", () => rcv.received.length === 1);
+    assert.equal(rcv.verified(secret)[0]?.type, "webhook.test");
+    await page.locator(".webhook", { hasText: rcv.url }).locator("text=Deliveries").click();
+    await waitFor("the delivery row", async () => /webhook\.test[\s\S]*200/.test(await page.locator(".log-table").innerText().catch(() => "")));
+  } finally {
+    await rcv.close();
+  }
+});

@@ -39,6 +39,10 @@ export function toSummary(row: CatalogSummary, origin: string, thumbnailUrl: str
     updatedAt: row.updatedAt,
     thumbnailUrl,
     storyboardUrl: row.storyboardVttPath ? `${origin}/recordings/${row.id}/storyboard.vtt` : null,
+    kind: row.kind,
+    parentId: row.parentId,
+    clipStart: row.clipStart,
+    clipEnd: row.clipEnd,
   };
 }
 

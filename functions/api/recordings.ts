@@ -1,8 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { deleteKeys, deletePrefix, getText, isNotFound } from "../../lib/s3.js";
-import { folderOf, keyIn, keysOfRecording, listPrefix, LIVE_PLAYLIST_NAME } from "../../lib/layout.js";
+import { folderOf, holdsClips, keyIn, keysOfRecording, listPrefix, LIVE_PLAYLIST_NAME } from "../../lib/layout.js";
 import { getRecording, listRecordings, type CatalogRecording } from "../../db/catalog.js";
 import { deleteRecordingRow, renameRecording } from "../../db/recordings.js";
+import { publishRecordingEvent } from "../../lib/events.js";
 import type { ApiDeps } from "./deps.js";
 import { HttpError } from "../../lib/http/errors.js";
 import { bearerAuth, passThrough } from "../../lib/http/auth.js";
@@ -49,7 +50,7 @@ export function recordingRoutes(deps: ApiDeps) {
     async (c) => {
       const q = c.req.valid("query");
       const after = q.cursor ? decodeCursor(q.cursor) : undefined;
-      const rows = await listRecordings(db, { status: q.status, stream: q.stream, from: q.from, to: q.to, q: q.q, after }, q.limit + 1);
+      const rows = await listRecordings(db, { status: q.status, kind: q.kind, parent: q.parent, stream: q.stream, from: q.from, to: q.to, q: q.q, after }, q.limit + 1);
       const page = rows.slice(0, q.limit);
       const last = page[page.length - 1];
       const base = origin(c);
@@ -250,12 +251,13 @@ export function recordingRoutes(deps: ApiDeps) {
       // A top-level playlist has no prefix of its own (that would be the whole bucket): only its named objects go.
       let objects = 0;
       const own = row.sourcePrefix ? listPrefix(row.sourcePrefix) : undefined;
-      if (own) {
-        objects += await deletePrefix(s3, hlsBucket, own);
-        objects += await deletePrefix(s3, recordingsBucket, own);
-      }
-      objects += await deleteKeys(s3, recordingsBucket, keysOfRecording(row).filter((k) => !(own && k.startsWith(own))));
+      // A folder that also holds the clips' folders (named like their root) loses only its own named objects there.
+      const ownInRecordings = own && !holdsClips(row.sourcePrefix) ? own : undefined;
+      if (own) objects += await deletePrefix(s3, hlsBucket, own);
+      if (ownInRecordings) objects += await deletePrefix(s3, recordingsBucket, ownInRecordings);
+      objects += await deleteKeys(s3, recordingsBucket, keysOfRecording(row).filter((k) => !(ownInRecordings && k.startsWith(ownInRecordings))));
       await deleteRecordingRow(db, row.id);
+      void publishRecordingEvent(deps.events, "recording.deleted", row);
       log.info({ recording: row.id, stream: row.streamId, objects, ms: Date.now() - started }, "recording deleted");
       return c.body(null, 204);
     },

@@ -1,6 +1,6 @@
 // The API's shapes, declared once: they validate requests, type the handlers and write /openapi.json.
 import { z } from "@hono/zod-openapi";
-import { recordingStatuses } from "../../db/schema.js";
+import { recordingKinds, recordingStatuses } from "../../db/schema.js";
 import { CURSOR_MESSAGE, CURSOR_PATTERN } from "./cursor.js";
 import { errorKinds } from "../../lib/http/errors.js";
 
@@ -57,6 +57,8 @@ export const ListQuery = z.object({
     .openapi({ example: 50, description: "Page size, 1-200 (default 50)" }),
   cursor: z.string().regex(CURSOR_PATTERN, CURSOR_MESSAGE).optional().openapi({ description: "The `nextCursor` of the previous page" }),
   status: z.enum(recordingStatuses, { error: `expected one of ${recordingStatuses.join(", ")}` }).optional(),
+  kind: z.enum(recordingKinds, { error: `expected one of ${recordingKinds.join(", ")}` }).optional().openapi({ description: "Only clips, or only recordings that are not clips" }),
+  parent: z.uuid({ error: "expected a recording id (a UUID)" }).optional().openapi({ description: "Only the clips cut from this recording" }),
   stream: z.string().min(1, "expected a stream name").max(500, "expected at most 500 characters").regex(NO_NUL, NUL_MESSAGE).optional().openapi({ description: "Exact stream name (or dropped folder path)" }),
   from: isoDate("recordings created at or after it").optional().openapi({ description: "Created at or after (inclusive)" }),
   to: isoDate("recordings created before it").optional().openapi({ description: "Created before (exclusive); a `to` at or before `from` is an empty range and matches nothing" }),
@@ -90,6 +92,10 @@ const RecordingBase = {
   updatedAt: z.string().openapi({ format: "date-time" }),
   thumbnailUrl: z.string().nullable().openapi({ description: "Presigned, expiring JPEG link" }),
   storyboardUrl: z.string().nullable().openapi({ description: "WebVTT of preview tiles (served by the API, tiles presigned)" }),
+  kind: z.enum(recordingKinds).openapi({ description: "`clip` for a clip cut from another recording" }),
+  parentId: z.uuid().nullable().openapi({ description: "A clip's parent recording (which may since have been deleted)" }),
+  clipStart: z.number().nullable().openapi({ description: "A clip's start on its parent's timeline, seconds" }),
+  clipEnd: z.number().nullable().openapi({ description: "A clip's end on its parent's timeline, seconds" }),
 };
 
 export const RecordingSummarySchema = z.object(RecordingBase).openapi("RecordingSummary");
@@ -161,3 +167,40 @@ export const LiveBroadcastSchema = z
   .openapi("LiveBroadcast");
 
 export const LiveListSchema = z.object({ items: z.array(LiveBroadcastSchema) }).openapi("LiveBroadcasts");
+
+const seconds = () =>
+  z.number({ error: "expected a number of seconds" }).finite("expected a finite number of seconds").min(0, "expected seconds from the recording's start, 0 or more");
+
+export const ClipBody = z
+  .object({
+    start: seconds().openapi({ description: "Seconds from the recording's start", example: 10 }),
+    end: seconds().openapi({ description: "Seconds from the recording's start, after start", example: 25 }),
+    title: z.string({ error: "expected a string" }).max(200, "expected a title of 1 to 200 characters").trim().min(1, "expected a title of 1 to 200 characters").regex(SOME_TEXT, NUL_MESSAGE).optional(),
+    precise: z.boolean({ error: "expected true or false" }).default(false).openapi({ description: "Frame-accurate start and end (re-encodes only up to the first keyframe inside the range); default: cut at keyframes, no re-encoding" }),
+  })
+  .strict()
+  .openapi("ClipRequest");
+
+/** The live clip request; its maximum is the API's CLIP_LIVE_MAX_SECONDS, so /openapi.json says it too. */
+export const liveClipBody = (maxSeconds: number) =>
+  z
+    .object({
+      seconds: z
+        .number({ error: "expected a number of seconds" })
+        .finite()
+        .positive("expected more than 0 seconds")
+        .max(maxSeconds, `at most ${maxSeconds} (CLIP_LIVE_MAX_SECONDS); clip the recording once the broadcast ends for a longer range`)
+        .default(Math.min(30, maxSeconds))
+        .openapi({ description: "The last N seconds already stored (default 30, at most CLIP_LIVE_MAX_SECONDS)", example: Math.min(30, maxSeconds) }),
+      title: ClipBody.shape.title,
+    })
+    .strict()
+    .openapi("LiveClipRequest");
+
+export const ClipCreatedSchema = z
+  .object({
+    id: z.uuid().openapi({ description: "The clip's recording id: poll GET /recordings/{id} until its status is ready" }),
+    status: z.enum(recordingStatuses),
+    url: z.string().openapi({ description: "The clip's recording" }),
+  })
+  .openapi("ClipCreated");

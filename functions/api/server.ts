@@ -6,6 +6,7 @@ import { createMetrics, listen, onShutdown } from "../../lib/service.js";
 import { closeDb, createDb } from "../../db/client.js";
 import { createApp } from "./app.js";
 import { createPresigner } from "./links.js";
+import { createClipJobs } from "../clip/jobs.js";
 
 /** One process serving the API: its own pools and connections, stopped cleanly on SIGTERM/SIGINT. */
 export async function serveApi(config: Config, log: Logger): Promise<void> {
@@ -15,7 +16,8 @@ export async function serveApi(config: Config, log: Logger): Promise<void> {
   // NATS only feeds /ready: the API serves without it, and keeps trying to connect in the background.
   const nats = connectNatsInBackground(config.nats, "api", log);
 
-  const app = createApp({ config, db, s3, log, nats: nats.current, presign: createPresigner(config.s3), metrics: createMetrics("api") });
+  const clipJobs = createClipJobs();
+  const app = createApp({ config, db, s3, log, nats: nats.current, presign: createPresigner(config.s3), metrics: createMetrics("api"), clipJobs });
   const server = await listen(app, config.api.port, log);
 
   onShutdown(log, async () => {
@@ -25,6 +27,9 @@ export async function serveApi(config: Config, log: Logger): Promise<void> {
       setTimeout(() => resolve(), config.functions.shutdownGraceMs).unref();
       if ("closeIdleConnections" in server) server.closeIdleConnections();
     });
+    // Clips being cut take seconds: let them finish (within the grace) rather than leave them processing.
+    if (clipJobs.running) log.info({ clips: clipJobs.running }, "waiting for clips being cut");
+    await Promise.race([clipJobs.idle(), new Promise((r) => setTimeout(r, config.functions.shutdownGraceMs).unref())]);
     await nats.close();
     await closeDb(db);
     s3.destroy();

@@ -9,6 +9,7 @@ import { HLS_PROTOCOLS, hlsInputOptions, resolveFfmpeg } from "../../lib/ffmpeg.
 import { HlsError, checkSegments, mergeWebVtt, resolveSource, sourceObjects, writeLocalPlaylist, type Resolution, type ResolvedSegment, type Source } from "../../lib/hls/index.js";
 import { folderOf, keysOfRecording, recordingKeys, recordingName, subtitleKey } from "../../lib/layout.js";
 import { deleteKeys, putText } from "../../lib/s3.js";
+import { publishRecordingEvent } from "../../lib/events.js";
 import { claimRecording, deleteVariantRecordings, getRecordingBySourcePrefix, markFailed, markProgress, markReady, recordingExists, recordingsCoveringPlaylist, releaseClaim } from "../../db/recordings.js";
 import type { RecordingWarning, SubtitleTrack } from "../../db/schema.js";
 import { PermanentError, TransientError, type GiveUp, type Handler, type HandlerContext, type HandlerResult, type Job } from "../runtime/handler.js";
@@ -16,7 +17,7 @@ import type { StorageEvent } from "../events/decode.js";
 import { probeInput, probeOutput, remux, type InputStreams, type OutputFacts, type Tools, type Track } from "./remux.js";
 import { createJobDir, recordChild, removeDeadJobDirs } from "./workdir.js";
 import { gapsInPart, type Gap, type Packet, type Part } from "./gaps.js";
-import { startStreamingUpload } from "./faststart.js";
+import { abortOpenUploads, startStreamingUpload } from "./faststart.js";
 import { backoffDelay, sleep } from "../../lib/time.js";
 
 // convert: a finished HLS folder → one faststart MP4 (every track the source has) in the recordings
@@ -72,6 +73,7 @@ export const convert: Handler<ConvertState> = async (event, ctx, job) => {
   }
   state.claimToken = claimToken;
   const recordingId = claim.recording.id;
+  void publishRecordingEvent(ctx.events, "recording.processing", claim.recording);
   log.info({ recording: recordingId, segments: src.segments.length, audio: src.audio.length, subtitles: src.subtitles.length, seconds: src.seconds, stage: "claimed" }, "converting");
 
   const lease = holdLease(ctx, recordingId, claimToken, leaseMs, src.sourcePrefix, log);
@@ -87,6 +89,8 @@ export const convert: Handler<ConvertState> = async (event, ctx, job) => {
     const probed = await probeSource(tools, src, inputs, dir, lease.signal);
     const tracks = planTracks(src, probed);
     const keys = recordingKeys(src.sourcePrefix, src.name);
+    const orphans = await abortOpenUploads(s3, config.s3.recordingsBucket, keys.mp4, lease.signal);
+    if (orphans) log.info({ aborted: orphans, key: keys.mp4 }, "aborted multipart uploads a stopped job left open on the MP4's key");
     const out = await remuxAndUpload({ s3, config, tools, src, inputs, tracks, dir, fileKey: keys.mp4, streaming: segmentBytes < STREAMING_LIMIT_BYTES, signal: lease.signal, report: lease.report, log });
     const subtitles = await writeSubtitles(s3, bucket, config.s3.recordingsBucket, src, lease.signal);
     lease.stop();
@@ -220,6 +224,7 @@ async function record(ctx: HandlerContext, m: Made): Promise<void> {
     return;
   }
   if (m.src.memberKeys) await dropMemberRecordings(ctx, m.src, m.log);
+  await publishRecordingEvent(ctx.events, "recording.ready", await getRecordingBySourcePrefix(ctx.db, m.src.sourcePrefix));
   m.log.info({ recording: m.recordingId, file: m.mp4, size, duration: facts.duration, tracks: m.tracks.length, warnings: warnings.length, convertMs: m.convertMs, stage: "ready" }, "recording ready");
 }
 
@@ -240,6 +245,8 @@ export const giveUpConvert: GiveUp<ConvertState> = async (event, reason, ctx, jo
     const covering = await recordingsCoveringPlaylist(ctx.db, event.key);
     sourcePrefix = covering.map((r) => r.sourcePrefix).sort((a, b) => b.length - a.length)[0] ?? folderOf(event.key);
   }
+  // A failing job's own upload is aborted where it fails; one left open by a killed replica before it is aborted here.
+  if (state?.name !== undefined) await abortOpenUploads(ctx.s3, ctx.config.s3.recordingsBucket, recordingKeys(sourcePrefix, state.name).mp4).catch(() => {});
   const written = await markFailed(ctx.db, {
     sourcePrefix,
     playlistKey: state?.playlistKey ?? event.key,
@@ -248,6 +255,7 @@ export const giveUpConvert: GiveUp<ConvertState> = async (event, reason, ctx, jo
     streamId: sourcePrefix,
     title: state?.name ?? recordingName(sourcePrefix, event.key),
   });
+  if (written) await publishRecordingEvent(ctx.events, "recording.failed", await getRecordingBySourcePrefix(ctx.db, sourcePrefix));
   ctx.log.warn({ sourcePrefix, reason, recorded: written, stage: "failed" }, written ? "recording failed" : "failure not recorded: the folder is held or finished by another playlist");
 };
 

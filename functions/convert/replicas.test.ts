@@ -4,6 +4,7 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
+import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, UploadPartCommand } from "@aws-sdk/client-s3";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
 import { like } from "drizzle-orm";
@@ -124,5 +125,25 @@ test("a finished playlist whose event was lost is converted after the sweep a re
   const r = await waitForRecording(env, "lost/event");
   assert.equal(r.status, "ready", r.error ?? "");
   assert.ok(workers[0]!.output.some((l) => l.includes('"stage":"sweep"') && l.includes('"published":1')));
+  await stopWorkers(workers);
+});
+
+test("a multipart upload a killed job left open on the MP4's key is aborted when the folder is converted", async () => {
+  // What a replica killed with -9 mid-upload leaves: an open upload on the MP4's key with a part in it.
+  const key = "orphan/left/left.mp4";
+  const bucket = env.config.s3.recordingsBucket;
+  const { UploadId } = await env.s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: "video/mp4" }));
+  await env.s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: 2, Body: Buffer.alloc(5 * 1024 * 1024, 1) }));
+  const open = async () => ((await env.s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: "orphan/" }))).Uploads ?? []).map((u) => u.UploadId);
+  assert.deepEqual(await open(), [UploadId]);
+
+  const workers = await startWorkers(env, "functions/convert/main.ts", 1, {}, "orphan");
+  started.push(...workers);
+  await uploadFiles(env.s3, env.config.s3.hlsBucket, "orphan/left", await listFolder(join(media, "short")));
+  const r = await waitForRecording(env, "orphan/left");
+  assert.equal(r.status, "ready", r.error ?? "");
+  assert.equal(r.filePath, key);
+  assert.deepEqual(await open(), [], "no multipart upload left open under orphan/");
+  assert.ok(workers[0]!.output.some((l) => l.includes("aborted multipart uploads")));
   await stopWorkers(workers);
 });

@@ -3,6 +3,7 @@ import type { Config } from "../../lib/config.js";
 import type { Logger } from "../../lib/log.js";
 import type { Db } from "../../db/client.js";
 import type { StorageEvent } from "../events/decode.js";
+import type { EventPublisher } from "../../lib/events.js";
 
 /** What a handler gets besides its event. Everything is passed in, so tests call handlers directly. */
 export interface HandlerContext {
@@ -19,6 +20,8 @@ export interface HandlerContext {
   progress(fraction: number): Promise<void>;
   /** Delivery attempt of this event, from 1. */
   attempt: number;
+  /** Publishes what the handler changed, after it committed; absent when a test calls a handler alone. */
+  events?: EventPublisher;
   /** Name of this replica (logs, job claims). */
   worker: string;
   /** How long NATS waits for an ack or heartbeat before redelivering (the consumer's ack_wait); leases should be shorter. */
@@ -31,7 +34,7 @@ export interface Job<S = unknown> {
 }
 
 /** A pure function of (event, context, job); the runtime binds it to a JetStream consumer. */
-export type Handler<S = unknown> = (event: StorageEvent, ctx: HandlerContext, job: Job<S>) => Promise<HandlerResult | void>;
+export type Handler<S = unknown, E = StorageEvent> = (event: E, ctx: HandlerContext, job: Job<S>) => Promise<HandlerResult | void>;
 export type HandlerResult = "done" | "ignored";
 
 /** Retrying cannot help (a bad playlist, a path escaping its folder): the message is terminated. */
@@ -53,4 +56,4 @@ export class TransientError extends Error {
 }
 
 /** Called once when an event is given up (permanent error, or the last delivery failed), to record why. */
-export type GiveUp<S = unknown> = (event: StorageEvent, reason: string, ctx: HandlerContext, job: Job<S>) => Promise<void>;
+export type GiveUp<S = unknown, E = StorageEvent> = (event: E, reason: string, ctx: HandlerContext, job: Job<S>) => Promise<void>;

@@ -9,7 +9,8 @@ import { createMetrics, listen, onShutdown } from "../../lib/service.js";
 import { dependencyChecks, mountOps } from "../../lib/http/ops.js";
 import { createDb, closeDb, ping, type Db } from "../../db/client.js";
 import type { StorageEvent } from "../events/decode.js";
-import { createRunner, type Runner } from "./runner.js";
+import { createEventPublisher } from "../../lib/events.js";
+import { createRunner, type EventSource, type Runner } from "./runner.js";
 import type { GiveUp, Handler } from "./handler.js";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Registry } from "prom-client";
@@ -38,6 +39,8 @@ export interface FunctionSpec<S = unknown> {
   accepts: (event: StorageEvent, config: Config) => boolean;
   handler: Handler<S>;
   giveUp?: GiveUp<S>;
+  /** Pulls from another stream than the storage notifications (the events stream), decoded its own way. */
+  source?: EventSource;
   /** Runs once before pulling (e.g. clearing temp files a crashed replica left). */
   prepare?: (deps: { config: Config; log: Logger; worker: string }) => Promise<void>;
   /** Long-running tasks the function owns (convert's sweep): started after pulling begins, awaited on stop. */
@@ -63,11 +66,13 @@ export async function startReplica<S>(spec: FunctionSpec<S>, config: Config = lo
   await spec.prepare?.({ config, log, worker });
 
   const registry = createMetrics(spec.name);
+  const events = createEventPublisher({ nats: () => nc, config, log, registry });
   const runner = createRunner({
     name: spec.name,
     handler: spec.handler as Handler,
     giveUp: spec.giveUp as GiveUp | undefined,
     accepts: (e) => spec.accepts(e, config),
+    source: spec.source,
     nc,
     s3,
     db,
@@ -76,6 +81,7 @@ export async function startReplica<S>(spec: FunctionSpec<S>, config: Config = lo
     consumer: spec.consumer(config),
     worker,
     registry,
+    events,
   });
   const app = mountOps(new Hono(), {
     registry,
@@ -101,6 +107,7 @@ export async function startReplica<S>(spec: FunctionSpec<S>, config: Config = lo
         stopBackground.abort();
         await Promise.all(tasks);
         await runner.stop();
+        await events.flush();
         await new Promise<void>((r) => server.close(() => r()));
         await nc.drain().catch(() => {});
         await closeDb(db);

@@ -8,6 +8,7 @@ import type { NatsConnection } from "../../lib/nats.js";
 import type { Db } from "../../db/client.js";
 import { decodeStorageEvent, type StorageEvent } from "../events/decode.js";
 import { backoffDelay, sleep } from "../../lib/time.js";
+import type { EventPublisher } from "../../lib/events.js";
 import { PermanentError, TransientError, type GiveUp, type Handler, type HandlerContext, type Job } from "./handler.js";
 
 export interface RunnerOptions {
@@ -17,6 +18,8 @@ export interface RunnerOptions {
   giveUp?: GiveUp;
   /** Which events are work for this function; the rest are acked without running the handler. */
   accepts: (event: StorageEvent) => boolean;
+  /** Another stream than the storage notifications, with its own decoding (the webhooks function's events). */
+  source?: EventSource;
   nc: NatsConnection;
   s3: S3Client;
   db: Db;
@@ -26,6 +29,13 @@ export interface RunnerOptions {
   consumer: string;
   worker: string;
   registry: Registry;
+  events?: EventPublisher;
+}
+
+/** Where a function's events come from when they are not storage notifications: the stream, how to decode, the key to log. */
+export interface EventSource {
+  stream: (config: Config) => string;
+  decode: (data: Uint8Array, seq: number) => StorageEvent[];
 }
 
 export interface Runner {
@@ -58,7 +68,7 @@ export class ShutdownAbort extends Error {
   override name = "ShutdownAbort";
 }
 
-export interface DeliveryOptions extends Pick<RunnerOptions, "name" | "handler" | "giveUp" | "accepts" | "s3" | "db" | "log" | "config" | "worker" | "registry"> {
+export interface DeliveryOptions extends Pick<RunnerOptions, "name" | "handler" | "giveUp" | "accepts" | "source" | "s3" | "db" | "log" | "config" | "worker" | "registry" | "events"> {
   /** The consumer's ack_wait and max_deliver, as NATS enforces them. */
   limits: () => { ackWaitMs: number; maxDeliver: number };
 }
@@ -81,7 +91,7 @@ export function createDeliveryHandler(o: DeliveryOptions): (msg: Delivery, signa
     const attempt = msg.info.deliveryCount;
     let events: StorageEvent[];
     try {
-      events = decodeStorageEvent(msg.data);
+      events = o.source ? o.source.decode(msg.data, msg.seq) : decodeStorageEvent(msg.data);
     } catch (err) {
       log.warn({ seq: msg.seq, err: (err as Error).message }, "terminating an undecodable notification");
       msg.term((err as Error).message);
@@ -115,6 +125,7 @@ export function createDeliveryHandler(o: DeliveryOptions): (msg: Delivery, signa
       signal,
       attempt,
       worker: o.worker,
+      events: o.events,
       redeliverAfterMs: ackWaitMs,
       async progress(fraction) {
         const f = Math.min(1, Math.max(0, fraction));
@@ -255,12 +266,13 @@ export function createRunner(o: RunnerOptions): Runner {
     },
     async start() {
       const js = jetstream(o.nc);
-      const consumer = await js.consumers.get(config.nats.stream, o.consumer);
+      const consumer = await js.consumers.get(o.source?.stream(config) ?? config.nats.stream, o.consumer);
       bound = consumer;
       const info = await consumer.info();
       // The consumer's settings win over ours: they decide when NATS redelivers or stops.
       if (info.config.ack_wait) ackWaitMs = millis(info.config.ack_wait);
-      if (info.config.max_deliver && info.config.max_deliver > 0) maxDeliver = info.config.max_deliver;
+      // -1 is unlimited (the webhooks consumer: an event is never given up, its retries live in PostgreSQL).
+      if (info.config.max_deliver) maxDeliver = info.config.max_deliver > 0 ? info.config.max_deliver : Number.POSITIVE_INFINITY;
       log.info({ consumer: o.consumer, concurrency, ackWaitMs, maxDeliver }, "pulling");
       loop = pull(consumer);
     },

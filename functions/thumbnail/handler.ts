@@ -6,7 +6,8 @@ import { HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/cli
 import { resolveFfmpeg } from "../../lib/ffmpeg.js";
 import { recordingKeys } from "../../lib/layout.js";
 import { isNotFound } from "../../lib/s3.js";
-import { ensureRecordingFor, setPoster, setStoryboard, thumbnailFields } from "../../db/recordings.js";
+import { publishRecordingEvent } from "../../lib/events.js";
+import { ensureRecordingFor, getRecordingBySourcePrefix, setPoster, setStoryboard, thumbnailFields } from "../../db/recordings.js";
 import { PermanentError, TransientError, type Handler } from "../runtime/handler.js";
 import { guessTimeline, lookupPlaylist, readEventPlaylist, type Timeline } from "./playlist.js";
 import { makePoster, NoVideo, type FrameDeps, type Poster } from "./poster.js";
@@ -116,11 +117,13 @@ export const handleThumbnail: Handler = async (event, ctx) => {
       const wave = await makeWaveform(deps, found.resolved);
       await put(s3, bucket, keys.poster, wave.jpeg, "image/jpeg", found.version, signal);
       await setPoster(db, sourcePrefix, keys.poster);
+      await publishRecordingEvent(ctx.events, "thumbnail.ready", await getRecordingBySourcePrefix(db, sourcePrefix));
       log.info({ key: keys.poster, bytes: wave.jpeg.length, lookupMs, ms: ms() }, "waveform poster uploaded (audio only, no storyboard)");
       return "done";
     }
     await put(s3, bucket, keys.poster, made.jpeg, "image/jpeg", found.version, signal);
     await setPoster(db, sourcePrefix, keys.poster);
+    await publishRecordingEvent(ctx.events, "thumbnail.ready", await getRecordingBySourcePrefix(db, sourcePrefix));
     log.info({ key: keys.poster, segment: made.segment.key, at: made.at, yavg: made.yavg, bytes: made.jpeg.length, lookupMs, ms: ms() }, "poster uploaded");
 
     const spriteName = keys.sprite.slice(keys.sprite.lastIndexOf("/") + 1);

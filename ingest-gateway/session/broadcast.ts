@@ -8,7 +8,8 @@ import type { Config } from "../../lib/config.js";
 import type { Logger } from "../../lib/log.js";
 import type { Db } from "../../db/client.js";
 import { endBroadcast, markSegmentStored, resumeBroadcast, startBroadcast } from "../../db/streams.js";
-import { failEmptyRecording } from "../../db/recordings.js";
+import { failEmptyRecording, getRecordingBySourcePrefix } from "../../db/recordings.js";
+import { publishRecordingEvent, type EventPublisher } from "../../lib/events.js";
 import { sessionPrefix } from "../../lib/layout.js";
 import type { GatewayMetrics } from "../metrics.js";
 import { SessionUploader } from "../uploader/uploader.js";
@@ -26,6 +27,8 @@ export interface BroadcastDeps {
   metrics: GatewayMetrics;
   budget: SpoolBudget;
   ffmpeg: string;
+  /** Announces stream and recording changes (stream.connected, recording.live, stream.disconnected). */
+  events?: EventPublisher;
   /** The SRT addon's side of a connection: hand it FFmpeg's stdin, or end it. */
   srt: { attach(id: number, fd: number): boolean; close(id: number): boolean; makePipe(): [number, number] };
 }
@@ -70,6 +73,7 @@ export class Broadcast {
   private graceTimer?: NodeJS.Timeout;
   private stopRequested = false;
   private readonly log: Logger;
+  private announcedDown = false;
 
   constructor(
     private readonly d: BroadcastDeps,
@@ -121,6 +125,8 @@ export class Broadcast {
     );
     this.recordingId = recordingId;
     this.log.info({ recording: recordingId, prefix: this.prefix }, "broadcast started");
+    void this.announce("stream.connected");
+    void getRecordingBySourcePrefix(this.d.db, this.prefix).then((row) => publishRecordingEvent(this.d.events, "recording.live", row), () => {});
   }
 
   /** A new SRT connection for this stream: it continues the session after the current one has finished. */
@@ -153,7 +159,7 @@ export class Broadcast {
     });
     if (wasWaiting || this.segmentsSeen > 0) {
       this.log.info({ peer, connection: id }, "caller reconnected; the session continues after a discontinuity");
-      void this.ready.then(() => resumeBroadcast(this.d.db, { stream: this.stream, session: this.session, recordingId: this.recordingId!, now: new Date() })).catch((err) =>
+      void this.ready.then(() => resumeBroadcast(this.d.db, { stream: this.stream, session: this.session, recordingId: this.recordingId!, now: new Date() })).then(() => this.announce("stream.connected")).catch((err) =>
         this.log.warn({ err: (err as Error).message }, "could not mark the stream live again"),
       );
     }
@@ -185,7 +191,10 @@ export class Broadcast {
     else if (conn.failure) void this.finish(conn.failure);
     else if (end.reason === "closed") void this.finish("the caller ended the stream");
     else if (end.reason === "stalled") void this.finish(`the connection was ended: ${end.detail ?? "it moved no data"}`);
-    else if (end.reason === "timeout") this.wait(this.d.config.gateway.reconnectGraceMs);
+    else if (end.reason === "timeout") {
+      this.wait(this.d.config.gateway.reconnectGraceMs);
+      void this.announce("stream.disconnected", `the connection was lost; the session stays open ${this.d.config.gateway.reconnectGraceMs / 1000} s for a reconnect`);
+    }
     else void this.finish("the connection was closed");
   }
 
@@ -234,11 +243,25 @@ export class Broadcast {
       if (!stored && this.recordingId)
         await failEmptyRecording(this.d.db, this.recordingId, this.emptyReason());
       await endBroadcast(this.d.db, this.stream, this.session, new Date());
+      if (!this.announcedDown) void this.announce("stream.disconnected", why);
       this.log.info({ recording: this.recordingId, why, segments: this.playlist.entries.length, seconds: Math.round(this.playlist.duration) }, stored ? "broadcast ended; final playlist stored" : "broadcast ended with no segment");
     } catch (err) {
       this.log.error({ err: (err as Error).message, why }, "could not finish the broadcast; the next gateway start finalises it from the store");
     }
     this.state = "ended";
+  }
+
+  /** The stream as the gateway's GET /streams shows it, after the change is committed. */
+  private announce(type: "stream.connected" | "stream.disconnected", reason?: string): Promise<void> {
+    const connected = type === "stream.connected";
+    this.announcedDown = !connected;
+    return this.d.events?.publish(type, {
+      name: this.stream,
+      state: connected ? "live" : "idle",
+      session: this.session,
+      recordingId: this.recordingId ?? null,
+      ...(connected ? {} : { reason }),
+    }) ?? Promise.resolve();
   }
 
   /** Gateway shutdown: store what is finished, leave the session open for a reconnect after the restart. */

@@ -189,6 +189,7 @@ function recordingCard(rec) {
   if (rec.thumbnailUrl) thumb.append(h("img", { src: rec.thumbnailUrl, alt: "", loading: "lazy" }));
   else thumb.append(h("div", { class: "placeholder" }, svg(rec.status === "live" ? ICON_LIVE : ICON_FILM)));
   if (rec.status !== "ready") thumb.append(badge(rec.status, rec.progress));
+  else if (rec.kind === "clip") thumb.append(h("span", { class: "badge clip", "data-testid": "clip-badge" }, "Clip"));
   if (rec.status === "processing") thumb.append(h("div", { class: "progress", role: "progressbar", "aria-valuenow": Math.round(rec.progress * 100) }, h("span", { style: `width:${Math.max(rec.progress * 100, 3)}%` })));
   else if (rec.durationSeconds) thumb.append(h("span", { class: "duration" }, duration(rec.durationSeconds)));
   attachPreview(thumb, rec);
@@ -390,6 +391,7 @@ async function startWatch(id) {
     const video = h("video", { controls: true, playsinline: true, preload: "metadata", poster: rec.thumbnailUrl, src: rec.videoUrl, "data-testid": "player" }, ...tracks);
     player.replaceChildren(video);
     startPlayback(video);
+    watched.video = video;
   } else if (rec.status === "live" && rec.liveUrl) {
     const video = h("video", { controls: true, playsinline: true, "data-testid": "player" });
     player.replaceChildren(video);
@@ -410,6 +412,7 @@ function renderDetails(details, rec) {
     "div",
     { class: "actions" },
     rec.videoUrl ? h("a", { class: "ghost-button", href: rec.videoUrl, download: "" }, "Download") : null,
+    watched.video && rec.durationSeconds ? h("button", { class: "ghost-button", type: "button", "data-testid": "clip-mode", onclick: () => toggleClipMode(rec) }, "Clip") : null,
     h("button", { class: "ghost-button", type: "button", onclick: () => rename() }, "Rename"),
     rec.status !== "live" ? h("button", { class: "danger-button", type: "button", onclick: () => remove() }, "Delete") : null,
   );
@@ -449,6 +452,7 @@ function renderDetails(details, rec) {
       h("div", { class: "status-line" }, badge(rec.status, rec.progress), h("span", { class: "sub" }, new Date(rec.createdAt).toLocaleString())),
       title,
       h("div", { class: "sub" }, h("a", { href: `/?stream=${encodeURIComponent(rec.stream)}` }, rec.stream)),
+      rec.kind === "clip" ? h("div", { class: "sub", "data-testid": "clip-of" }, `Clip of ${duration(rec.clipStart)}–${duration(rec.clipEnd)} of `, rec.parentId ? h("a", { href: `/watch/${rec.parentId}` }, "its recording") : "a recording") : null,
       (rec.warnings || []).length ? h("div", { class: "warning-box", "data-testid": "warnings" }, ...rec.warnings.map((w) => h("p", {}, w.message))) : null,
       rec.error ? h("div", { class: "error-box" }, rec.error) : null,
       h("dl", {}, ...detailRow("Duration", duration(rec.durationSeconds)), ...detailRow("Resolution", resolution), ...detailRow("Codecs", codecs), ...detailRow("Size", bytes(rec.fileSizeBytes)), ...detailRow("Source", rec.sourcePrefix)),
@@ -457,6 +461,144 @@ function renderDetails(details, rec) {
     ].filter(Boolean),
   );
   showMoreFrom(rec.stream, rec.id);
+  if (rec.kind !== "clip") showClips(rec.id);
+}
+
+// --- Clips ------------------------------------------------------------------------------------
+
+const watched = { video: null };
+
+/** The recording's clips, under the player. */
+async function showClips(parentId) {
+  let section = document.getElementById("clips");
+  if (!section) {
+    section = h("section", { class: "section clips", id: "clips", "data-testid": "clips", hidden: true });
+    document.getElementById("more-from").before(section);
+  }
+  try {
+    const page = await api(`/recordings?kind=clip&parent=${parentId}&limit=50`);
+    section.hidden = page.items.length === 0;
+    section.replaceChildren(h("div", { class: "section-head" }, h("h2", {}, `Clips (${page.items.length})`)), h("div", { class: "grid" }, ...page.items.map(recordingCard)));
+  } catch {
+    section.hidden = true;
+  }
+}
+
+function clock(seconds) {
+  const ms = Math.round((seconds % 1) * 10);
+  return `${duration(Math.floor(seconds))}.${ms}`;
+}
+
+/**
+ * Clip mode: in and out handles over a strip of storyboard tiles; dragging a handle shows that frame in
+ * the player; Preview plays the range; Create clip asks the API, shows progress, then plays the clip.
+ */
+async function toggleClipMode(rec) {
+  const existing = document.getElementById("clip-panel");
+  if (existing) { existing.remove(); return; }
+  const video = watched.video;
+  const total = rec.durationSeconds;
+  const range = { start: Math.min(video.currentTime || 0, Math.max(0, total - 10)), end: 0 };
+  range.end = Math.min(total, range.start + Math.min(30, total));
+  const strip = h("div", { class: "clip-strip" });
+  const selected = h("div", { class: "clip-selected" });
+  const tip = h("div", { class: "clip-tip", hidden: true });
+  const handle = (which) => h("div", { class: `clip-handle ${which}`, role: "slider", tabindex: "0", "aria-label": which === "in" ? "Clip start" : "Clip end", "aria-valuemin": "0", "aria-valuemax": String(total), "data-testid": `clip-${which}` });
+  const inHandle = handle("in"), outHandle = handle("out");
+  const timeline = h("div", { class: "clip-timeline", "data-testid": "clip-timeline" }, strip, selected, inHandle, outHandle, tip);
+  const label = h("span", { class: "clip-range", "data-testid": "clip-range" });
+  const precise = h("input", { type: "checkbox", "data-testid": "clip-precise" });
+  const status = h("div", { class: "clip-status", "data-testid": "clip-status" });
+  const createButton = h("button", { class: "primary-button", type: "button", "data-testid": "clip-create", onclick: () => create() }, "Create clip");
+  const panel = h(
+    "section",
+    { class: "clip-panel", id: "clip-panel", "data-testid": "clip-panel" },
+    timeline,
+    h("div", { class: "clip-controls" }, label, h("label", { class: "clip-precise" }, precise, " Frame-accurate"),
+      h("button", { class: "ghost-button", type: "button", "data-testid": "clip-preview", onclick: () => preview() }, "Preview"), createButton),
+    status,
+  );
+  document.querySelector(".player-wrap").append(panel);
+
+  const cues = rec.storyboardUrl ? await loadStoryboard(rec.storyboardUrl) : [];
+  // Tiles along the strip, each where its cue starts: the timeline reads like the video.
+  for (const cue of cues) {
+    const tile = h("div", { class: "clip-tile", style: `left:${(cue.start / total) * 100}%;width:${((cue.end - cue.start) / total) * 100}%;background-image:url("${cue.url}");background-position:-${cue.x}px -${cue.y}px;` });
+    strip.append(tile);
+  }
+
+  function draw() {
+    const a = (range.start / total) * 100, b = (range.end / total) * 100;
+    inHandle.style.left = `${a}%`;
+    outHandle.style.left = `${b}%`;
+    selected.style.left = `${a}%`;
+    selected.style.width = `${b - a}%`;
+    inHandle.setAttribute("aria-valuenow", range.start.toFixed(1));
+    outHandle.setAttribute("aria-valuenow", range.end.toFixed(1));
+    label.textContent = `${clock(range.start)} – ${clock(range.end)} (${(range.end - range.start).toFixed(1)} s)`;
+  }
+  function set(which, t) {
+    const min = 0.5;
+    if (which === "in") range.start = Math.max(0, Math.min(t, range.end - min));
+    else range.end = Math.min(total, Math.max(t, range.start + min));
+    draw();
+    // The current frame, shown while dragging.
+    video.pause();
+    video.currentTime = which === "in" ? range.start : range.end;
+    const cue = cues.find((c) => video.currentTime >= c.start && video.currentTime < c.end);
+    tip.hidden = false;
+    tip.style.left = `${((which === "in" ? range.start : range.end) / total) * 100}%`;
+    tip.replaceChildren(cue ? h("div", { class: "clip-tip-image", style: `background-image:url("${cue.url}");background-position:-${cue.x}px -${cue.y}px;width:${cue.w}px;height:${cue.h}px` }) : "", h("span", {}, clock(which === "in" ? range.start : range.end)));
+  }
+  for (const [which, el] of [["in", inHandle], ["out", outHandle]]) {
+    el.addEventListener("pointerdown", (e) => { e.preventDefault(); el.setPointerCapture(e.pointerId); el.classList.add("dragging"); });
+    el.addEventListener("pointermove", (e) => {
+      if (!el.hasPointerCapture(e.pointerId)) return;
+      const box = timeline.getBoundingClientRect();
+      set(which, (Math.min(Math.max(e.clientX - box.left, 0), box.width) / box.width) * total);
+    });
+    el.addEventListener("pointerup", (e) => { el.releasePointerCapture(e.pointerId); el.classList.remove("dragging"); tip.hidden = true; });
+    el.addEventListener("keydown", (e) => {
+      const step = e.shiftKey ? 10 : 1;
+      if (e.key === "ArrowLeft") { e.preventDefault(); set(which, (which === "in" ? range.start : range.end) - step); }
+      if (e.key === "ArrowRight") { e.preventDefault(); set(which, (which === "in" ? range.start : range.end) + step); }
+    });
+  }
+  function preview() {
+    video.currentTime = range.start;
+    const stop = () => { if (video.currentTime >= range.end) { video.pause(); video.removeEventListener("timeupdate", stop); } };
+    video.addEventListener("timeupdate", stop);
+    startPlayback(video);
+  }
+  async function create() {
+    createButton.disabled = true;
+    try {
+      const made = await withToken(() => api(`/recordings/${rec.id}/clips`, { method: "POST", json: { start: Number(range.start.toFixed(3)), end: Number(range.end.toFixed(3)), precise: precise.checked } }));
+      await follow(made.id);
+    } catch (err) {
+      status.replaceChildren(h("div", { class: "error-box" }, err.message));
+      toast(err.message, true);
+    } finally {
+      createButton.disabled = false;
+    }
+  }
+  async function follow(id) {
+    for (;;) {
+      const clip = await api(`/recordings/${id}`);
+      if (clip.status === "ready") {
+        const player = h("video", { controls: true, playsinline: true, src: clip.videoUrl, poster: clip.thumbnailUrl, "data-testid": "clip-player" });
+        status.replaceChildren(h("div", { class: "clip-made" }, player, h("a", { href: `/watch/${clip.id}`, "data-testid": "clip-link" }, `${clip.title} · ${duration(clip.durationSeconds)}`)));
+        startPlayback(player);
+        showClips(rec.id);
+        toast("Clip ready");
+        return;
+      }
+      if (clip.status === "failed") throw new Error(clip.error || "the clip failed");
+      status.replaceChildren(h("div", { class: "notice" }, h("div", {}, h("strong", {}, "Cutting the clip"), h("div", { class: "progress", role: "progressbar", "data-testid": "clip-progress" }, h("span", { style: `width:${Math.max(clip.progress * 100, 3)}%` })))));
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  draw();
 }
 
 /** Other recordings of the same stream under the player, so the page is not a dead end. */
@@ -498,6 +640,89 @@ async function startLive(stream) {
   showMoreFrom(b.stream, b.recordingId);
 }
 
+// --- Webhooks settings ------------------------------------------------------------------------
+
+async function loadWebhooks() {
+  const list = document.getElementById("webhook-list");
+  let items;
+  try {
+    items = (await withToken(() => api("/webhooks"))).items;
+  } catch (err) {
+    list.replaceChildren(h("div", { class: "empty" }, err.message));
+    return;
+  }
+  if (items.length === 0) list.replaceChildren(h("div", { class: "empty" }, "No endpoints yet: add one above."));
+  else list.replaceChildren(...items.map(webhookRow));
+}
+
+function webhookRow(w) {
+  const log = h("div", { class: "webhook-log", hidden: true });
+  const state = w.enabled ? h("span", { class: "pill ok" }, "enabled") : h("span", { class: "pill failed", title: w.disabledReason || "" }, w.disabledReason ? "disabled by the service" : "disabled");
+  const test = async () => {
+    try {
+      const r = await withToken(() => api(`/webhooks/${w.id}/test`, { method: "POST" }));
+      toast(r.ok ? `Test delivered (${r.statusCode}, ${r.durationMs} ms)` : `Test failed: ${r.error}`, !r.ok);
+      if (!log.hidden) await showLog();
+    } catch (err) {
+      toast(err.message, true);
+    }
+  };
+  const showLog = async () => {
+    const { items } = await withToken(() => api(`/webhooks/${w.id}/deliveries?limit=20`));
+    log.hidden = false;
+    log.replaceChildren(
+      items.length === 0
+        ? h("div", { class: "muted" }, "No deliveries yet.")
+        : h("table", { class: "log-table" },
+            h("tr", {}, h("th", {}, "When"), h("th", {}, "Event"), h("th", {}, "Try"), h("th", {}, "Status"), h("th", {}, "ms"), h("th", {}, "Error / next retry")),
+            ...items.map((a) => h("tr", {}, h("td", {}, ago(a.at)), h("td", {}, a.eventType), h("td", {}, a.attempt), h("td", {}, a.statusCode ?? "—"), h("td", {}, a.durationMs), h("td", {}, [a.error, a.nextRetryAt ? `retry ${new Date(a.nextRetryAt).toLocaleTimeString()}` : ""].filter(Boolean).join(" · ")))),
+          ),
+    );
+  };
+  const toggle = async () => {
+    await withToken(() => api(`/webhooks/${w.id}`, { method: "PATCH", json: { enabled: !w.enabled } }));
+    await loadWebhooks();
+  };
+  const remove = async () => {
+    if (!confirm(`Remove the endpoint ${w.url}?`)) return;
+    await withToken(() => api(`/webhooks/${w.id}`, { method: "DELETE" }));
+    await loadWebhooks();
+  };
+  return h("div", { class: "webhook" },
+    h("div", { class: "webhook-head" },
+      h("div", {}, h("div", { class: "webhook-url" }, w.url), h("div", { class: "muted" }, [w.description, w.events ? w.events.join(", ") : "all events"].filter(Boolean).join(" · "))),
+      state,
+      h("div", { class: "webhook-actions" },
+        h("button", { class: "ghost-button", type: "button", onclick: test }, "Send test"),
+        h("button", { class: "ghost-button", type: "button", onclick: () => (log.hidden ? showLog() : (log.hidden = true)) }, "Deliveries"),
+        h("button", { class: "ghost-button", type: "button", onclick: toggle }, w.enabled ? "Disable" : "Enable"),
+        h("button", { class: "danger-button", type: "button", onclick: remove }, "Remove"),
+      ),
+    ),
+    w.disabledReason ? h("div", { class: "muted" }, w.disabledReason) : null,
+    log,
+  );
+}
+
+function startWebhooks() {
+  document.getElementById("webhook-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const url = document.getElementById("webhook-url").value.trim();
+    const description = document.getElementById("webhook-description").value.trim() || undefined;
+    try {
+      const w = await withToken(() => api("/webhooks", { method: "POST", json: { url, description } }));
+      const secret = document.getElementById("webhook-secret");
+      secret.hidden = false;
+      secret.replaceChildren(h("strong", {}, "Signing secret (shown once): "), h("code", {}, w.secret));
+      e.target.reset();
+      await loadWebhooks();
+    } catch (err) {
+      toast(err.message, true);
+    }
+  });
+  loadWebhooks();
+}
+
 // --- Start ------------------------------------------------------------------------------------
 
 updateTokenButton();
@@ -506,3 +731,4 @@ const view = app.dataset.view;
 if (view === "library") startLibrary();
 else if (view === "watch") startWatch(app.dataset.id);
 else if (view === "live") startLive(app.dataset.stream);
+else if (view === "webhooks") startWebhooks();

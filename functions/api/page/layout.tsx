@@ -1,7 +1,7 @@
 import type { Child } from "hono/jsx";
 
 /** The page shell: header with search, then the view the client script fills (library, watch, live). */
-export function Layout(props: { title: string; view: "library" | "watch" | "live"; data?: Record<string, string>; children?: Child }) {
+export function Layout(props: { title: string; view: "library" | "watch" | "live" | "webhooks"; data?: Record<string, string>; children?: Child }) {
   const data = Object.fromEntries(Object.entries(props.data ?? {}).map(([k, v]) => [`data-${k}`, v]));
   return (
     <html lang="en">
@@ -23,6 +23,7 @@ export function Layout(props: { title: string; view: "library" | "watch" | "live
             <input id="search" name="q" type="search" placeholder="Search titles and streams" autocomplete="off" aria-label="Search recordings" />
           </form>
           <div class="topbar-actions">
+            <a class="ghost-button" href="/settings/webhooks">Webhooks</a>
             <a class="ghost-button" href="/docs">API</a>
             <button id="token-button" class="ghost-button" type="button">Sign in</button>
           </div>
@@ -85,6 +86,25 @@ export function LibraryView() {
         </div>
       </section>
     </>
+  );
+}
+
+/** Webhook endpoints: add one (its secret is shown once), send a test, read recent deliveries. */
+export function WebhooksView() {
+  return (
+    <section class="section webhooks">
+      <div class="section-head">
+        <h2>Webhooks</h2>
+      </div>
+      <p class="muted">Signed (Standard Webhooks) POSTs for stream and recording events. Managing them needs the API token.</p>
+      <form id="webhook-form" class="webhook-form">
+        <input id="webhook-url" class="text-input" type="url" required placeholder="https://example.com/hooks/vod" aria-label="Endpoint URL" />
+        <input id="webhook-description" class="text-input" type="text" placeholder="Description (optional)" aria-label="Description" />
+        <button class="primary-button" type="submit">Add endpoint</button>
+      </form>
+      <div id="webhook-secret" class="notice" hidden></div>
+      <div id="webhook-list" class="webhook-list" aria-live="polite"></div>
+    </section>
   );
 }
 
