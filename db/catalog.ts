@@ -2,7 +2,7 @@
 // the API's writes (rename, delete) are in db/recordings.ts, the table's owner.
 import { and, eq, sql } from "drizzle-orm";
 import type { Db } from "./client.js";
-import { recordings, streams, type AudioTrack, type RecordingKind, type RecordingStatus, type RecordingWarning, type SubtitleTrack } from "./schema.js";
+import { recordings, streams, type AbrRendition, type AbrStatus, type AudioTrack, type RecordingKind, type RecordingStatus, type RecordingWarning, type SubtitleTrack } from "./schema.js";
 
 export interface RecordingFilter {
   status?: RecordingStatus;
@@ -45,6 +45,15 @@ export interface CatalogRecording {
   subtitles: SubtitleTrack[] | null;
   /** Side files beside the MP4 (subtitles), for deleting every object of the recording. */
   extraKeys: string[] | null;
+  abrStatus: AbrStatus | null;
+  abrProgress: number;
+  abrError: string | null;
+  abrMasterPath: string | null;
+  abrDashPath: string | null;
+  abrRenditions: AbrRendition[] | null;
+  pinned: boolean;
+  sourceDeletedAt: Date | null;
+  sourceDeletedReason: string | null;
   createdAt: string;
   updatedAt: string;
   /** created_at to the microsecond, as PostgreSQL stores it: what a page cursor must carry. */
@@ -78,7 +87,10 @@ function recordingColumns(pg: Db["$client"]) {
   return pg`
     ${summaryColumns(pg)}, user_id as "userId", video_codec as "videoCodec", audio_codec as "audioCodec",
     file_path as "filePath", storyboard_path as "storyboardPath", source_prefix as "sourcePrefix",
-    playlist_key as "playlistKey", session_id as "sessionId", warnings, audio_tracks as "audioTracks", subtitles, extra_keys as "extraKeys"`;
+    playlist_key as "playlistKey", session_id as "sessionId", warnings, audio_tracks as "audioTracks", subtitles, extra_keys as "extraKeys",
+    abr_status as "abrStatus", abr_progress as "abrProgress", abr_error as "abrError", abr_master_path as "abrMasterPath",
+    abr_dash_path as "abrDashPath", abr_renditions as "abrRenditions",
+    pinned, source_deleted_at as "sourceDeletedAt", source_deleted_reason as "sourceDeletedReason"`;
 }
 
 /** `%`, `_` and `\` are LIKE wildcards; a search for them means the characters themselves. */

@@ -1,6 +1,6 @@
-import { and, eq, gte, inArray, isNotNull, ne, or, sql } from "drizzle-orm";
+import { and, eq, gte, inArray, isNotNull, isNull, ne, or, sql } from "drizzle-orm";
 import type { Db } from "./client.js";
-import { recordings, type AudioTrack, type Recording, type RecordingWarning, type SubtitleTrack } from "./schema.js";
+import { recordings, streams, type AbrRendition, type AudioTrack, type Recording, type RecordingWarning, type SubtitleTrack } from "./schema.js";
 
 // The one owner of the recordings table: every query that writes it lives here, whoever calls it
 // (convert, thumbnail, the API, the gateway), beside the reads of the functions that write it.
@@ -62,6 +62,8 @@ export async function claimRecording(db: Db, c: ClaimRequest): Promise<ClaimResu
         claimedBy: c.claimToken,
         claimExpiresAt: lease,
         attempts: sql`${recordings.attempts} + 1`,
+        // A new MP4 needs a new ladder: the package function makes it again on the next recording.ready.
+        abrStatus: sql`case when ${recordings.abrStatus} is null then null else 'pending' end`,
         updatedAt: sql`now()`,
       },
       setWhere: sql`not (${recordings.status} = 'ready' and ${recordings.playlistKey} = ${c.playlistKey} and ${recordings.playlistEtag} = ${c.playlistEtag})
@@ -105,13 +107,15 @@ export interface ReadyFacts {
   audioTracks: AudioTrack[];
   subtitles: SubtitleTrack[];
   extraKeys: string[];
+  /** Bytes of the source segments, for usage. */
+  sourceBytes?: number;
 }
 
 /** The MP4 is fully uploaded: ready, lease released. False when the lease was lost meanwhile. */
 export async function markReady(db: Db, id: string, claimToken: string, facts: ReadyFacts): Promise<boolean> {
   const rows = await db
     .update(recordings)
-    .set({ ...facts, status: "ready", progress: 1, error: null, claimedBy: null, claimExpiresAt: null, updatedAt: sql`now()` })
+    .set({ ...facts, status: "ready", progress: 1, error: null, claimedBy: null, claimExpiresAt: null, readyAt: sql`now()`, updatedAt: sql`now()` })
     .where(and(eq(recordings.id, id), eq(recordings.claimedBy, claimToken)))
     .returning({ id: recordings.id });
   return rows.length > 0;
@@ -233,6 +237,7 @@ export async function recordingsCoveringPlaylist(db: Db, playlistKey: string) {
       playlistKey: recordings.playlistKey,
       playlistEtag: recordings.playlistEtag,
       updatedAt: recordings.updatedAt,
+      sourceDeletedAt: recordings.sourceDeletedAt,
     })
     .from(recordings)
     .where(inArray(recordings.sourcePrefix, prefixes));
@@ -242,6 +247,12 @@ export async function recordingsCoveringPlaylist(db: Db, playlistKey: string) {
 
 export async function renameRecording(db: Db, id: string, title: string) {
   const rows = await db.update(recordings).set({ title, updatedAt: sql`now()` }).where(eq(recordings.id, id)).returning({ id: recordings.id });
+  return rows.length > 0;
+}
+
+/** Pins (kept regardless of retention) or unpins; false when there is no such recording. */
+export async function setPinned(db: Db, id: string, pinned: boolean) {
+  const rows = await db.update(recordings).set({ pinned, updatedAt: sql`now()` }).where(eq(recordings.id, id)).returning({ id: recordings.id });
   return rows.length > 0;
 }
 
@@ -274,6 +285,93 @@ export async function recordingOfDrop(db: Db, sourcePrefix: string, since: Date,
   const readyVersion = etags.length ? or(changed, and(eq(recordings.status, "ready"), inArray(recordings.playlistEtag, etags))) : changed;
   const [row] = await db.select().from(recordings).where(and(eq(recordings.sourcePrefix, sourcePrefix), readyVersion));
   return row;
+}
+
+// The retention job's reads and writes. A stream's own setting wins over the global one; a dropped
+// folder has no stream row and follows the global one.
+
+/** When retention counts from: rows made before ready_at existed count from their last change. */
+const readySince = sql`coalesce(${recordings.readyAt}, ${recordings.updatedAt})`;
+/** Days as SQL: the stream's override, else the global value. */
+const recordingDays = (globalDays: number) => sql<number>`coalesce(${streams.recordingRetentionDays}, ${globalDays}::float8)`;
+/** keep → null (never), delete → 0, else the number of days. */
+const sourceDays = (globalMode: string) => {
+  const mode = sql`coalesce(${streams.sourceRetention}, ${globalMode}::text)`;
+  return sql<number | null>`(case ${mode} when 'keep' then null when 'delete' then 0 else (${mode})::float8 end)`;
+};
+
+/** Ready, unpinned recordings whose retention has run out, oldest first, at most `limit`. */
+export async function recordingsDueForDeletion(db: Db, o: { globalDays: number; limit: number }) {
+  const days = recordingDays(o.globalDays);
+  return db
+    .select({ recording: recordings, days })
+    .from(recordings)
+    .leftJoin(streams, eq(streams.name, recordings.streamId))
+    .where(
+      and(
+        eq(recordings.status, "ready"),
+        eq(recordings.pinned, false),
+        sql`${days} > 0`,
+        sql`${readySince} + ${days} * interval '1 day' <= now()`,
+      ),
+    )
+    .orderBy(readySince)
+    .limit(o.limit);
+}
+
+/**
+ * Recordings whose source HLS folder is due: ready with its poster (or ready for an hour without one),
+ * not the stream's current broadcast, source still there, and the retention after ready has run out.
+ */
+export async function sourcesDueForDeletion(db: Db, o: { globalMode: string; limit: number }) {
+  const days = sourceDays(o.globalMode);
+  return db
+    .select({ recording: recordings, days })
+    .from(recordings)
+    .leftJoin(streams, eq(streams.name, recordings.streamId))
+    .where(
+      and(
+        eq(recordings.status, "ready"),
+        // A clip has no source HLS of its own.
+        eq(recordings.kind, "recording"),
+        isNull(recordings.sourceDeletedAt),
+        or(isNotNull(recordings.thumbnailPath), sql`${readySince} <= now() - interval '1 hour'`),
+        or(isNull(streams.currentRecordingId), ne(streams.currentRecordingId, recordings.id)),
+        sql`${readySince} + ${days} * interval '1 day' <= now()`,
+      ),
+    )
+    .orderBy(readySince)
+    .limit(o.limit);
+}
+
+export async function markSourceDeleted(db: Db, id: string, reason: string): Promise<void> {
+  await db.update(recordings).set({ sourceDeletedAt: sql`now()`, sourceDeletedReason: reason }).where(eq(recordings.id, id));
+}
+
+/** Deletes the row only if it is still due (not pinned meanwhile); the row as it was, or undefined. */
+export async function deleteExpiredRecordingRow(db: Db, id: string): Promise<Recording | undefined> {
+  const [row] = await db
+    .delete(recordings)
+    .where(and(eq(recordings.id, id), eq(recordings.pinned, false), eq(recordings.status, "ready")))
+    .returning();
+  return row;
+}
+
+/** Per stream: recordings, bytes of MP4s, and how many still keep their source. */
+export async function usageByStream(db: Db, stream?: string) {
+  return db
+    .select({
+      stream: recordings.streamId,
+      recordings: sql<number>`count(*)::int`,
+      mp4Bytes: sql<number>`coalesce(sum(${recordings.fileSizeBytes}), 0)::float8`,
+      sourceBytes: sql<number>`coalesce(sum(${recordings.sourceBytes}) filter (where ${recordings.sourceDeletedAt} is null), 0)::float8`,
+      sourcesKept: sql<number>`(count(*) filter (where ${recordings.sourceDeletedAt} is null))::int`,
+      pinned: sql<number>`(count(*) filter (where ${recordings.pinned}))::int`,
+    })
+    .from(recordings)
+    .where(stream === undefined ? undefined : eq(recordings.streamId, stream))
+    .groupBy(recordings.streamId)
+    .orderBy(recordings.streamId);
 }
 
 // Clips: recordings cut from another one (functions/clip). The row is made by the API when asked for, and
@@ -330,11 +428,14 @@ export async function markClipReady(db: Db, id: string, facts: ClipFacts): Promi
   return rows.length > 0;
 }
 
-export async function markClipFailed(db: Db, id: string, error: string): Promise<void> {
-  await db
+/** True when this call failed the clip (it was still processing). */
+export async function markClipFailed(db: Db, id: string, error: string): Promise<boolean> {
+  const rows = await db
     .update(recordings)
     .set({ status: "failed", error, updatedAt: sql`now()` })
-    .where(and(eq(recordings.id, id), eq(recordings.kind, "clip"), eq(recordings.status, "processing")));
+    .where(and(eq(recordings.id, id), eq(recordings.kind, "clip"), eq(recordings.status, "processing")))
+    .returning({ id: recordings.id });
+  return rows.length > 0;
 }
 
 /** Clips still `processing` long after any cut takes: the process cutting them stopped. Fails them with a reason. */
@@ -345,4 +446,93 @@ export async function failAbandonedClips(db: Db, olderThanMs: number, error: str
     .where(and(eq(recordings.kind, "clip"), eq(recordings.status, "processing"), sql`${recordings.updatedAt} < now() - ${olderThanMs} * interval '1 millisecond'`))
     .returning({ id: recordings.id });
   return rows.length;
+}
+
+// The package function's writes: the ABR ladder has its own status and lease, apart from the recording's,
+// so packaging never touches status, error or the convert claim.
+
+export type AbrClaimResult =
+  | { kind: "claimed"; recording: Recording }
+  /** Gone, not ready, or its ladder already packaged: nothing to do. */
+  | { kind: "nothing"; why: string }
+  | { kind: "busy"; retryAfterMs: number };
+
+/** Takes a ready recording's packaging lease unless its ladder is ready or another job holds a live lease. */
+export async function claimAbr(db: Db, id: string, claimToken: string, leaseMs: number): Promise<AbrClaimResult> {
+  const rows = await db
+    .update(recordings)
+    .set({ abrStatus: "processing", abrProgress: 0, abrError: null, abrClaimedBy: claimToken, abrClaimExpiresAt: sql`now() + ${leaseMs} * interval '1 millisecond'` })
+    .where(
+      and(
+        eq(recordings.id, id),
+        eq(recordings.status, "ready"),
+        sql`${recordings.abrStatus} is distinct from 'ready'`,
+        sql`(${recordings.abrClaimedBy} is null or ${recordings.abrClaimExpiresAt} < now())`,
+      ),
+    )
+    .returning();
+  if (rows[0]) return { kind: "claimed", recording: rows[0] };
+  const [row] = await db
+    .select({ status: recordings.status, abrStatus: recordings.abrStatus, waitMs: sql<number>`greatest(0, extract(epoch from (${recordings.abrClaimExpiresAt} - now())) * 1000)::float8` })
+    .from(recordings)
+    .where(eq(recordings.id, id));
+  if (!row) return { kind: "nothing", why: "the recording is gone" };
+  if (row.status !== "ready") return { kind: "nothing", why: `the recording is ${row.status}` };
+  if (row.abrStatus === "ready") return { kind: "nothing", why: "its ladder is already packaged" };
+  return { kind: "busy", retryAfterMs: Math.ceil(Number(row.waitMs ?? 0)) + 500 };
+}
+
+/** Progress of the ladder and a longer lease; false when the lease was lost or the recording deleted. */
+export async function markAbrProgress(db: Db, id: string, claimToken: string, leaseMs: number, progress: number): Promise<boolean> {
+  const rows = await db
+    .update(recordings)
+    .set({ abrProgress: Math.min(1, Math.max(0, progress)), abrClaimExpiresAt: sql`now() + ${leaseMs} * interval '1 millisecond'` })
+    .where(and(eq(recordings.id, id), eq(recordings.abrClaimedBy, claimToken)))
+    .returning({ id: recordings.id });
+  return rows.length > 0;
+}
+
+export async function markAbrReady(db: Db, id: string, claimToken: string, f: { masterPath: string; dashPath: string; renditions: AbrRendition[] }): Promise<boolean> {
+  const rows = await db
+    .update(recordings)
+    .set({ abrStatus: "ready", abrProgress: 1, abrError: null, abrMasterPath: f.masterPath, abrDashPath: f.dashPath, abrRenditions: f.renditions, abrClaimedBy: null, abrClaimExpiresAt: null })
+    .where(and(eq(recordings.id, id), eq(recordings.abrClaimedBy, claimToken)))
+    .returning({ id: recordings.id });
+  return rows.length > 0;
+}
+
+/** The ladder could not be made: its own status says why; the recording stays as it is. */
+export async function markAbrFailed(db: Db, id: string, reason: string, claimToken?: string): Promise<boolean> {
+  const rows = await db
+    .update(recordings)
+    .set({ abrStatus: "failed", abrError: reason, abrClaimedBy: null, abrClaimExpiresAt: null })
+    .where(and(eq(recordings.id, id), sql`(${recordings.abrClaimedBy} is null or ${recordings.abrClaimExpiresAt} < now() or ${recordings.abrClaimedBy} = ${claimToken ?? ""})`))
+    .returning({ id: recordings.id });
+  return rows.length > 0;
+}
+
+export async function releaseAbrClaim(db: Db, id: string, claimToken: string): Promise<void> {
+  await db.update(recordings).set({ abrStatus: "pending", abrClaimedBy: null, abrClaimExpiresAt: null }).where(and(eq(recordings.id, id), eq(recordings.abrClaimedBy, claimToken)));
+}
+
+/** Ready recordings whose ladder was never made (a lost event) or whose packaging lease ran out: the sweep's work. */
+export async function recordingsNeedingAbr(db: Db, limit: number) {
+  return db
+    .select({ id: recordings.id })
+    .from(recordings)
+    .where(
+      and(
+        eq(recordings.status, "ready"),
+        // Clips are cut from a recording and announced as clip.ready: they get no ladder of their own.
+        eq(recordings.kind, "recording"),
+        sql`(${recordings.abrStatus} is null or ${recordings.abrStatus} = 'pending' or (${recordings.abrStatus} = 'processing' and ${recordings.abrClaimExpiresAt} < now()))`,
+        sql`${recordings.updatedAt} < now() - interval '1 minute'`,
+      ),
+    )
+    .limit(limit);
+}
+
+export async function getRecordingById(db: Db, id: string): Promise<Recording | undefined> {
+  const [row] = await db.select().from(recordings).where(eq(recordings.id, id));
+  return row;
 }

@@ -44,6 +44,25 @@ export interface AudioTrack {
   isDefault: boolean;
 }
 
+export const abrStatuses = ["pending", "processing", "ready", "failed"] as const;
+export type AbrStatus = (typeof abrStatuses)[number];
+
+/** One rung of a recording's ABR ladder as packaged: what the master playlist and the API list. */
+export interface AbrRendition {
+  name: string;
+  width: number;
+  height: number;
+  /** Peak and average bits per second of video + audio, as measured over the segments. */
+  bandwidth: number;
+  averageBandwidth: number;
+  codecs: string;
+  frameRate: number;
+  /** The media playlist's key in the recordings bucket. */
+  playlist: string;
+  /** True when the source's video was copied rather than re-encoded. */
+  copied: boolean;
+}
+
 export const recordingKinds = ["recording", "clip"] as const;
 export type RecordingKind = (typeof recordingKinds)[number];
 
@@ -95,8 +114,27 @@ export const recordings = pgTable(
     claimedBy: text("claimed_by"),
     claimExpiresAt: timestamp("claim_expires_at", { withTimezone: true, mode: "date" }),
     attempts: integer("attempts").notNull().default(0),
+    /** The ABR ladder (package function), apart from the recording's status: null when packaging is off. */
+    abrStatus: text("abr_status", { enum: abrStatuses }),
+    abrProgress: real("abr_progress").notNull().default(0),
+    abrError: text("abr_error"),
+    /** The master playlist's and DASH manifest's keys, and every rung, once ready. */
+    abrMasterPath: text("abr_master_path"),
+    abrDashPath: text("abr_dash_path"),
+    abrRenditions: jsonb("abr_renditions").$type<AbrRendition[]>(),
+    abrClaimedBy: text("abr_claimed_by"),
+    abrClaimExpiresAt: timestamp("abr_claim_expires_at", { withTimezone: true, mode: "date" }),
     /** The broadcast session (gateway) this recording comes from, when it does. */
     sessionId: text("session_id"),
+    /** Bytes of the source segments convert read (usage of a kept source). */
+    sourceBytes: bigint("source_bytes", { mode: "number" }),
+    /** Kept regardless of RECORDING_RETENTION_DAYS. */
+    pinned: boolean("pinned").notNull().default(false),
+    /** When it became ready: retention counts from here. */
+    readyAt: timestamp("ready_at", { withTimezone: true, mode: "date" }),
+    /** The retention job removed the source HLS folder (the MP4 stays): when and why. */
+    sourceDeletedAt: timestamp("source_deleted_at", { withTimezone: true, mode: "date" }),
+    sourceDeletedReason: text("source_deleted_reason"),
     /** A broadcast or dropped folder's recording, or a clip cut from one (its own MP4 under its own prefix). */
     kind: text("kind", { enum: recordingKinds }).notNull().default("recording"),
     /** A clip's parent recording. No foreign key: a clip outlives its parent and stays playable. */
@@ -111,10 +149,13 @@ export const recordings = pgTable(
     index("recordings_created_at_id_idx").on(t.createdAt.desc(), t.id.desc()),
     index("recordings_status_created_at_idx").on(t.status, t.createdAt.desc(), t.id.desc()),
     index("recordings_stream_created_at_idx").on(t.streamId, t.createdAt.desc(), t.id.desc()),
+    // The retention job's scan: ready recordings by when they became ready.
+    index("recordings_ready_at_idx").on(t.readyAt).where(sql`${t.status} = 'ready'`),
     index("recordings_parent_created_at_idx").on(t.parentId, t.createdAt.desc(), t.id.desc()),
     check("recordings_kind_check", sql`${t.kind} in ('recording', 'clip')`),
     check("recordings_status_check", sql`${t.status} in ('live', 'processing', 'ready', 'failed')`),
     check("recordings_progress_check", sql`${t.progress} >= 0 and ${t.progress} <= 1`),
+    check("recordings_abr_status_check", sql`${t.abrStatus} is null or ${t.abrStatus} in ('pending', 'processing', 'ready', 'failed')`),
   ],
 );
 
@@ -131,6 +172,13 @@ export const streams = pgTable(
     currentRecordingId: uuid("current_recording_id"),
     lastConnectedAt: timestamp("last_connected_at", { withTimezone: true, mode: "date" }),
     lastSegmentAt: timestamp("last_segment_at", { withTimezone: true, mode: "date" }),
+    /** Refuses callers with `disabled` (kept apart from state, which the broadcasts drive). */
+    disabled: boolean("disabled").notNull().default(false),
+    /** Per-stream overrides of MAX_BROADCAST_SECONDS, SOURCE_RETENTION and RECORDING_RETENTION_DAYS; null = the global one. */
+    maxBroadcastSeconds: integer("max_broadcast_seconds"),
+    /** `keep`, `delete` or a number of days. */
+    sourceRetention: text("source_retention"),
+    recordingRetentionDays: doublePrecision("recording_retention_days"),
     ...timestamps,
   },
   (t) => [check("streams_state_check", sql`${t.state} in ('idle', 'live', 'disabled')`)],

@@ -78,3 +78,27 @@ export async function endBroadcast(db: Db, stream: string, session: string, now:
     .set({ state: "idle", currentSession: null, currentRecordingId: null, updatedAt: now })
     .where(and(eq(streams.name, stream), eq(streams.currentSession, session), eq(streams.state, "live")));
 }
+
+/** What PATCH /streams/{name} may change; null puts a setting back to the global one. */
+export interface StreamSettings {
+  title?: string | null;
+  disabled?: boolean;
+  maxBroadcastSeconds?: number | null;
+  sourceRetention?: string | null;
+  recordingRetentionDays?: number | null;
+}
+
+export async function updateStreamSettings(db: Db, name: string, s: StreamSettings): Promise<Stream | undefined> {
+  const [row] = await db
+    .update(streams)
+    .set({ ...s, updatedAt: new Date() })
+    .where(eq(streams.name, name))
+    .returning();
+  return row;
+}
+
+/** A new SRT passphrase; the handshake of the next connection checks it, a running one goes on. */
+export async function setStreamSecret(db: Db, name: string, secret: string): Promise<Stream | undefined> {
+  const [row] = await db.update(streams).set({ secret, updatedAt: new Date() }).where(eq(streams.name, name)).returning();
+  return row;
+}

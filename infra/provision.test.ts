@@ -28,6 +28,13 @@ test("provisioning twice gives the same stream, consumers and buckets, and the s
   const stream = await jsm.streams.info(config.nats.stream);
   assert.ok(stream.config.subjects?.includes(config.nats.subject));
   assert.equal(stream.config.retention, RetentionPolicy.Interest, "kept until every function has acked");
+  // The jobs stream: a clip job is removed once acked, and its consumer hands a dead replica's job on quickly.
+  const jobs = await jsm.streams.info(config.jobs.stream);
+  assert.equal(jobs.config.retention, RetentionPolicy.Workqueue);
+  assert.deepEqual(jobs.config.subjects, [`${config.jobs.subjectPrefix}.>`]);
+  const clip = await jsm.consumers.info(config.jobs.stream, config.jobs.clipConsumer);
+  assert.equal(clip.config.ack_wait, config.jobs.clipAckWaitMs * 1_000_000);
+  assert.equal(clip.config.filter_subject, `${config.jobs.subjectPrefix}.clip`);
 });
 
 test("buckets are private: an anonymous GET is refused, a presigned one works and answers CORS for the page", async (t) => {

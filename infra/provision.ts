@@ -20,6 +20,7 @@ import { loadConfigOrExit, type Config } from "../lib/config.js";
 import { createS3 } from "../lib/s3.js";
 import { connectNats, type NatsConnection } from "../lib/nats.js";
 import { runMigrations } from "../db/migrate.js";
+import { eventSubject } from "../lib/events.js";
 
 /** Redeliver a message whose worker went silent (no ack, no heartbeat) after this long. */
 export const ACK_WAIT_MS = 60_000;
@@ -106,6 +107,46 @@ export async function provisionEventsStream(jsm: JetStreamManager, config: Confi
   }
   // The webhooks function fans out quickly and never gives an event up: delivery retries live in PostgreSQL.
   await provisionConsumer(jsm, { ...config.nats, stream, subject: `${subjectPrefix}.>` }, config.events.consumer, -1);
+  // The package function reads only recording.ready; its jobs are bounded by MAX_DELIVERIES like convert's.
+  await provisionConsumer(jsm, { ...config.nats, stream, subject: eventSubject(subjectPrefix, "recording.ready") }, config.events.packageConsumer, config.functions.maxDeliveries);
+}
+
+/** How often a clip job is tried before its clip is marked failed: a cut that failed twice fails again. */
+export const CLIP_MAX_DELIVERIES = 3;
+
+/**
+ * The jobs stream (`vod.jobs.>`): work the API hands to a function pool. Work-queue retention: a job is gone
+ * once a replica acks it, and only one consumer per subject may exist, so the clip pool shares one.
+ */
+export async function provisionJobsStream(jsm: JetStreamManager, config: Config): Promise<void> {
+  const { stream, subjectPrefix, clipConsumer, clipAckWaitMs } = config.jobs;
+  const wanted = {
+    name: stream,
+    subjects: [`${subjectPrefix}.>`],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    // The API publishes a clip's job with the clip's id as the message id: a retried publish is dropped.
+    duplicate_window: nanos(2 * 60_000),
+    num_replicas: config.nats.streamReplicas,
+  };
+  try {
+    const info = await jsm.streams.info(stream);
+    if (info.config.num_replicas !== wanted.num_replicas || info.config.subjects?.[0] !== wanted.subjects[0]) {
+      await jsm.streams.update(stream, { ...info.config, subjects: wanted.subjects, num_replicas: wanted.num_replicas });
+    }
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    await jsm.streams.add(wanted);
+  }
+  const consumer = { ack_wait: nanos(clipAckWaitMs), max_deliver: CLIP_MAX_DELIVERIES, max_ack_pending: 1000 };
+  try {
+    const c = (await jsm.consumers.info(stream, clipConsumer)).config;
+    if (c.ack_wait !== consumer.ack_wait || c.max_deliver !== consumer.max_deliver) await jsm.consumers.update(stream, clipConsumer, consumer);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    await jsm.consumers.add(stream, { durable_name: clipConsumer, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, filter_subject: `${subjectPrefix}.clip`, ...consumer });
+  }
 }
 
 export async function provisionJetStream(nc: NatsConnection, config: Config): Promise<void> {
@@ -115,6 +156,7 @@ export async function provisionJetStream(nc: NatsConnection, config: Config): Pr
     await provisionConsumer(jsm, config.nats, durable, config.functions.maxDeliveries);
   }
   await provisionEventsStream(jsm, config);
+  await provisionJobsStream(jsm, config);
 }
 
 async function ensureBucket(s3: S3Client, bucket: string): Promise<void> {
@@ -226,13 +268,13 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       // Before the object store starts: MinIO's JetStream target publishes into this stream.
       const nc = await connectNats(config.nats, "provision");
       await provisionJetStream(nc, config).finally(() => nc.close());
-      console.log(`provision: JetStream stream ${config.nats.stream} on ${config.nats.subject}, consumers ${Object.values(config.nats.consumers).join(", ")}; events ${config.events.stream} on ${config.events.subjectPrefix}.>`);
+      console.log(`provision: JetStream stream ${config.nats.stream} on ${config.nats.subject}, consumers ${Object.values(config.nats.consumers).join(", ")}; events ${config.events.stream} on ${config.events.subjectPrefix}.>; jobs ${config.jobs.stream} on ${config.jobs.subjectPrefix}.clip`);
       process.exit(0);
     }
     const { store, cors } = await provision(config);
     console.log(
       `provision: ${store}: buckets ${config.s3.hlsBucket}, ${config.s3.recordingsBucket} (private, CORS per ${cors}); ` +
-        `JetStream stream ${config.nats.stream} on ${config.nats.subject}, consumers ${Object.values(config.nats.consumers).join(", ")}; events ${config.events.stream} on ${config.events.subjectPrefix}.>; ` +
+        `JetStream stream ${config.nats.stream} on ${config.nats.subject}, consumers ${Object.values(config.nats.consumers).join(", ")}; events ${config.events.stream} on ${config.events.subjectPrefix}.>; jobs ${config.jobs.stream}; ` +
         `migrations applied`,
     );
   } catch (err) {

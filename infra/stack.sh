@@ -37,6 +37,8 @@ PG_EXPORTER_PORT=${PG_EXPORTER_PORT:-9187}
 CONVERT_REPLICAS=${CONVERT_REPLICAS:-2}
 THUMBNAIL_REPLICAS=${THUMBNAIL_REPLICAS:-1}
 WEBHOOKS_REPLICAS=${WEBHOOKS_REPLICAS:-1}
+PACKAGE_REPLICAS=${PACKAGE_REPLICAS:-1}
+CLIP_REPLICAS=${CLIP_REPLICAS:-1}
 
 say() { printf 'stack: %s\n' "$*"; }
 die() { printf 'stack: %s\n' "$*" >&2; exit 1; }
@@ -205,7 +207,7 @@ wait_apps() {
 write_targets() {
   local dir="$state/prometheus/targets" name f list
   mkdir -p "$dir"
-  for name in api gateway convert thumbnail webhooks; do
+  for name in api gateway convert thumbnail webhooks package clip; do
     list=""
     for f in "$state/$name"-*.port; do
       [ -e "$f" ] || continue
@@ -284,6 +286,8 @@ up() {
     start_app convert "$CONVERT_REPLICAS" functions/convert/main.ts 9100
     start_app thumbnail "$THUMBNAIL_REPLICAS" functions/thumbnail/main.ts 9200
     start_app webhooks "$WEBHOOKS_REPLICAS" functions/webhooks/main.ts 9300
+    start_app package "$PACKAGE_REPLICAS" functions/package/main.ts 9400
+    start_app clip "$CLIP_REPLICAS" functions/clip/main.ts 9500
     start_app api 1 functions/api/main.ts "${API_PORT:-8080}" fixed
     start_app gateway 1 ingest-gateway/main.ts "${GATEWAY_HTTP_PORT:-9090}" fixed
     wait_apps

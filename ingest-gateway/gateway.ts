@@ -17,6 +17,7 @@ import { STALL_MS } from "./session/broadcast.js";
 import { SessionManager } from "./session/manager.js";
 import { recoverSessions } from "./session/recovery.js";
 import { StreamTable } from "./session/stream-table.js";
+import { watchBroadcastLimits } from "./session/limits.js";
 import { loadAddon } from "./srt/addon.js";
 import { retry } from "../lib/retry.js";
 import { SpoolBudget } from "./uploader/spool-budget.js";
@@ -25,6 +26,8 @@ import { SpoolBudget } from "./uploader/spool-budget.js";
 const PEER_IDLE_MS = 5000;
 /** After POST /streams/:name/stop, the stream's callers are refused this long (OBS retries its reconnect for about a minute). */
 const STOP_HOLD_MS = 60_000;
+/** After a broadcast reached its maximum length: long enough to refuse OBS's first reconnects, short enough to let it start the next broadcast. */
+const MAX_DURATION_HOLD_MS = 5_000;
 
 export async function startGateway(config: Config, log: Logger): Promise<{ close(): Promise<void> }> {
   const addon = loadAddon();
@@ -54,6 +57,8 @@ export async function startGateway(config: Config, log: Logger): Promise<{ close
   const recovered = await retry(() => recoverSessions({ s3, db, log, config, manager }), { what: "crash recovery", log, context: {}, maxMs: 120_000 });
   log.info({ streams, ...Object.fromEntries(Object.entries(recovered).map(([k, v]) => [k, v.length])) }, "stream table loaded, unfinished broadcasts recovered");
   table.start();
+  manager.holdReason = (name) => table.holdReason(name);
+  const limits = watchBroadcastLimits({ manager, table, log, defaultMaxSeconds: config.gateway.maxBroadcastSeconds, holdMs: MAX_DURATION_HOLD_MS });
 
   const udp = server.listen(config.gateway.srtHost, config.gateway.srtPort);
   if (udp.udpReceiveBufferGranted < udp.udpReceiveBufferRequested) {
@@ -82,6 +87,7 @@ export async function startGateway(config: Config, log: Logger): Promise<{ close
   return {
     async close() {
       table.stop();
+      limits.stop();
       clearInterval(sampler);
       server.stop();
       await manager.suspendAll();

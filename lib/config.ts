@@ -71,6 +71,21 @@ const schema = z.object({
   /** How long the events stream keeps an event, for consumers that read it late. */
   EVENTS_MAX_AGE_HOURS: seconds.default(7 * 24),
   WEBHOOKS_CONSUMER: natsName.default("webhooks"),
+  /** The package function's consumer on the events stream (recording.ready only). */
+  PACKAGE_CONSUMER: natsName.default("package"),
+  /** The ABR ladder every ready recording is packaged to: heights, each optionally with kbit/s (`720:3000`), or `off`. */
+  ABR_LADDER: z
+    .string()
+    .regex(/^(off|\d{2,4}(:\d{2,6})?(,\d{2,4}(:\d{2,6})?)*)$/, "expected off or heights like 1080,720,480,360,240 (each optionally :kbps, e.g. 720:3000)")
+    .default("1080,720,480,360,240"),
+  /** Seconds per CMAF segment of the ladder; keyframes are forced at each boundary in every rendition. */
+  ABR_SEGMENT_SECONDS: int(1, 20).default(4),
+  /** Work the API hands to a function pool (clip cuts), on `<JOBS_SUBJECT_PREFIX>.clip`; a job is removed once acked. */
+  JOBS_STREAM: natsName.default("VOD_JOBS"),
+  JOBS_SUBJECT_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "expected a NATS subject prefix like vod.jobs").default("vod.jobs"),
+  CLIP_CONSUMER: natsName.default("clip"),
+  /** A clip job not heartbeated this long (its replica died) goes to another replica: cuts take seconds. */
+  CLIP_ACK_WAIT_SECONDS: seconds.default(10),
   /** An event is retried this long; an endpoint failing this long is disabled. */
   WEBHOOK_RETRY_HOURS: seconds.default(24),
   /** The first retry's delay; each next one doubles (with jitter). */
@@ -122,6 +137,17 @@ const schema = z.object({
   SPOOL_DIR: z.string().min(1).default("/tmp/vod-spool"),
   /** Finished segments waiting for the store, all streams together; beyond it the oldest waiting are dropped. */
   SPOOL_MAX_MB: int(16, 1_000_000).default(2048),
+
+  /** keep, delete (once the recording and thumbnail are ready) or days after ready (fractions accepted). */
+  SOURCE_RETENTION: z
+    .string()
+    .regex(/^(keep|delete|\d+(\.\d+)?)$/, "expected keep, delete or a number of days like 7 or 0.5")
+    .default("7"),
+  /** Days a ready recording is kept (fractions accepted); 0 keeps forever. */
+  RECORDING_RETENTION_DAYS: z.coerce.number({ error: "expected a number of days" }).min(0, "expected 0 (forever) or a positive number of days").default(0),
+  RETENTION_INTERVAL_SECONDS: seconds.default(300),
+  /** Broadcasts end at this length (12 h); a stream may set its own. */
+  MAX_BROADCAST_SECONDS: int(1, 30 * 24 * 3600).default(12 * 3600),
 });
 
 export type Config = ReturnType<typeof loadConfig>;
@@ -183,6 +209,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       subjectPrefix: e.EVENTS_SUBJECT_PREFIX,
       maxAgeMs: e.EVENTS_MAX_AGE_HOURS * 3600_000,
       consumer: e.WEBHOOKS_CONSUMER,
+      packageConsumer: e.PACKAGE_CONSUMER,
+    },
+    abr: { ladder: e.ABR_LADDER, segmentSeconds: e.ABR_SEGMENT_SECONDS },
+    jobs: {
+      stream: e.JOBS_STREAM,
+      subjectPrefix: e.JOBS_SUBJECT_PREFIX,
+      clipConsumer: e.CLIP_CONSUMER,
+      clipAckWaitMs: e.CLIP_ACK_WAIT_SECONDS * 1000,
     },
     webhooks: {
       retryMs: e.WEBHOOK_RETRY_HOURS * 3600_000,
@@ -197,6 +231,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       segmentWaitMs: e.SEGMENT_WAIT_SECONDS * 1000,
       shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
       sweepIntervalMs: e.SWEEP_INTERVAL_SECONDS * 1000,
+      retentionIntervalMs: e.RETENTION_INTERVAL_SECONDS * 1000,
       workDir: e.WORK_DIR,
       storyboardMaxTiles: e.STORYBOARD_MAX_TILES,
       metricsPort: e.METRICS_PORT,
@@ -206,6 +241,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     api: { port: e.API_PORT, token: e.API_TOKEN, readsRequireToken: e.API_READS_REQUIRE_TOKEN },
     clips: { maxSeconds: e.CLIP_MAX_SECONDS, liveMaxSeconds: e.CLIP_LIVE_MAX_SECONDS },
     apiWorkers: e.API_WORKERS,
+    retention: { source: e.SOURCE_RETENTION, recordingDays: e.RECORDING_RETENTION_DAYS },
     gateway: {
       httpPort: e.GATEWAY_HTTP_PORT,
       srtPort: e.SRT_PORT,
@@ -219,6 +255,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       spoolDir: e.SPOOL_DIR,
       spoolMaxBytes: e.SPOOL_MAX_MB * 1024 * 1024,
       apiToken: e.API_TOKEN,
+      maxBroadcastSeconds: e.MAX_BROADCAST_SECONDS,
     },
   };
 }

@@ -80,6 +80,20 @@ export function keysOfRecording(row: {
   return [row.filePath, row.thumbnailPath, row.storyboardPath, row.storyboardVttPath, ...(row.extraKeys ?? [])].filter((k): k is string => Boolean(k));
 }
 
+/**
+ * The folder of a recording's ABR ladder (CMAF segments, media playlists, master.m3u8, manifest.mpd):
+ * `<source prefix>/abr/`, or `<name>.abr/` for a playlist at the bucket's top level. Ends with "/".
+ */
+export function abrPrefix(sourcePrefix: string, name: string): string {
+  return sourcePrefix ? `${sourcePrefix}/abr/` : `${name}.abr/`;
+}
+
+/** The ABR master playlist and DASH manifest of a recording. */
+export function abrKeys(sourcePrefix: string, name: string): { prefix: string; master: string; dash: string } {
+  const prefix = abrPrefix(sourcePrefix, name);
+  return { prefix, master: `${prefix}master.m3u8`, dash: `${prefix}manifest.mpd` };
+}
+
 /** A clip's source prefix: its own folder in the recordings bucket (never under its parent's, which its deletion empties). */
 export function clipPrefix(clipId: string): string {
   return `clips/${clipId}`;

@@ -10,7 +10,7 @@ import { connectNats, type NatsConnection } from "../lib/nats.js";
 import { createDb, closeDb, type Db } from "../db/client.js";
 import { dropDatabase, runMigrations } from "../db/migrate.js";
 import { sleep } from "../lib/time.js";
-import { detectStore, provisionBuckets, provisionEventsStream, provisionStream, ACK_WAIT_MS } from "../infra/provision.js";
+import { detectStore, provisionBuckets, provisionEventsStream, provisionJobsStream, provisionStream, ACK_WAIT_MS } from "../infra/provision.js";
 import type { S3Client } from "@aws-sdk/client-s3";
 
 export interface TestEnv {
@@ -74,6 +74,10 @@ export async function createTestEnv(name: string, extraEnv: Record<string, strin
     EVENTS_STREAM: `t_${slug.replaceAll("-", "_")}_${id}_events`,
     EVENTS_SUBJECT_PREFIX: `t.${slug.replaceAll("-", "_")}.${id}.vod.events`,
     WEBHOOKS_CONSUMER: `${slug.replaceAll("-", "_")}_${id}_webhooks`,
+    // And a jobs stream of its own (work-queue: one consumer per subject, so never shared between files).
+    JOBS_STREAM: `t_${slug.replaceAll("-", "_")}_${id}_jobs`,
+    JOBS_SUBJECT_PREFIX: `t.${slug.replaceAll("-", "_")}.${id}.vod.jobs`,
+    CLIP_CONSUMER: `${slug.replaceAll("-", "_")}_${id}_clip`,
     ...extraEnv,
   };
   const config = loadConfig({ ...process.env, ...env });
@@ -93,6 +97,7 @@ export async function createTestEnv(name: string, extraEnv: Record<string, strin
     });
   }
   await provisionEventsStream(jsm, config);
+  await provisionJobsStream(jsm, config);
   await provisionBuckets(config, await detectStore(config));
   await runMigrations(config.databaseUrl);
   const s3 = createS3(config.s3);
@@ -109,6 +114,7 @@ export async function createTestEnv(name: string, extraEnv: Record<string, strin
       await closeDb(db);
       for (const durable of Object.values(config.nats.consumers)) await jsm.consumers.delete(config.nats.stream, durable).catch(() => {});
       await jsm.streams.delete(config.events.stream).catch(() => {});
+      await jsm.streams.delete(config.jobs.stream).catch(() => {});
       for (const bucket of [config.s3.hlsBucket, config.s3.recordingsBucket]) {
         await deletePrefix(s3, bucket, "").catch(() => {});
         await s3.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => {});

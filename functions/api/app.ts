@@ -9,6 +9,7 @@ import { liveRoutes } from "./live.js";
 import { pageRoutes } from "./page/routes.js";
 import { recordingRoutes } from "./recordings.js";
 import { webhookRoutes } from "./webhooks.js";
+import { usageRoutes } from "./usage.js";
 import { createEventPublisher } from "../../lib/events.js";
 
 /** The VOD API, its OpenAPI document and docs, ops endpoints and the web page, as one Hono app. */
@@ -27,6 +28,7 @@ export function createApp(deps: ApiDeps) {
   app.route("/", recordingRoutes(deps));
   app.route("/", liveRoutes(deps));
   app.route("/", webhookRoutes(deps));
+  app.route("/", usageRoutes(deps));
   app.route("/", clipRoutes(deps));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {

@@ -11,6 +11,7 @@ import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { createTestEnv, waitFor, type TestEnv } from "../../test/harness.js";
 import { storeReadyRecording } from "../../test/api.js";
 import { freeTcpPort } from "../../test/ports.js";
+import { startWorkers, stopWorkers, type Worker } from "../../test/workers.js";
 
 const TOKEN = "browser-clip-token-0123456789";
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -22,6 +23,7 @@ let browser: BrowserContext;
 let profile: string;
 let page: Page;
 let parentId: string;
+let clippers: Worker[] = [];
 
 before(async () => {
   env = await createTestEnv("api-clip-page");
@@ -30,6 +32,8 @@ before(async () => {
   base = `http://127.0.0.1:${port}`;
   api = execa("node", ["--import", "tsx", "functions/api/main.ts"], { cwd: root, env: { ...env.env, API_PORT: String(port), API_TOKEN: TOKEN }, reject: false, stdio: "pipe" });
   await waitFor("the API to answer /ready", async () => (await fetch(`${base}/ready`).catch(() => undefined))?.ok, 30_000);
+  // The API queues the clip; a replica of the clip function cuts it.
+  clippers = await startWorkers(env, "functions/clip/main.ts", 1, {}, "clip");
   await mkdir(artifacts, { recursive: true });
   profile = await mkdtemp(join(tmpdir(), "api-clip-chromium-"));
   browser = await chromium.launchPersistentContext(profile, {
@@ -49,6 +53,7 @@ after(async () => {
     api.kill("SIGTERM");
     await api;
   }
+  await stopWorkers(clippers);
   await env?.close();
 });
 

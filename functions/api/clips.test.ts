@@ -9,6 +9,7 @@ import { recordings } from "../../db/schema.js";
 import { createTestEnv, waitFor, type TestEnv } from "../../test/harness.js";
 import { publishLive, startApi, storeReadyRecording, withToken, type RunningApi } from "../../test/api.js";
 import { decodeErrors } from "../../test/media.js";
+import { startWorkers, stopWorkers, type Worker } from "../../test/workers.js";
 
 const TOKEN = "test-token-clips-0123456789";
 const auth = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
@@ -17,6 +18,7 @@ const GOP = 48 / 25;
 let env: TestEnv;
 let api: RunningApi;
 let parentId: string;
+let clippers: Worker[] = [];
 
 /** A 60 s 640x360 recording (test pattern and tone), stored as convert stores one. */
 async function storeSixtySeconds(folder: string) {
@@ -85,10 +87,13 @@ async function assertStoryboard(clip: any) {
 before(async () => {
   env = await createTestEnv("api-clips");
   api = await startApi(env, (c) => ({ ...withToken(TOKEN)(c), clips: { maxSeconds: 40, liveMaxSeconds: 20 } }));
+  // The API only queues clips: one replica of the clip function cuts them, as `make up` runs it.
+  clippers = await startWorkers(env, "functions/clip/main.ts", 1, {}, "clip");
   parentId = (await storeSixtySeconds("studio/sixty")).id;
 });
 after(async () => {
   await api?.close();
+  await stopWorkers(clippers);
   await env?.close();
 });
 

@@ -3,14 +3,14 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { getText, isNotFound } from "../../lib/s3.js";
 import { clipPrefix, livePlaylistKey, sessionPrefix } from "../../lib/layout.js";
 import { getLiveBroadcast, getRecording } from "../../db/catalog.js";
-import { failAbandonedClips, insertClip } from "../../db/recordings.js";
+import { failAbandonedClips, insertClip, markClipFailed } from "../../db/recordings.js";
 import { HttpError } from "../../lib/http/errors.js";
 import { bearerAuth } from "../../lib/http/auth.js";
 import { createRouter } from "../../lib/http/app.js";
 import { apiOrigin } from "./origin.js";
-import { makeClip, type ClipJob } from "../clip/clip.js";
+import type { ClipJob } from "../clip/clip.js";
 import { covering, sourceSegments, timedSegments } from "../clip/segments.js";
-import { createClipJobs } from "../clip/jobs.js";
+import { publishClipJob } from "../clip/jobs.js";
 import type { ApiDeps } from "./deps.js";
 import { ClipBody, ClipCreatedSchema, errors, IdParam, liveClipBody, StreamParam } from "./schemas.js";
 
@@ -19,27 +19,39 @@ const bearer = [{ bearerAuth: [] }];
 /** A range may end this far past the recording's stored duration (rounding of durations between tools). */
 const END_SLACK_SECONDS = 0.05;
 
-/** A clip still processing after this long was being cut by a process that stopped (cuts take seconds). */
+/**
+ * A clip still processing after this long was lost by the job queue (its job was given up without the row
+ * saying so, or the jobs stream was lost): cuts take seconds and a dead replica's job is redelivered in
+ * CLIP_ACK_WAIT_SECONDS, so this is a safety net that should not fire.
+ */
 const ABANDONED_AFTER_MS = 10 * 60_000;
 
 const fmt = (s: number) => `${Math.round(s * 1000) / 1000} s`;
 
 /**
- * Clips: POST answers at once with the clip's row (`processing`) and the cut runs in this process right after.
- * It runs here rather than as a JetStream job because a clip reads only the range's bytes (seconds of work,
- * independent of the parent's length) and the caller waits for it; a queue hop would add latency and a
- * second place to fail for no gain at this cost. A job that dies with the process is marked failed by
- * the next API process that starts (after ABANDONED_AFTER_MS); asking again makes a new clip.
+ * Clips: POST inserts the clip's row (`processing`), publishes a clip job on the jobs stream and answers 201.
+ * The clip function's replicas cut it (functions/clip/function.ts): the API stays a thin, stateless front and
+ * cutting scales with the clip pool, not with API processes; a replica dying mid-cut hands the job on.
  */
 export function clipRoutes(deps: ApiDeps) {
   const { config, db, s3, log } = deps;
   const write = bearerAuth(config.api.token, "create clips");
   const app = createRouter();
-  const jobs = deps.clipJobs ?? createClipJobs();
-  void failAbandonedClips(db, ABANDONED_AFTER_MS, "the API process cutting this clip stopped before it was done; create the clip again")
+  void failAbandonedClips(db, ABANDONED_AFTER_MS, "no clip replica finished cutting this clip; create the clip again")
     .then((n) => n && log.warn({ clips: n }, "abandoned clips marked failed"))
     .catch((err: unknown) => log.warn({ err }, "could not look for abandoned clips"));
-  const start = (job: ClipJob) => jobs.add(makeClip({ s3, db, config, log, events: deps.events }, job));
+  // The row exists before its job: a replica reading the job always finds it. No job, no clip: the row fails.
+  const start = async (job: ClipJob) => {
+    const nc = deps.nats?.();
+    try {
+      if (!nc) throw new Error("not connected to NATS");
+      await publishClipJob(nc, config, job);
+    } catch (err) {
+      log.error({ recording: job.clipId, err: (err as Error).message }, "could not queue the clip job");
+      await markClipFailed(db, job.clipId, "the clip could not be queued for cutting (the job queue is unavailable); try again shortly");
+      throw new HttpError("unavailable", `the clip could not be queued for cutting: ${(err as Error).message}; try again shortly`);
+    }
+  };
 
   app.openapi(
     createRoute({
@@ -52,7 +64,7 @@ export function clipRoutes(deps: ApiDeps) {
       middleware: write,
       security: bearer,
       request: { params: IdParam, body: { content: { "application/json": { schema: ClipBody } }, required: true } },
-      responses: { 201: json(ClipCreatedSchema, "The clip, being cut"), 400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409] },
+      responses: { 201: json(ClipCreatedSchema, "The clip, being cut"), 400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409], 503: errors[503] },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
@@ -81,7 +93,7 @@ export function clipRoutes(deps: ApiDeps) {
         clipEnd: end,
       });
       const storyboard = { bucket: config.s3.hlsBucket, segments: await sourceSegments(s3, config.s3.hlsBucket, parent, body.start, end) };
-      start({ clipId, source: { kind: "mp4", bucket: config.s3.recordingsBucket, key: parent.filePath, videoCodec: parent.videoCodec }, start: body.start, end, precise: body.precise, storyboard });
+      await start({ clipId, source: { kind: "mp4", bucket: config.s3.recordingsBucket, key: parent.filePath, videoCodec: parent.videoCodec }, start: body.start, end, precise: body.precise, storyboard });
       log.info({ recording: clipId, parent: parent.id, start: body.start, end, precise: body.precise }, "clip requested");
       const origin = apiOrigin(c.req.url, c.req.header("x-forwarded-proto"));
       return c.json({ id: row.id, status: row.status, url: `${origin}/recordings/${row.id}` }, 201, { location: `/recordings/${row.id}` });
@@ -98,7 +110,7 @@ export function clipRoutes(deps: ApiDeps) {
       middleware: write,
       security: bearer,
       request: { params: StreamParam, body: { content: { "application/json": { schema: liveClipBody(config.clips.liveMaxSeconds) } }, required: true } },
-      responses: { 201: json(ClipCreatedSchema, "The clip, being cut"), 400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409] },
+      responses: { 201: json(ClipCreatedSchema, "The clip, being cut"), 400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409], 503: errors[503] },
     }),
     async (c) => {
       const { stream } = c.req.valid("param");
@@ -131,7 +143,7 @@ export function clipRoutes(deps: ApiDeps) {
         clipEnd: at,
       });
       const source = { kind: "hls" as const, bucket: config.s3.hlsBucket, segments };
-      start({ clipId, source, start: clipStart, end: at, precise: false, storyboard: source });
+      await start({ clipId, source, start: clipStart, end: at, precise: false, storyboard: source });
       log.info({ recording: clipId, parent: live.recordingId, stream, start: clipStart, end: at }, "live clip requested");
       const origin = apiOrigin(c.req.url, c.req.header("x-forwarded-proto"));
       return c.json({ id: row.id, status: row.status, url: `${origin}/recordings/${row.id}` }, 201, { location: `/recordings/${row.id}` });

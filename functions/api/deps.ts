@@ -6,7 +6,6 @@ import type { NatsConnection } from "../../lib/nats.js";
 import type { Db } from "../../db/client.js";
 import type { Presign } from "./links.js";
 import type { EventPublisher } from "../../lib/events.js";
-import type { ClipJobs } from "../clip/jobs.js";
 
 /** Everything the API's routes use, passed in so tests run the app on their own buckets and database. */
 export interface ApiDeps {
@@ -16,10 +15,8 @@ export interface ApiDeps {
   log: Logger;
   presign: Presign;
   metrics: Registry;
-  /** The NATS connection once there is one. Only /ready looks at it; the API itself never publishes. */
+  /** The NATS connection once there is one: /ready looks at it, clip jobs and events are published on it. */
   nats?: () => NatsConnection | undefined;
   /** Publishes recording.deleted; made from `nats` when not given. */
   events?: EventPublisher;
-  /** Clips being cut by this process (the server waits for them on shutdown); tests may leave it out. */
-  clipJobs?: ClipJobs;
 }

@@ -169,3 +169,16 @@ test("the webhooks view adds an endpoint, shows its secret once, sends a signed 
     await rcv.close();
   }
 });
+
+test("the streams view shows what each stream stores, from GET /usage", async () => {
+  const usage = (await (await fetch(`${base}/usage`)).json()) as { streams: { stream: string; recordings: number; mp4Bytes: number }[]; total: { recordings: number } };
+  const studio = usage.streams.find((s) => s.stream === "studio-a");
+  assert.equal(studio?.recordings, 1);
+  assert.ok(studio.mp4Bytes > 0);
+  await page.goto(`${base}/streams`);
+  await page.locator("[data-testid=usage-row]").first().waitFor();
+  const rows = await page.locator("[data-testid=usage-row]").allInnerTexts();
+  assert.equal(rows.length, usage.streams.length + 1, "a row per stream and the total");
+  assert.match(rows.find((r) => r.startsWith("studio-a"))!, /studio-a\s+1\s+\d+(\.\d)? (KB|MB)/);
+  assert.match(rows.at(-1)!, new RegExp(`^Total\\s+${usage.total.recordings}\\s`));
+});

@@ -57,12 +57,20 @@ export async function toDetail(deps: ApiDeps, row: CatalogRecording, origin: str
     sourceFolder: row.sourcePrefix,
     sessionId: row.sessionId,
     videoUrl: playable ? await deps.presign(recordingsBucket, row.filePath!, { contentType: "video/mp4", filename: downloadName(row.title) }) : null,
-    hlsUrl: `${origin}/recordings/${row.id}/hls`,
+    hlsUrl: row.sourceDeletedAt ? null : `${origin}/recordings/${row.id}/hls`,
+    pinned: row.pinned,
+    source: { kept: !row.sourceDeletedAt, deletedAt: row.sourceDeletedAt ? new Date(row.sourceDeletedAt).toISOString() : null, reason: row.sourceDeletedReason },
     liveUrl: row.status === "live" ? liveUrl(origin, row.streamId) : null,
     // Links are reused for half their lifetime, so the earliest any of them ends is half the expiry from now.
     warnings: row.warnings ?? [],
     audioTracks: (row.audioTracks ?? []).map((t) => ({ language: t.language, name: t.name, default: t.isDefault })),
     subtitles: (row.subtitles ?? []).map((t, i) => ({ language: t.language, name: t.name, url: `${origin}/recordings/${row.id}/subtitles/${i}` })),
+    abrStatus: row.abrStatus,
+    abrProgress: row.abrStatus === "ready" ? 1 : row.abrProgress,
+    abrError: row.abrError,
+    abrUrl: row.abrStatus === "ready" && row.abrMasterPath ? `${origin}/recordings/${row.id}/abr/master.m3u8` : null,
+    dashUrl: row.abrStatus === "ready" && row.abrDashPath ? `${origin}/recordings/${row.id}/abr/manifest.mpd` : null,
+    renditions: row.abrStatus === "ready" ? (row.abrRenditions ?? []).map(({ playlist: _playlist, ...r }) => r) : [],
     linksExpireAt: new Date(Date.now() + (presignExpirySeconds * 1000) / 2).toISOString(),
   };
 }

@@ -2,8 +2,9 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { deleteKeys, deletePrefix, getText, isNotFound } from "../../lib/s3.js";
 import { folderOf, holdsClips, keyIn, keysOfRecording, listPrefix, LIVE_PLAYLIST_NAME } from "../../lib/layout.js";
 import { getRecording, listRecordings, type CatalogRecording } from "../../db/catalog.js";
-import { deleteRecordingRow, renameRecording } from "../../db/recordings.js";
+import { deleteRecordingRow, renameRecording, setPinned } from "../../db/recordings.js";
 import { publishRecordingEvent } from "../../lib/events.js";
+import { deleteMadeObjects, deleteSourceObjects } from "../../lib/recording-objects.js";
 import type { ApiDeps } from "./deps.js";
 import { HttpError } from "../../lib/http/errors.js";
 import { bearerAuth, passThrough } from "../../lib/http/auth.js";
@@ -13,7 +14,7 @@ import { rewriteStoryboard } from "./storyboard.js";
 import { posterUrls, toDetail, toSummary } from "./recording-json.js";
 import { createRouter } from "../../lib/http/app.js";
 import { apiOrigin } from "./origin.js";
-import { errors, HlsQuery, IdParam, ListQuery, RecordingPageSchema, RecordingSchema, RenameBody, SubtitleParam } from "./schemas.js";
+import { AbrFileParam, errors, HlsQuery, IdParam, ListQuery, RecordingPageSchema, RecordingSchema, RenameBody, SubtitleParam } from "./schemas.js";
 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { "application/json": { schema } }, description });
 const bearer = [{ bearerAuth: [] }];
@@ -131,13 +132,15 @@ export function recordingRoutes(deps: ApiDeps) {
       request: { params: IdParam, query: HlsQuery },
       responses: {
         200: { content: { [HLS_TYPE]: { schema: z.string() } }, description: "An M3U8 playlist" },
-        400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 502: errors[502],
+        400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 410: errors[410], 502: errors[502],
       },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
       const { variant } = c.req.valid("query");
       const row = await mustGet(id);
+      if (row.sourceDeletedAt)
+        throw new HttpError("gone", `the source HLS of recording ${id} was deleted on ${new Date(row.sourceDeletedAt).toISOString()} (${row.sourceDeletedReason ?? "retention"}); play the MP4 instead (GET /recordings/${id}/video)`);
       const sourcePrefix = row.sourcePrefix;
       const key = variant ?? row.playlistKey ?? keyIn(sourcePrefix, LIVE_PLAYLIST_NAME);
       if (variant && (!variant.startsWith(listPrefix(sourcePrefix)) || variant.split("/").includes("..") || !variant.endsWith(".m3u8"))) {
@@ -156,6 +159,46 @@ export function recordingRoutes(deps: ApiDeps) {
         vod: row.status !== "live",
         variantUrl: (k) => `${base}?variant=${encodeURIComponent(k)}`,
       });
+      return c.body(body, 200, { "content-type": HLS_TYPE, "cache-control": "no-store" });
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/recordings/{id}/abr/{file}",
+      tags: ["recordings"],
+      summary: "The ABR ladder: master.m3u8, media playlists (segments presigned), manifest.mpd, and segments (redirected to presigned links)",
+      description: "Start at the recording's `abrUrl` (HLS) or `dashUrl` (DASH); every other file is named relative to them.",
+      middleware: read,
+      security: readSecurity,
+      request: { params: AbrFileParam },
+      responses: {
+        200: { content: { [HLS_TYPE]: { schema: z.string() }, "application/dash+xml": { schema: z.string() } }, description: "A playlist or manifest" },
+        302: { description: "A segment: redirected to its presigned link" },
+        400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404],
+      },
+    }),
+    async (c) => {
+      const { id, file } = c.req.valid("param");
+      const row = await mustGet(id);
+      if (row.abrStatus !== "ready" || !row.abrMasterPath) {
+        const why = row.abrStatus === "failed" ? `its packaging failed: ${row.abrError}` : row.abrStatus ? `its ladder is ${row.abrStatus}` : "it has no ladder (ABR_LADDER is off, or it is not ready)";
+        throw new HttpError("not_found", `recording ${id} has no ABR ladder yet because ${why}; play the MP4 (videoUrl) or the source HLS (hlsUrl) meanwhile`);
+      }
+      const folder = folderOf(row.abrMasterPath);
+      const key = `${folder}/${file}`;
+      if (file.endsWith(".m4s")) return c.redirect(await presign(recordingsBucket, key), 302);
+      let text: string;
+      try {
+        text = await getText(s3, recordingsBucket, key);
+      } catch (err) {
+        if (isNotFound(err)) throw new HttpError("not_found", `recording ${id}'s ladder has no ${file}; use the files its master playlist or manifest names`);
+        throw err;
+      }
+      if (file.endsWith(".mpd")) return c.body(text, 200, { "content-type": "application/dash+xml", "cache-control": "no-store" });
+      // The master names media playlists relative to itself: they resolve to this route. Media playlists get presigned segments.
+      const body = file === "master.m3u8" ? text : await rewritePlaylist(text, { bucket: recordingsBucket, key, sourcePrefix: folder }, presign, { vod: true, variantUrl: (k) => k });
       return c.body(body, 200, { "content-type": HLS_TYPE, "cache-control": "no-store" });
     },
   );
@@ -217,7 +260,7 @@ export function recordingRoutes(deps: ApiDeps) {
       method: "patch",
       path: "/recordings/{id}",
       tags: ["recordings"],
-      summary: "Rename a recording",
+      summary: "Rename a recording and/or pin it (a pinned recording is kept regardless of retention)",
       middleware: write,
       security: bearer,
       request: { params: IdParam, body: { content: { "application/json": { schema: RenameBody } }, required: true } },
@@ -225,9 +268,10 @@ export function recordingRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const { id } = c.req.valid("param");
-      const { title } = c.req.valid("json");
-      if (!(await renameRecording(db, id, title))) throw new HttpError("not_found", `no recording with id ${id}; list them with GET /recordings`);
-      log.info({ recording: id, title }, "recording renamed");
+      const { title, pinned } = c.req.valid("json");
+      const found = (title === undefined || (await renameRecording(db, id, title))) && (pinned === undefined || (await setPinned(db, id, pinned)));
+      if (!found) throw new HttpError("not_found", `no recording with id ${id}; list them with GET /recordings`);
+      log.info({ recording: id, title, pinned }, "recording changed");
       return c.json(await toDetail(deps, await mustGet(id), origin(c)), 200);
     },
   );
@@ -248,14 +292,8 @@ export function recordingRoutes(deps: ApiDeps) {
       if (row.status === "live") throw new HttpError("conflict", `recording ${row.id} is still being broadcast; stop the stream first, then delete it`);
       const started = Date.now();
       // The source prefix goes first: a folder left behind without its row would be converted again by the sweep.
-      // A top-level playlist has no prefix of its own (that would be the whole bucket): only its named objects go.
-      let objects = 0;
-      const own = row.sourcePrefix ? listPrefix(row.sourcePrefix) : undefined;
-      // A folder that also holds the clips' folders (named like their root) loses only its own named objects there.
-      const ownInRecordings = own && !holdsClips(row.sourcePrefix) ? own : undefined;
-      if (own) objects += await deletePrefix(s3, hlsBucket, own);
-      if (ownInRecordings) objects += await deletePrefix(s3, recordingsBucket, ownInRecordings);
-      objects += await deleteKeys(s3, recordingsBucket, keysOfRecording(row).filter((k) => !(ownInRecordings && k.startsWith(ownInRecordings))));
+      let objects = await deleteSourceObjects(s3, config.s3, row);
+      objects += await deleteMadeObjects(s3, config.s3, row);
       await deleteRecordingRow(db, row.id);
       void publishRecordingEvent(deps.events, "recording.deleted", row);
       log.info({ recording: row.id, stream: row.streamId, objects, ms: Date.now() - started }, "recording deleted");

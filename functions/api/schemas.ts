@@ -1,6 +1,6 @@
 // The API's shapes, declared once: they validate requests, type the handlers and write /openapi.json.
 import { z } from "@hono/zod-openapi";
-import { recordingKinds, recordingStatuses } from "../../db/schema.js";
+import { abrStatuses, recordingKinds, recordingStatuses } from "../../db/schema.js";
 import { CURSOR_MESSAGE, CURSOR_PATTERN } from "./cursor.js";
 import { errorKinds } from "../../lib/http/errors.js";
 
@@ -21,6 +21,7 @@ export const errors = {
   403: errorResponse("The bearer token is wrong, or writes are disabled because API_TOKEN is not set"),
   404: errorResponse("No such recording or broadcast"),
   409: errorResponse("The recording is in a state that forbids this"),
+  410: errorResponse("The source HLS was deleted by the retention settings; the MP4 stays"),
   502: errorResponse("The stored HLS playlist could not be served"),
   503: errorResponse("A dependency (database, object store) did not answer"),
 };
@@ -109,7 +110,15 @@ export const RecordingSchema = z
     sourceFolder: z.string().openapi({ deprecated: true, description: "Deprecated: the same value as sourcePrefix, kept for clients written before it" }),
     sessionId: z.string().nullable(),
     videoUrl: z.string().nullable().openapi({ description: "Presigned, expiring MP4 link (byte ranges work); null until ready" }),
-    hlsUrl: z.string().openapi({ description: "The source HLS as a VOD playlist (served by the API, segments presigned)" }),
+    hlsUrl: z.string().nullable().openapi({ description: "The source HLS as a VOD playlist (served by the API, segments presigned); null once retention deleted the source" }),
+    pinned: z.boolean().openapi({ description: "Kept regardless of the recording retention" }),
+    source: z
+      .object({
+        kept: z.boolean(),
+        deletedAt: z.string().nullable().openapi({ format: "date-time" }),
+        reason: z.string().nullable().openapi({ description: "Why the retention job deleted the source HLS" }),
+      })
+      .openapi({ description: "Whether the source HLS folder is still stored" }),
     liveUrl: z.string().nullable().openapi({ description: "While live: the broadcast's playlist" }),
     linksExpireAt: z.string().openapi({ format: "date-time", description: "When the presigned links stop working, at the earliest" }),
     warnings: z
@@ -126,8 +135,24 @@ export const RecordingSchema = z
     subtitles: z
       .array(z.object({ language: z.string().nullable(), name: z.string(), url: z.string().openapi({ description: "The WebVTT side-car, served by the API" }) }))
       .openapi({ description: "Subtitle side-cars (from the source's WebVTT renditions)" }),
+    abrStatus: z.enum(abrStatuses).nullable().openapi({ description: "The ABR ladder's own status (the recording stays ready whatever it is); null when packaging is off" }),
+    abrProgress: z.number().openapi({ description: "0..1 while the ladder is being packaged" }),
+    abrError: z.string().nullable().openapi({ description: "Why the ladder could not be made, when it could not" }),
+    abrUrl: z.string().nullable().openapi({ description: "The ladder's HLS master playlist (served by the API, segments presigned); null until abrStatus is ready" }),
+    dashUrl: z.string().nullable().openapi({ description: "The ladder's DASH manifest over the same CMAF segments (served by the API); null until ready" }),
+    renditions: z
+      .array(z.object({ name: z.string(), width: z.number().int(), height: z.number().int(), bandwidth: z.number().int(), averageBandwidth: z.number().int(), codecs: z.string(), frameRate: z.number(), copied: z.boolean() }))
+      .openapi({ description: "The ladder's renditions, highest first" }),
   })
   .openapi("Recording");
+
+export const AbrFileParam = z.object({
+  id: IdParam.shape.id,
+  file: z
+    .string()
+    .regex(/^(master\.m3u8|manifest\.mpd|media_\d{1,3}\.m3u8|init_\d{1,3}\.m4s|seg_\d{1,3}_\d{1,9}\.m4s)$/, "expected a file of the ladder, as its master playlist or DASH manifest names it")
+    .openapi({ param: { name: "file", in: "path" }, example: "master.m3u8" }),
+});
 
 export const SubtitleParam = z.object({
   id: IdParam.shape.id,
@@ -148,9 +173,12 @@ export const RenameBody = z
       .max(200, "expected a title of 1 to 200 characters")
       .trim()
       .min(1, "expected a title of 1 to 200 characters")
-      .regex(SOME_TEXT, NUL_MESSAGE),
+      .regex(SOME_TEXT, NUL_MESSAGE)
+      .optional(),
+    pinned: z.boolean({ error: "expected true or false" }).optional().openapi({ description: "A pinned recording is kept regardless of RECORDING_RETENTION_DAYS" }),
   })
   .strict()
+  .refine((b) => b.title !== undefined || b.pinned !== undefined, { message: "give title and/or pinned", path: ["title"] })
   .openapi("Rename");
 
 export const LiveBroadcastSchema = z

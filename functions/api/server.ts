@@ -6,18 +6,16 @@ import { createMetrics, listen, onShutdown } from "../../lib/service.js";
 import { closeDb, createDb } from "../../db/client.js";
 import { createApp } from "./app.js";
 import { createPresigner } from "./links.js";
-import { createClipJobs } from "../clip/jobs.js";
 
 /** One process serving the API: its own pools and connections, stopped cleanly on SIGTERM/SIGINT. */
 export async function serveApi(config: Config, log: Logger): Promise<void> {
   const db = createDb(config.databaseUrl, { max: 20 });
   const s3 = createS3(config.s3);
 
-  // NATS only feeds /ready: the API serves without it, and keeps trying to connect in the background.
+  // The API serves without NATS (creating a clip answers 503 until it is back) and keeps trying to connect.
   const nats = connectNatsInBackground(config.nats, "api", log);
 
-  const clipJobs = createClipJobs();
-  const app = createApp({ config, db, s3, log, nats: nats.current, presign: createPresigner(config.s3), metrics: createMetrics("api"), clipJobs });
+  const app = createApp({ config, db, s3, log, nats: nats.current, presign: createPresigner(config.s3), metrics: createMetrics("api") });
   const server = await listen(app, config.api.port, log);
 
   onShutdown(log, async () => {
@@ -27,9 +25,6 @@ export async function serveApi(config: Config, log: Logger): Promise<void> {
       setTimeout(() => resolve(), config.functions.shutdownGraceMs).unref();
       if ("closeIdleConnections" in server) server.closeIdleConnections();
     });
-    // Clips being cut take seconds: let them finish (within the grace) rather than leave them processing.
-    if (clipJobs.running) log.info({ clips: clipJobs.running }, "waiting for clips being cut");
-    await Promise.race([clipJobs.idle(), new Promise((r) => setTimeout(r, config.functions.shutdownGraceMs).unref())]);
     await nats.close();
     await closeDb(db);
     s3.destroy();

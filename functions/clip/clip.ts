@@ -96,7 +96,11 @@ async function clipStoryboard(deps: ClipDeps, job: ClipJob, cut: { start: number
   }
 }
 
-/** Runs the job to its end: the row ends ready or failed; never throws. */
+/**
+ * Cuts and stores the clip, and marks its row ready (once: a row no longer processing is left as it is).
+ * Throws what went wrong: the clip function retries the job and, when it gives up, calls failClip.
+ * Every key is the clip's own (clipKeys), so a cut run again after a replica died overwrites, never adds.
+ */
 export async function makeClip(deps: ClipDeps, job: ClipJob): Promise<void> {
   const { s3, db, config } = deps;
   const log = deps.log.child({ recording: job.clipId, stage: "clip" });
@@ -104,6 +108,7 @@ export async function makeClip(deps: ClipDeps, job: ClipJob): Promise<void> {
   const tools = resolveFfmpeg(config.ffmpeg);
   const dir = join(config.functions.workDir, "clip", randomUUID());
   try {
+    log.info({ start: job.start, end: job.end, precise: job.precise, source: job.source.kind }, "cutting clip");
     await mkdir(dir, { recursive: true });
     const input = await inputFor(deps, job.source, dir, tools.ffmpeg);
     const out = join(dir, "clip.mp4");
@@ -149,17 +154,21 @@ export async function makeClip(deps: ClipDeps, job: ClipJob): Promise<void> {
     log.info({ start: cut.start, end: cut.end, precise: job.precise, source: job.source.kind, bytes: size, cutMs, ms: Math.round(performance.now() - began), stored: ok }, "clip ready");
     if (ok) await announce(deps, "clip.ready", job.clipId);
   } catch (err) {
-    log.error({ err, ms: Math.round(performance.now() - began) }, "clip failed");
-    await markClipFailed(db, job.clipId, `the clip could not be cut: ${(err as Error).message}; try again, or pick another range`)
-      .then(() => announce(deps, "clip.failed", job.clipId))
-      .catch(() => {});
+    log.warn({ err: (err as Error).message, ms: Math.round(performance.now() - began) }, "clip cut failed");
+    throw err;
   } finally {
     await rm(dir, { recursive: true, force: true }).catch(() => {});
   }
 }
 
+/** Marks a clip that will not be cut failed, with the reason and what to do, and announces it (once). */
+export async function failClip(deps: Pick<ClipDeps, "db" | "events">, clipId: string, reason: string): Promise<void> {
+  const changed = await markClipFailed(deps.db, clipId, `the clip could not be cut: ${reason}; try again, or pick another range`);
+  if (changed) await announce(deps, "clip.failed", clipId);
+}
+
 /** The event carries the clip as a recording, read back after the change is committed. */
-async function announce(deps: ClipDeps, type: "clip.ready" | "clip.failed", id: string): Promise<void> {
+async function announce(deps: Pick<ClipDeps, "db" | "events">, type: "clip.ready" | "clip.failed", id: string): Promise<void> {
   if (!deps.events) return;
   const row = await getRecording(deps.db, id);
   if (row) await deps.events.publish(type, { ...recordingData(row), kind: "clip", parentId: row.parentId, clipStart: row.clipStart, clipEnd: row.clipEnd });

@@ -1,23 +1,15 @@
-/** The clips being cut in this process, so a graceful shutdown lets them finish before closing the pools. */
-export interface ClipJobs {
-  add(job: Promise<void>): void;
-  /** Resolves when every job running now has ended. */
-  idle(): Promise<void>;
-  readonly running: number;
+// A clip job on the jobs stream: the API publishes it once the clip's row exists; the clip function's
+// replicas share one durable consumer on it. The message id is the clip's id, so a retried publish is dropped.
+import { jetstream } from "@nats-io/jetstream";
+import type { Config } from "../../lib/config.js";
+import type { NatsConnection } from "../../lib/nats.js";
+import type { ClipJob } from "./clip.js";
+
+export function clipJobSubject(config: Config): string {
+  return `${config.jobs.subjectPrefix}.clip`;
 }
 
-export function createClipJobs(): ClipJobs {
-  const jobs = new Set<Promise<void>>();
-  return {
-    add(job) {
-      jobs.add(job);
-      void job.finally(() => jobs.delete(job));
-    },
-    idle: async () => {
-      await Promise.all([...jobs]);
-    },
-    get running() {
-      return jobs.size;
-    },
-  };
+/** Resolves once JetStream stored the job; throws when it cannot (no NATS, no stream). */
+export async function publishClipJob(nc: NatsConnection, config: Config, job: ClipJob): Promise<void> {
+  await jetstream(nc).publish(clipJobSubject(config), JSON.stringify(job), { msgID: `clip-${job.clipId}`, timeout: 5000 });
 }

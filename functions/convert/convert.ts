@@ -94,7 +94,7 @@ export const convert: Handler<ConvertState> = async (event, ctx, job) => {
     const out = await remuxAndUpload({ s3, config, tools, src, inputs, tracks, dir, fileKey: keys.mp4, streaming: segmentBytes < STREAMING_LIMIT_BYTES, signal: lease.signal, report: lease.report, log });
     const subtitles = await writeSubtitles(s3, bucket, config.s3.recordingsBucket, src, lease.signal);
     lease.stop();
-    await record(ctx, { src, recordingId, claimToken, mp4: keys.mp4, out, tracks, subtitles, convertMs: Math.round(performance.now() - t0), log });
+    await record(ctx, { src, recordingId, claimToken, mp4: keys.mp4, out, tracks, subtitles, sourceBytes: segmentBytes, convertMs: Math.round(performance.now() - t0), log });
     return "done";
   } catch (err) {
     if (ctx.signal.aborted) await releaseClaim(db, recordingId, claimToken).catch(() => {});
@@ -192,6 +192,7 @@ interface Made {
   out: { size: number; facts: OutputFacts; warnings: RecordingWarning[] };
   tracks: Track[];
   subtitles: SubtitleTrack[];
+  sourceBytes: number;
   convertMs: number;
   log: HandlerContext["log"];
 }
@@ -211,6 +212,7 @@ async function record(ctx: HandlerContext, m: Made): Promise<void> {
     audioTracks: m.tracks.filter((t) => t.kind === "audio").map((t) => ({ language: t.language ?? null, name: t.title ?? null, isDefault: Boolean(t.isDefault) })),
     subtitles: m.subtitles,
     extraKeys: m.subtitles.map((s) => s.key),
+    sourceBytes: m.sourceBytes,
   });
   if (!ok) {
     // The row is gone when a master claimed this variant's folder meanwhile: the MP4 belongs to nobody.

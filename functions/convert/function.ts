@@ -1,6 +1,7 @@
 import type { FunctionSpec } from "../runtime/replica.js";
 import { isPlaylistCreated } from "../events/decode.js";
 import { sweepPeriodically } from "../sweep/periodic.js";
+import { retainPeriodically } from "../retention/periodic.js";
 import { convert, giveUpConvert, prepareConvert, type ConvertState } from "./convert.js";
 
 /** The convert function as the runtime runs it: its events, handler, giveUp, start-up clean-up and the sweep it owns. */
@@ -12,5 +13,9 @@ export const convertFunction: FunctionSpec<ConvertState> = {
   giveUp: giveUpConvert,
   prepare: prepareConvert,
   // Events can be lost: convert's replicas sweep for finished playlists with no recording (one at a time).
-  background: (deps) => [() => sweepPeriodically({ ...deps, intervalMs: deps.config.functions.sweepIntervalMs })],
+  // Retention (one leader at a time too) deletes what has outlived SOURCE_RETENTION / RECORDING_RETENTION_DAYS.
+  background: (deps) => [
+    () => sweepPeriodically({ ...deps, intervalMs: deps.config.functions.sweepIntervalMs }),
+    () => retainPeriodically({ ...deps, intervalMs: deps.config.functions.retentionIntervalMs }),
+  ],
 };

@@ -11,20 +11,20 @@ import type { Logger } from "../../lib/log.js";
 const SEP = "~";
 const FOREIGN_MAX_AGE_MS = 24 * 3600 * 1000;
 
-/** Convert's own part of WORK_DIR: other functions (thumbnail) keep theirs beside it. */
-export function convertWorkDir(workDir: string): string {
-  return join(workDir, "convert");
+/** A function's own part of WORK_DIR (convert, package): others (thumbnail) keep theirs beside it. */
+export function convertWorkDir(workDir: string, fn = "convert"): string {
+  return join(workDir, fn);
 }
 
-export async function createJobDir(workDir: string): Promise<string> {
-  const dir = join(convertWorkDir(workDir), [hostname(), process.pid, randomBytes(4).toString("hex")].join(SEP));
+export async function createJobDir(workDir: string, fn = "convert"): Promise<string> {
+  const dir = join(convertWorkDir(workDir, fn), [hostname(), process.pid, randomBytes(4).toString("hex")].join(SEP));
   await mkdir(dir, { recursive: true });
   return dir;
 }
 
 /** Removes the job folders of processes that no longer run; returns how many. */
-export async function removeDeadJobDirs(workDir: string, log: Logger): Promise<number> {
-  const root = convertWorkDir(workDir);
+export async function removeDeadJobDirs(workDir: string, log: Logger, fn = "convert"): Promise<number> {
+  const root = convertWorkDir(workDir, fn);
   let entries: string[];
   try {
     entries = await readdir(root);

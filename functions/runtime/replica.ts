@@ -9,7 +9,7 @@ import { createMetrics, listen, onShutdown } from "../../lib/service.js";
 import { dependencyChecks, mountOps } from "../../lib/http/ops.js";
 import { createDb, closeDb, ping, type Db } from "../../db/client.js";
 import type { StorageEvent } from "../events/decode.js";
-import { createEventPublisher } from "../../lib/events.js";
+import { createEventPublisher, type EventPublisher } from "../../lib/events.js";
 import { createRunner, type EventSource, type Runner } from "./runner.js";
 import type { GiveUp, Handler } from "./handler.js";
 import type { S3Client } from "@aws-sdk/client-s3";
@@ -26,6 +26,8 @@ export interface BackgroundDeps {
   worker: string;
   /** The replica's /metrics registry, for what a task counts (the sweep's backlog). */
   registry: Registry;
+  /** The replica's event publisher (recording.deleted from the retention job). */
+  events: EventPublisher;
   /** Aborted when the replica stops: each task returns soon after. */
   signal: AbortSignal;
 }
@@ -93,7 +95,7 @@ export async function startReplica<S>(spec: FunctionSpec<S>, config: Config = lo
 
   await runner.start();
   const stopBackground = new AbortController();
-  const tasks = (spec.background?.({ config, log, s3, db, nc, worker, registry, signal: stopBackground.signal }) ?? []).map((task) =>
+  const tasks = (spec.background?.({ config, log, s3, db, nc, worker, registry, events, signal: stopBackground.signal }) ?? []).map((task) =>
     task().catch((err) => log.error({ err: (err as Error).message }, "a background task ended with an error")),
   );
 

@@ -38,8 +38,9 @@ export async function sweep({ s3, db, nc, log, config }: SweepDeps): Promise<Swe
     result.playlists++;
     const covering = await recordingsCoveringPlaylist(db, obj.key);
     // Only convert sets playlist_key: a row made by the gateway (live) or by thumbnail proves nothing.
+    // A source the retention job is deleting (or deleted) is not missing its recording.
     const upToDate = covering.some(
-      (r) => r.playlistKey !== null && ((r.playlistKey === obj.key && r.playlistEtag === obj.etag) || r.updatedAt >= obj.lastModified),
+      (r) => r.sourceDeletedAt !== null || (r.playlistKey !== null && ((r.playlistKey === obj.key && r.playlistEtag === obj.etag) || r.updatedAt >= obj.lastModified)),
     );
     if (upToDate) continue;
     let text: string;

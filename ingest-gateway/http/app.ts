@@ -2,7 +2,9 @@
 import { randomBytes } from "node:crypto";
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import type { Db } from "../../db/client.js";
-import { createStream, deleteStream, getStream, listStreams } from "../../db/streams.js";
+import { createStream, deleteStream, getStream, listStreams, setStreamSecret, updateStreamSettings } from "../../db/streams.js";
+import { usageByStream } from "../../db/recordings.js";
+import type { Stream } from "../../db/schema.js";
 import type { Config } from "../../lib/config.js";
 import type { Logger } from "../../lib/log.js";
 import { createRouter } from "../../lib/http/app.js";
@@ -40,6 +42,26 @@ const CreateBody = z.object({
   /** SRT passphrases are 10-79 characters; generated when left out. */
   secret: z.string().min(10, "an SRT passphrase needs at least 10 characters").max(79, "an SRT passphrase has at most 79 characters").regex(...noNul).optional(),
 });
+const Days = z.number({ error: "expected a number of days (0 or more)" }).min(0, "expected 0 or more days; negative days are meaningless");
+const PatchBody = z
+  .object({
+    title: z.string().max(200).regex(...noNul).nullable().optional(),
+    disabled: z.boolean({ error: "expected true or false" }).optional(),
+    maxBroadcastSeconds: z
+      .number({ error: "expected a whole number of seconds" })
+      .int("expected a whole number of seconds")
+      .max(30 * 24 * 3600, "expected at most 30 days (2592000 s)")
+      .nullable()
+      .optional()
+      .openapi({ description: "Broadcasts end at this length (at least one segment); null = MAX_BROADCAST_SECONDS" }),
+    sourceRetention: z
+      .union([z.enum(["keep", "delete"]), Days], { error: "expected keep, delete or a number of days (0 or more)" })
+      .nullable()
+      .optional()
+      .openapi({ description: "keep, delete (once the recording is ready) or days after ready; null = SOURCE_RETENTION" }),
+    recordingRetentionDays: Days.nullable().optional().openapi({ description: "0 keeps forever; null = RECORDING_RETENTION_DAYS" }),
+  })
+  .strict();
 const errorResponse = (description: string) => ({ description, content: { "application/json": { schema: ErrorBody } } });
 /** What every route behind the token may answer besides its own statuses. */
 const refusals = {
@@ -60,6 +82,23 @@ export function createApp(d: AppDeps): OpenAPIHono {
   // Listing is public (no secrets in it); one stream's settings carry its passphrase, so they need the token like writes.
   app.use("/streams/*", async (c, next) => (c.req.method === "GET" && c.req.path.replace(/\/$/, "") === "/streams" ? next() : requireToken(c, next)));
 
+  /** The stream's settings (its own, null when it follows the global one) and what it stores. */
+  const describe = (r: Stream, usage: Awaited<ReturnType<typeof usageByStream>>[number] | undefined) => ({
+    disabled: r.disabled || r.state === "disabled",
+    settings: {
+      maxBroadcastSeconds: r.maxBroadcastSeconds,
+      sourceRetention: r.sourceRetention === null || r.sourceRetention === "keep" || r.sourceRetention === "delete" ? r.sourceRetention : Number(r.sourceRetention),
+      recordingRetentionDays: r.recordingRetentionDays,
+    },
+    effective: {
+      maxBroadcastSeconds: r.maxBroadcastSeconds ?? d.config.gateway.maxBroadcastSeconds,
+      sourceRetention: r.sourceRetention ?? d.config.retention.source,
+      recordingRetentionDays: r.recordingRetentionDays ?? d.config.retention.recordingDays,
+    },
+    usage: { recordings: usage?.recordings ?? 0, mp4Bytes: usage?.mp4Bytes ?? 0, sourceBytes: usage?.sourceBytes ?? 0, sourcesKept: usage?.sourcesKept ?? 0 },
+    lastEnd: d.manager.lastEnd.get(r.name) ?? null,
+  });
+
   const settingsFor = (name: string, secret?: string) =>
     obsSettings({ host: d.config.gateway.srtPublicHost, port: d.config.gateway.srtPort, name, secret: d.config.gateway.auth ? secret : undefined });
 
@@ -71,12 +110,14 @@ export function createApp(d: AppDeps): OpenAPIHono {
       responses: { 200: { description: "streams", content: { "application/json": { schema: z.object({}).passthrough() } } } },
     }),
     async (c) => {
-      const rows = await listStreams(d.db);
+      const [rows, usage] = await Promise.all([listStreams(d.db), usageByStream(d.db)]);
+      const used = new Map(usage.map((u) => [u.stream, u]));
       const live = new Map(d.manager.list(d.stats).map((l) => [l.stream, l]));
       const streams = rows.map((r) => ({
         name: r.name,
         title: r.title,
         state: live.has(r.name) ? "live" : r.state,
+        ...describe(r, used.get(r.name)),
         lastConnectedAt: r.lastConnectedAt?.toISOString() ?? null,
         lastSegmentAt: r.lastSegmentAt?.toISOString() ?? null,
         live: live.get(r.name) ?? null,
@@ -126,7 +167,61 @@ export function createApp(d: AppDeps): OpenAPIHono {
       const row = await getStream(d.db, name);
       if (!row) throw new HttpError("not_found", `no stream named '${name}'; create it with POST /streams`);
       const live = d.manager.list(d.stats).find((l) => l.stream === name) ?? null;
-      return c.json({ name: row.name, title: row.title, state: live ? "live" : row.state, secret: row.secret, obs: settingsFor(row.name, row.secret), live }, 200);
+      const [usage] = await usageByStream(d.db, name);
+      return c.json({ name: row.name, title: row.title, state: live ? "live" : row.state, ...describe(row, usage), secret: row.secret, obs: settingsFor(row.name, row.secret), live }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "patch",
+      path: "/streams/{name}",
+      summary: "Change a stream: disable (ends its broadcast, refuses callers) or enable, title, maximum broadcast length, retention",
+      request: { params: z.object({ name: StreamName }), body: { required: true, content: { "application/json": { schema: PatchBody } } } },
+      responses: {
+        ...refusals,
+        200: { description: "changed", content: { "application/json": { schema: z.object({}).passthrough() } } },
+        404: { description: "unknown", content: { "application/json": { schema: ErrorBody } } },
+      },
+    }),
+    async (c) => {
+      const { name } = c.req.valid("param");
+      const body = c.req.valid("json");
+      const segment = d.config.gateway.segmentSeconds;
+      if (body.maxBroadcastSeconds != null && body.maxBroadcastSeconds < segment)
+        throw new HttpError("invalid_request", `maxBroadcastSeconds: expected at least one segment (${segment} s), got ${body.maxBroadcastSeconds}`, "maxBroadcastSeconds");
+      const { sourceRetention, ...rest } = body;
+      const row = await updateStreamSettings(d.db, name, { ...rest, ...(sourceRetention === undefined ? {} : { sourceRetention: sourceRetention === null ? null : String(sourceRetention) }) });
+      if (!row) throw new HttpError("not_found", `no stream named '${name}'; create it with POST /streams`);
+      // The listener refuses new callers first, so ending the broadcast does not let the encoder's reconnect in.
+      await d.refreshStreams();
+      const stopped = body.disabled === true ? await d.manager.stop(name, "disabled through the API") : false;
+      d.log.info({ stream: name, change: body, stoppedBroadcast: stopped }, "stream changed");
+      const [usage] = await usageByStream(d.db, name);
+      return c.json({ name: row.name, title: row.title, ...describe(row, usage), stoppedBroadcast: stopped }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/streams/{name}/rotate-secret",
+      summary: "Issue a new SRT passphrase: the running broadcast goes on; the next connection needs the new one",
+      request: { params: z.object({ name: StreamName }) },
+      responses: {
+        ...refusals,
+        200: { description: "rotated", content: { "application/json": { schema: z.object({ name: z.string(), secret: z.string(), obs: z.object({}).passthrough() }) } } },
+        404: { description: "unknown", content: { "application/json": { schema: ErrorBody } } },
+      },
+    }),
+    async (c) => {
+      const { name } = c.req.valid("param");
+      const secret = generateSecret();
+      const row = await setStreamSecret(d.db, name, secret);
+      if (!row) throw new HttpError("not_found", `no stream named '${name}'; create it with POST /streams`);
+      await d.refreshStreams();
+      d.log.info({ stream: name }, "stream passphrase rotated");
+      return c.json({ name, secret, obs: settingsFor(name, secret) as Record<string, unknown> }, 200);
     },
   );
 

@@ -72,6 +72,7 @@ export class Broadcast {
   private readonly ready: Promise<void>;
   private graceTimer?: NodeJS.Timeout;
   private stopRequested = false;
+  private stopWhy = "stopped through the API";
   private readonly log: Logger;
   private announcedDown = false;
 
@@ -187,7 +188,7 @@ export class Broadcast {
     conn.end(end);
     if (this.connection !== conn) return; // replaced by a newer connection
     this.connection = undefined;
-    if (this.stopRequested) void this.finish("stopped through the API");
+    if (this.stopRequested) void this.finish(this.stopWhy);
     else if (conn.failure) void this.finish(conn.failure);
     else if (end.reason === "closed") void this.finish("the caller ended the stream");
     else if (end.reason === "stalled") void this.finish(`the connection was ended: ${end.detail ?? "it moved no data"}`);
@@ -216,10 +217,11 @@ export class Broadcast {
   }
 
   /** POST /streams/:name/stop: end cleanly, whatever the caller does. Returns the connection to close, if any. */
-  requestStop(): number | undefined {
+  requestStop(why = "stopped through the API"): number | undefined {
     this.stopRequested = true;
+    this.stopWhy = why;
     if (this.connection) return this.connection.id;
-    void this.finish("stopped through the API");
+    void this.finish(why);
     return undefined;
   }
 

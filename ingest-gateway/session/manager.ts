@@ -41,6 +41,10 @@ export class SessionManager {
   private readonly ending = new Set<Broadcast>();
   readonly refusals: Refusal[] = [];
   server?: NativeIngestServer;
+  /** The addon refuses a held stream as "held"; this says the hold's real reason (max-duration). */
+  holdReason?: (stream: string) => RefusalReason | undefined;
+  /** Why each stream's last broadcast ended, for GET /streams. */
+  readonly lastEnd = new Map<string, { at: string; session: string; reason: string }>();
 
   constructor(private readonly d: Omit<BroadcastDeps, "srt">, private readonly log: Logger, private readonly makePipe: () => [number, number]) {}
 
@@ -76,11 +80,12 @@ export class SessionManager {
         return;
       }
       case "refused": {
-        const r: Refusal = { at: new Date().toISOString(), stream: ev.stream, peer: ev.peer, reason: ev.reason, message: ev.message };
+        const reason = ev.reason === "held" ? (this.holdReason?.(ev.stream) ?? ev.reason) : ev.reason;
+        const r: Refusal = { at: new Date().toISOString(), stream: ev.stream, peer: ev.peer, reason, message: ev.message };
         this.refusals.unshift(r);
         this.refusals.length = Math.min(this.refusals.length, KEEP_REFUSALS);
-        this.d.metrics.refusals.inc({ reason: ev.reason });
-        this.log.warn({ stream: ev.stream || undefined, peer: ev.peer, reason: ev.reason, code: ev.code }, `SRT caller refused: ${ev.message}`);
+        this.d.metrics.refusals.inc({ reason });
+        this.log.warn({ stream: ev.stream || undefined, peer: ev.peer, reason, code: ev.code }, `SRT caller refused: ${ev.message}`);
         return;
       }
       case "log":
@@ -114,7 +119,10 @@ export class SessionManager {
     if (this.live.get(b.stream) === b) this.live.delete(b.stream);
     this.d.metrics.liveStreams.set(this.live.size);
     this.ending.add(b);
-    void b.finish("").finally(() => this.ending.delete(b));
+    void b.finish("").finally(() => {
+      this.ending.delete(b);
+      this.lastEnd.set(b.stream, { at: new Date().toISOString(), session: b.session, reason: b.endReason ?? "" });
+    });
   }
 
   /** A session found unfinished at start, still within its grace period: a reconnect continues it. */
@@ -126,12 +134,12 @@ export class SessionManager {
   }
 
   /** Ends a stream's broadcast cleanly (final playlist last). false when it is not live. */
-  async stop(stream: string): Promise<boolean> {
+  async stop(stream: string, why = "stopped through the API"): Promise<boolean> {
     const b = this.live.get(stream);
     if (!b) return false;
-    const id = b.requestStop();
+    const id = b.requestStop(why);
     if (id !== undefined) this.server?.close(id);
-    await b.finish("stopped through the API");
+    await b.finish(why);
     return true;
   }
 

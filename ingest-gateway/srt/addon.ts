@@ -15,7 +15,9 @@ export type RefusalReason =
   | "wrong-passphrase"
   | "no-passphrase"
   | "unexpected-passphrase"
-  | "held";
+  | "held"
+  /** Not from the addon: a "held" refusal after the stream reached its maximum broadcast length (told by the stream table). */
+  | "max-duration";
 
 export type SrtEvent =
   | { type: "connect"; id: number; stream: string; peer: string }

@@ -12,6 +12,7 @@ export const errorKinds = {
   not_found: 404,
   method_not_allowed: 405,
   conflict: 409,
+  gone: 410,
   bad_source: 502,
   unavailable: 503,
   internal: 500,

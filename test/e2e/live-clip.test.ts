@@ -21,6 +21,8 @@ let workers: Worker[] = [];
 before(async () => {
   env = await createTestEnv("e2e-live-clip");
   workers = await startWorkers(env, "functions/convert/main.ts", 1);
+  // The API queues the clip; a replica of the clip function cuts it.
+  workers.push(...(await startWorkers(env, "functions/clip/main.ts", 1, {}, "clip")));
   gw = await startGatewayProcess({ ...env.env, LOG_LEVEL: "info" });
   api = await startApi(env, withToken(TOKEN));
 });

@@ -357,6 +357,26 @@ function playHls(video, url) {
   else toast("This browser cannot play HLS", true);
 }
 
+/** Auto plus each rendition of the ladder, and the rendition playing now. */
+function qualityMenu(hls) {
+  const select = h("select", { "aria-label": "Quality", "data-testid": "quality" }, h("option", { value: "-1" }, "Auto"));
+  const current = h("span", { class: "rendition", "data-testid": "current-rendition" }, "");
+  const label = (l) => (l.height ? `${l.height}p` : `${Math.round(l.bitrate / 1000)} kbit/s`);
+  hls.on(window.Hls.Events.MANIFEST_PARSED, () => {
+    // Highest first, as people read a quality list; the value is hls.js's level index.
+    const levels = hls.levels.map((l, i) => ({ l, i })).sort((a, b) => (b.l.height || 0) - (a.l.height || 0) || b.l.bitrate - a.l.bitrate);
+    select.replaceChildren(h("option", { value: "-1" }, "Auto"), ...levels.map(({ l, i }) => h("option", { value: String(i) }, `${label(l)} · ${Math.round(l.bitrate / 1000)} kbit/s`)));
+  });
+  hls.on(window.Hls.Events.LEVEL_SWITCHED, (_e, data) => {
+    const l = hls.levels[data.level];
+    current.textContent = l ? `${label(l)}${hls.autoLevelEnabled ? " (auto)" : ""}` : "";
+    current.dataset.level = String(data.level);
+  });
+  // currentLevel switches at once (flushing the buffer); -1 hands the choice back to hls.js.
+  select.addEventListener("change", () => { hls.currentLevel = Number(select.value); });
+  return h("div", { class: "quality" }, h("label", {}, "Quality ", select), current);
+}
+
 function startPlayback(video) {
   video.play().catch(() => { video.muted = true; video.play().catch(() => {}); });
 }
@@ -387,6 +407,11 @@ async function startWatch(id) {
     const audio = h("audio", { controls: true, preload: "metadata", src: rec.videoUrl, "data-testid": "player" });
     player.replaceChildren(h("div", { class: "audio-player" }, rec.thumbnailUrl ? h("img", { src: rec.thumbnailUrl, alt: "Waveform", "data-testid": "waveform" }) : null, audio));
     startPlayback(audio);
+  } else if (rec.status === "ready" && rec.abrUrl && window.Hls && window.Hls.isSupported()) {
+    // The ABR ladder: hls.js picks the rendition (Auto) or the viewer does; the MP4 stays the download.
+    const video = h("video", { controls: true, playsinline: true, poster: rec.thumbnailUrl, "data-testid": "player" }, ...tracks);
+    player.replaceChildren(video, qualityMenu(playHls(video, rec.abrUrl)));
+    startPlayback(video);
   } else if (rec.status === "ready" && rec.videoUrl) {
     const video = h("video", { controls: true, playsinline: true, preload: "metadata", poster: rec.thumbnailUrl, src: rec.videoUrl, "data-testid": "player" }, ...tracks);
     player.replaceChildren(video);
@@ -727,8 +752,23 @@ function startWebhooks() {
 
 updateTokenButton();
 document.getElementById("token-button").addEventListener("click", () => askToken());
+// --- Streams (storage by stream) -------------------------------------------------------------
+
+async function startStreams() {
+  const rows = document.getElementById("usage-rows");
+  try {
+    const { streams, total } = await api("/usage");
+    const row = (name, u, cls) =>
+      h("tr", { class: cls, "data-testid": "usage-row" }, h("td", {}, name), h("td", {}, u.recordings), h("td", {}, bytes(u.mp4Bytes) || "0 B"), h("td", {}, u.sourcesKept), h("td", {}, bytes(u.sourceBytes) || "0 B"), h("td", {}, u.pinned));
+    rows.replaceChildren(...streams.map((s) => row(h("a", { href: `/?stream=${encodeURIComponent(s.stream)}` }, s.stream), s)), row("Total", total, "total"));
+  } catch (err) {
+    rows.replaceChildren(h("tr", {}, h("td", { colspan: 6 }, err.message)));
+  }
+}
+
 const view = app.dataset.view;
 if (view === "library") startLibrary();
 else if (view === "watch") startWatch(app.dataset.id);
 else if (view === "live") startLive(app.dataset.stream);
 else if (view === "webhooks") startWebhooks();
+else if (view === "streams") startStreams();

@@ -1,7 +1,7 @@
 import type { Child } from "hono/jsx";
 
 /** The page shell: header with search, then the view the client script fills (library, watch, live). */
-export function Layout(props: { title: string; view: "library" | "watch" | "live" | "webhooks"; data?: Record<string, string>; children?: Child }) {
+export function Layout(props: { title: string; view: "library" | "watch" | "live" | "webhooks" | "streams"; data?: Record<string, string>; children?: Child }) {
   const data = Object.fromEntries(Object.entries(props.data ?? {}).map(([k, v]) => [`data-${k}`, v]));
   return (
     <html lang="en">
@@ -23,6 +23,7 @@ export function Layout(props: { title: string; view: "library" | "watch" | "live
             <input id="search" name="q" type="search" placeholder="Search titles and streams" autocomplete="off" aria-label="Search recordings" />
           </form>
           <div class="topbar-actions">
+            <a class="ghost-button" href="/streams">Streams</a>
             <a class="ghost-button" href="/settings/webhooks">Webhooks</a>
             <a class="ghost-button" href="/docs">API</a>
             <button id="token-button" class="ghost-button" type="button">Sign in</button>
@@ -104,6 +105,24 @@ export function WebhooksView() {
       </form>
       <div id="webhook-secret" class="notice" hidden></div>
       <div id="webhook-list" class="webhook-list" aria-live="polite"></div>
+    </section>
+  );
+}
+
+/** Storage by stream (GET /usage): recordings, MP4 bytes, source bytes still kept. */
+export function StreamsView() {
+  return (
+    <section class="section streams">
+      <div class="section-head">
+        <h2>Streams</h2>
+      </div>
+      <p class="muted">What each stream stores. Sources are deleted after SOURCE_RETENTION, recordings after RECORDING_RETENTION_DAYS (unless pinned); streams can set their own on the gateway.</p>
+      <table class="log-table usage-table">
+        <thead>
+          <tr><th>Stream</th><th>Recordings</th><th>MP4s</th><th>Sources kept</th><th>Source bytes</th><th>Pinned</th></tr>
+        </thead>
+        <tbody id="usage-rows" aria-live="polite"></tbody>
+      </table>
     </section>
   );
 }

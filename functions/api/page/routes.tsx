@@ -3,7 +3,7 @@ import { createRequire } from "node:module";
 import { Hono } from "hono";
 import { html } from "hono/html";
 import type { ApiDeps } from "../deps.js";
-import { Layout, LibraryView, WatchView, WebhooksView } from "./layout.js";
+import { Layout, LibraryView, WatchView, WebhooksView, StreamsView } from "./layout.js";
 
 const here = (name: string) => new URL(`./${name}`, import.meta.url);
 // Read once at start: the assets are small and never change while the process runs.
@@ -21,6 +21,7 @@ export function pageRoutes(_deps: ApiDeps) {
   app.get("/", (c) => c.html(page(<Layout title="Replay · Recordings" view="library"><LibraryView /></Layout>)));
   app.get("/watch/live/:stream", (c) => c.html(page(<Layout title="Replay · Live" view="live" data={{ stream: c.req.param("stream") }}><WatchView /></Layout>)));
   app.get("/watch/:id", (c) => c.html(page(<Layout title="Replay · Watch" view="watch" data={{ id: c.req.param("id") }}><WatchView /></Layout>)));
+  app.get("/streams", (c) => c.html(page(<Layout title="Replay · Streams" view="streams"><StreamsView /></Layout>)));
   app.get("/settings/webhooks", (c) => c.html(page(<Layout title="Replay · Webhooks" view="webhooks"><WebhooksView /></Layout>)));
   app.get("/assets/:name", (c) => {
     const asset = assets[c.req.param("name") as keyof typeof assets];
