@@ -110,6 +110,44 @@ function treeUsage(pid: number): { cpu: Map<number, number>; rssMb: number } {
   return { cpu, rssMb: rss };
 }
 
+/** CPU seconds of each thread of a process, keyed by thread id, with its name (libsrt's "SRT:RcvQ:w1", our "srt-recv"). */
+function threadCpu(pid: number): Map<number, { name: string; sec: number }> {
+  const out = new Map<number, { name: string; sec: number }>();
+  try {
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, "utf8");
+        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        const name = Number(t) === pid ? "js-main" : stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")).replace(/:w\d+$/, "");
+        out.set(Number(t), { name, sec: (Number(f[11]) + Number(f[12])) / CLK_TCK });
+      } catch {
+        // the thread ended while we looked
+      }
+    }
+  } catch {
+    // the process ended
+  }
+  return out;
+}
+
+/** % of one core per stream spent by each kind of thread between two snapshots (the 4 largest, the rest as "other"). */
+function threadSplit(a: Map<number, { name: string; sec: number }>, b: Map<number, { name: string; sec: number }>, elapsed: number, n: number): string {
+  const by = new Map<string, number>();
+  for (const [tid, t] of b) by.set(t.name, (by.get(t.name) ?? 0) + t.sec - (a.get(tid)?.sec ?? t.sec));
+  const sorted = [...by].sort((x, y) => y[1] - x[1]);
+  const top = sorted.slice(0, 4);
+  const other = sorted.slice(4).reduce((s, [, v]) => s + v, 0);
+  const pct = (sec: number) => ((sec / elapsed / n) * 100).toFixed(2);
+  return [...top.map(([k, v]) => `${k} ${pct(v)}`), `other ${pct(other)}`].join(", ");
+}
+
+/** Datagrams the kernel dropped for a full socket receive buffer, machine-wide (the gateway's shared SRT socket during a step). */
+function udpReceiveDrops(): number {
+  const lines = readFileSync("/proc/net/snmp", "utf8").split("\n").filter((l) => l.startsWith("Udp:"));
+  const names = lines[0]!.split(/\s+/);
+  return Number(lines[1]!.split(/\s+/)[names.indexOf("RcvbufErrors")]);
+}
+
 function cpuBetween(a: Map<number, number>, b: Map<number, number>): number {
   let s = 0;
   for (const [p, v] of b) s += v - (a.get(p) ?? v);
@@ -166,6 +204,10 @@ interface StepResult {
   pssMbPerStream: number;
   nodeRssMb: number;
   callerCpuPct: number;
+  /** The Node process's CPU per stream by thread: JavaScript, libsrt's UDP receive thread, its TSBPD threads, our receive threads. */
+  nodeThreads: string;
+  /** UDP datagrams dropped by the kernel during the window (full receive buffer). */
+  udpDrops: number;
   holds: boolean;
   /** The machine's 1-minute load average at the end of the step (other work on the machine shows here). */
   loadAvg: number;
@@ -203,6 +245,8 @@ async function runStep(env: TestEnv, file: string, profile: "auto" | "transcode"
     const store = storePid();
     const node = gw.proc.pid!;
     const u0 = treeUsage(node);
+    const th0 = threadCpu(node);
+    const d0 = udpReceiveDrops();
     const s0 = cpuOf(store);
     const c0 = procs.map((p) => treeUsage(p.pid!));
     const t0 = Date.now();
@@ -215,6 +259,8 @@ async function runStep(env: TestEnv, file: string, profile: "auto" | "transcode"
       nodeRss = Math.max(nodeRss, rssMb(node));
     }
     const u1 = treeUsage(node);
+    const th1 = threadCpu(node);
+    const d1 = udpReceiveDrops();
     const s1 = cpuOf(store);
     const c1 = procs.map((p) => treeUsage(p.pid!));
     const elapsed = (Date.now() - t0) / 1000;
@@ -242,6 +288,8 @@ async function runStep(env: TestEnv, file: string, profile: "auto" | "transcode"
       pssMbPerStream: Number(((rssPeak - base) / n).toFixed(1)),
       nodeRssMb: Math.round(nodeRss),
       callerCpuPct: Math.round(callerPct),
+      nodeThreads: threadSplit(th0, th1, elapsed, n),
+      udpDrops: d1 - d0,
       // Holds: the store keeps up (p95 < 1 s) and no stream falls behind real time.
       holds: p95 < 1000 && lines.length >= expected * 0.9,
       loadAvg: Number(loadavg()[0]!.toFixed(1)),

@@ -256,9 +256,22 @@ stop_pid() { # name
   rm -f "$f"
 }
 
+# The SRT gateway's callers share one UDP socket; 100 streams need ~32 MB of kernel buffer (SRT_UDP_RCVBUF_MB)
+# where Linux caps it at net.core.rmem_max. Raised, never lowered, and only where we may (root, writable /proc/sys).
+raise_udp_buffers() {
+  local want=$(( ${SRT_UDP_RCVBUF_MB:-32} * 1048576 )) key have
+  for key in net.core.rmem_max net.core.wmem_max; do
+    have=$(sysctl -n "$key" 2>/dev/null) || continue
+    [ "$have" -ge "$want" ] && continue
+    if [ "$(id -u)" = 0 ] && sysctl -q -w "$key=$want" 2>/dev/null; then say "$key $have -> $want (SRT ingest)"
+    else say "warning: $key is $have (< $want): run 'sysctl -w $key=$want' as root, or many SRT streams lose packets"; fi
+  done
+}
+
 up() {
   local scope=${1:-all} t0=$SECONDS
   bash "$root/infra/install.sh"
+  raise_udp_buffers
   start_nats
   (cd "$root" && tsx infra/provision.ts --jetstream)
   start_postgres

@@ -2,7 +2,7 @@
 // passthrough stream hands JavaScript no media, and a caller faster than real time loses nothing.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { execa } from "execa";
 import { createTestEnv, waitFor, type TestEnv } from "../test/harness.js";
 import { startGatewayProcess, type GatewayProcess } from "../test/gateway/process.js";
@@ -92,4 +92,30 @@ test("a caller sending at 2x real time for a minute: every segment arrives, in o
   assert.ok(p.segments.every((s) => !s.discontinuity));
   assert.deepEqual(await missingSegments(env.s3, bucket, folder!, p), []);
   assert.equal(await metric("gateway_media_bytes_in_js_total"), 0);
+});
+
+test("the gateway says at start when the kernel grants its shared SRT socket less receive buffer than it asked, and names the sysctl", async () => {
+  const capMb = Math.floor(Number(await readFile("/proc/sys/net/core/rmem_max", "utf8")) / 1048576);
+  // Asking past the kernel's cap: the warning, with what was granted.
+  const over = await startGatewayProcess({ ...env.env, LOG_LEVEL: "info", SRT_UDP_RCVBUF_MB: String(capMb + 8) });
+  try {
+    const line = await waitFor("the buffer warning", () => over.logs.find((l) => l.includes("SRT UDP receive buffer")), 10_000);
+    const j = JSON.parse(line) as { level: number; requestedMb: number; grantedMb: number; msg: string };
+    assert.equal(j.level, 40, "logged as a warning");
+    assert.equal(j.requestedMb, capMb + 8);
+    assert.ok(j.grantedMb <= capMb, `granted ${j.grantedMb} MB, within net.core.rmem_max (${capMb} MB)`);
+    assert.match(j.msg, /sysctl -w net\.core\.rmem_max=/);
+  } finally {
+    await over.stop();
+  }
+  // Asking within it: no warning (the shared gateway of this file started with the default).
+  if (capMb >= 1) {
+    const within = await startGatewayProcess({ ...env.env, LOG_LEVEL: "info", SRT_UDP_RCVBUF_MB: "1" });
+    try {
+      await waitFor("the listener", () => within.logs.find((l) => l.includes("SRT listener up")), 10_000);
+      assert.equal(within.logs.filter((l) => l.includes("SRT UDP receive buffer")).length, 0);
+    } finally {
+      await within.stop();
+    }
+  }
 });

@@ -81,10 +81,18 @@ export interface IngestServerOptions {
   stallMs?: number;
   /** After a hang-up, bytes not yet given to a segmenter wait this long for one. */
   lingerMs?: number;
+  /** Kernel receive buffer asked for the UDP socket every caller shares. */
+  udpReceiveBuffer?: number;
+}
+
+export interface ListenResult {
+  udpReceiveBufferRequested: number;
+  /** What the kernel granted (it caps the request at net.core.rmem_max). */
+  udpReceiveBufferGranted: number;
 }
 
 export interface NativeIngestServer {
-  listen(host: string, port: number): void;
+  listen(host: string, port: number): ListenResult;
   /** Replaces the table the listen callback answers from (it must never wait for the DB). */
   setStreams(streams: StreamAccess[]): void;
   close(id: number): boolean;

@@ -70,6 +70,9 @@ class Core : public std::enable_shared_from_this<Core> {
   int stallMs = 15000;
   // After the caller hung up, bytes not yet handed to a segmenter wait this long for one.
   int lingerMs = 30000;
+  // Bytes asked for the shared UDP socket's kernel receive buffer, and what the kernel granted.
+  int udpReceiveBuffer = 32 * 1024 * 1024;
+  int udpReceiveBufferGranted = 0;
 
   std::mutex tableMu;
   std::unordered_map<std::string, StreamEntry> table;
