@@ -250,10 +250,16 @@ export async function renameRecording(db: Db, id: string, title: string) {
   return rows.length > 0;
 }
 
-/** Pins (kept regardless of retention) or unpins; false when there is no such recording. */
-export async function setPinned(db: Db, id: string, pinned: boolean) {
-  const rows = await db.update(recordings).set({ pinned, updatedAt: sql`now()` }).where(eq(recordings.id, id)).returning({ id: recordings.id });
-  return rows.length > 0;
+/** Pins (kept regardless of retention) or unpins: "deleting" once retention has claimed it, "missing" when there is no such recording. */
+export async function setPinned(db: Db, id: string, pinned: boolean): Promise<"set" | "deleting" | "missing"> {
+  const rows = await db
+    .update(recordings)
+    .set({ pinned, updatedAt: sql`now()` })
+    .where(and(eq(recordings.id, id), isNull(recordings.deletingSince)))
+    .returning({ id: recordings.id });
+  if (rows.length > 0) return "set";
+  const [held] = await db.select({ id: recordings.id }).from(recordings).where(eq(recordings.id, id));
+  return held ? "deleting" : "missing";
 }
 
 export async function deleteRecordingRow(db: Db, id: string) {
@@ -348,12 +354,22 @@ export async function markSourceDeleted(db: Db, id: string, reason: string): Pro
   await db.update(recordings).set({ sourceDeletedAt: sql`now()`, sourceDeletedReason: reason }).where(eq(recordings.id, id));
 }
 
-/** Deletes the row only if it is still due (not pinned meanwhile); the row as it was, or undefined. */
-export async function deleteExpiredRecordingRow(db: Db, id: string): Promise<Recording | undefined> {
+/**
+ * Claims a due recording for deletion if it is still due (not pinned meanwhile): from here pinning is
+ * refused, so its objects can go before its row. A claim left by a crashed pass is taken again.
+ */
+export async function claimForDeletion(db: Db, id: string): Promise<Recording | undefined> {
   const [row] = await db
-    .delete(recordings)
+    .update(recordings)
+    .set({ deletingSince: sql`now()` })
     .where(and(eq(recordings.id, id), eq(recordings.pinned, false), eq(recordings.status, "ready")))
     .returning();
+  return row;
+}
+
+/** The row of a recording whose objects are gone, once claimed for deletion. */
+export async function deleteClaimedRecordingRow(db: Db, id: string): Promise<Recording | undefined> {
+  const [row] = await db.delete(recordings).where(and(eq(recordings.id, id), isNotNull(recordings.deletingSince))).returning();
   return row;
 }
 

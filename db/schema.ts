@@ -135,6 +135,8 @@ export const recordings = pgTable(
     /** The retention job removed the source HLS folder (the MP4 stays): when and why. */
     sourceDeletedAt: timestamp("source_deleted_at", { withTimezone: true, mode: "date" }),
     sourceDeletedReason: text("source_deleted_reason"),
+    /** The retention job claimed the recording for deletion: its objects go, then the row (a crash is resumed, never orphans). */
+    deletingSince: timestamp("deleting_since", { withTimezone: true, mode: "date" }),
     /** A broadcast or dropped folder's recording, or a clip cut from one (its own MP4 under its own prefix). */
     kind: text("kind", { enum: recordingKinds }).notNull().default("recording"),
     /** A clip's parent recording. No foreign key: a clip outlives its parent and stays playable. */

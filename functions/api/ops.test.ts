@@ -50,10 +50,10 @@ test("/metrics counts requests by route pattern, not by raw path", async () => {
 test("/openapi.json documents every API route from the zod schemas, and /docs serves the interactive page", async () => {
   const doc = (await (await fetch(`${api.url}/openapi.json`)).json()) as { openapi: string; paths: Record<string, Record<string, { parameters?: { name: string }[] }>> };
   assert.equal(doc.openapi, "3.1.0");
-  for (const path of ["/recordings", "/recordings/{id}", "/recordings/{id}/video", "/recordings/{id}/hls", "/live", "/live/{stream}/index.m3u8"]) assert.ok(doc.paths[path], `${path} is missing`);
+  for (const path of ["/recordings", "/recordings/{id}", "/recordings/{id}/video", "/recordings/{id}/hls", "/recordings/{id}/clips", "/recordings/{id}/abr/{file}", "/live", "/live/{stream}/index.m3u8", "/live/{stream}/clips", "/webhooks", "/usage"]) assert.ok(doc.paths[path], `${path} is missing`);
   assert.ok(doc.paths["/recordings/{id}"]!.patch && doc.paths["/recordings/{id}"]!.delete);
   const params = doc.paths["/recordings"]!.get!.parameters!.map((p) => p.name).sort();
-  assert.deepEqual(params, ["cursor", "from", "limit", "q", "status", "stream", "to"]);
+  assert.deepEqual(params, ["cursor", "from", "kind", "limit", "parent", "q", "status", "stream", "to"]);
   const docs = await fetch(`${api.url}/docs`);
   assert.equal(docs.status, 200);
   const html = await docs.text();

@@ -264,12 +264,14 @@ export function recordingRoutes(deps: ApiDeps) {
       middleware: write,
       security: bearer,
       request: { params: IdParam, body: { content: { "application/json": { schema: RenameBody } }, required: true } },
-      responses: { 200: json(RecordingSchema, "The renamed recording"), 400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404] },
+      responses: { 200: json(RecordingSchema, "The renamed recording"), 400: errors[400], 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409] },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
       const { title, pinned } = c.req.valid("json");
-      const found = (title === undefined || (await renameRecording(db, id, title))) && (pinned === undefined || (await setPinned(db, id, pinned)));
+      const pin = pinned === undefined ? "set" : await setPinned(db, id, pinned);
+      if (pin === "deleting") throw new HttpError("conflict", `recording ${id} is being deleted by retention (RECORDING_RETENTION_DAYS) and can no longer be pinned`);
+      const found = pin === "set" && (title === undefined || (await renameRecording(db, id, title)));
       if (!found) throw new HttpError("not_found", `no recording with id ${id}; list them with GET /recordings`);
       log.info({ recording: id, title, pinned }, "recording changed");
       return c.json(await toDetail(deps, await mustGet(id), origin(c)), 200);

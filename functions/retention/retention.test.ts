@@ -15,6 +15,8 @@ import { makeHls, probe } from "../../test/media.js";
 import { startWorkers, stopWorkers, waitForRecording } from "../../test/workers.js";
 import { sweep } from "../sweep/sweep.js";
 import { runRetention } from "./retention.js";
+import { claimForDeletion } from "../../db/recordings.js";
+import { deleteMadeObjects } from "../../lib/recording-objects.js";
 
 const TOKEN = "retention-token-0123456789";
 const log = createLogger("retention-test", process.env.TEST_LOG_LEVEL ?? "silent");
@@ -121,6 +123,27 @@ test("recording retention of a fraction of a day deletes an old recording's obje
   const again = await runRetention({ s3: env.s3, db: env.db, log, config: env.config });
   assert.equal(again.recordingsDeleted, 2);
   assert.deepEqual((await env.db.select({ id: recordings.id }).from(recordings)).map((x) => x.id), [ownSetting.id]);
+});
+
+test("a pass that dies between a recording's objects and its row is finished by the next one; a claimed recording can no longer be pinned", async (t) => {
+  const env = await createTestEnv("retention-crash", { RECORDING_RETENTION_DAYS: "0.0001", SOURCE_RETENTION: "keep" });
+  t.after(() => env.close());
+  const row = await storeReadyRecording(env, "cam/crashed", { readyAt: new Date(Date.now() - 60_000) });
+  // What a pass that was killed leaves: the row claimed, its MP4 already gone, the row still there.
+  const claimed = await claimForDeletion(env.db, row.id);
+  assert.ok(claimed, "the due recording is claimed");
+  await deleteMadeObjects(env.s3, env.config.s3, claimed);
+  const api = await startApi(env, withToken(TOKEN));
+  t.after(() => api.close());
+  const pin = await fetch(`${api.url}/recordings/${row.id}`, { method: "PATCH", headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ pinned: true }) });
+  assert.equal(pin.status, 409, "pinning a recording retention is deleting is refused");
+  assert.match(((await pin.json()) as any).error.message, /being deleted by retention/);
+
+  const r = await runRetention({ s3: env.s3, db: env.db, log, config: env.config });
+  assert.equal(r.recordingsDeleted, 1);
+  assert.deepEqual(await env.db.select({ id: recordings.id }).from(recordings), []);
+  assert.deepEqual(await keys(env, env.config.s3.hlsBucket, "cam/crashed/"), []);
+  assert.deepEqual(await keys(env, env.config.s3.recordingsBucket, "cam/crashed/"), []);
 });
 
 test("source retention in days keeps a source until its time, never the current broadcast's", async (t) => {

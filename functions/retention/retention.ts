@@ -8,7 +8,7 @@ import type { EventPublisher } from "../../lib/events.js";
 import { publishRecordingEvent } from "../../lib/events.js";
 import { deleteMadeObjects, deleteSourceObjects } from "../../lib/recording-objects.js";
 import type { Db } from "../../db/client.js";
-import { deleteExpiredRecordingRow, markSourceDeleted, recordingsDueForDeletion, sourcesDueForDeletion } from "../../db/recordings.js";
+import { claimForDeletion, deleteClaimedRecordingRow, markSourceDeleted, recordingsDueForDeletion, sourcesDueForDeletion } from "../../db/recordings.js";
 
 export interface RetentionDeps {
   s3: S3Client;
@@ -54,16 +54,18 @@ export async function runRetention(d: RetentionDeps): Promise<RetentionResult> {
     let progressed = 0;
     await inParallel(due, d.parallel ?? 8, async ({ recording: row, days }) => {
       const why = `recording retention: ${daysText(days)} (ready ${row.readyAt?.toISOString()})`;
-      // Source first: a source without its row would be converted again by the sweep.
-      let objects = await deleteSourceObjects(d.s3, d.config.s3, row);
-      const gone = await deleteExpiredRecordingRow(d.db, row.id);
-      if (!gone) {
-        // Pinned (or changed) while we worked: the recording stays; only its source went.
-        if (objects > 0) await markSourceDeleted(d.db, row.id, `source removed by ${why}; the recording was pinned meanwhile and is kept`);
-        d.log.info({ recording: row.id, stream: row.streamId, stage: "retention" }, "recording kept: pinned or changed while being deleted");
+      // Claimed first, so a pin cannot come between the objects going and the row going; then the source
+      // (a source without its row would be converted again by the sweep), the MP4 and images, the row last.
+      // A crash anywhere leaves the claimed row, still due, which the next pass finishes: never orphans.
+      const claimed = await claimForDeletion(d.db, row.id);
+      if (!claimed) {
+        d.log.info({ recording: row.id, stream: row.streamId, stage: "retention" }, "recording kept: pinned or changed before it could be deleted");
         return;
       }
-      objects += await deleteMadeObjects(d.s3, d.config.s3, gone);
+      let objects = await deleteSourceObjects(d.s3, d.config.s3, claimed);
+      objects += await deleteMadeObjects(d.s3, d.config.s3, claimed);
+      const gone = await deleteClaimedRecordingRow(d.db, row.id);
+      if (!gone) return;
       r.recordingsDeleted++;
       r.objectsDeleted += objects;
       progressed++;

@@ -1,0 +1,1 @@
+ALTER TABLE "recordings" ADD COLUMN "deleting_since" timestamp with time zone;
