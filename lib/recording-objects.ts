@@ -1,7 +1,7 @@
 // Deleting a recording's objects, for the API's DELETE and the retention job alike: one order, one set of keys.
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Recording } from "../db/schema.js";
-import { folderOf, holdsClips, keysOfRecording, listPrefix } from "./layout.js";
+import { abrPrefix, folderOf, holdsClips, keysOfRecording, listPrefix, recordingName } from "./layout.js";
 import { deleteKeys, deletePrefix } from "./s3.js";
 
 export interface Buckets {
@@ -26,4 +26,13 @@ export async function deleteMadeObjects(s3: S3Client, b: Buckets, row: Pick<Reco
   // A ladder outside the folder deleted above (a top-level recording's `<name>.abr/`) goes too.
   if (row.abrMasterPath && !(own && row.abrMasterPath.startsWith(own))) objects += await deletePrefix(s3, b.recordingsBucket, `${folderOf(row.abrMasterPath)}/`);
   return objects;
+}
+
+/**
+ * The recording's ABR ladder folder, again, once its row is gone: a package job that wrote its ladder between
+ * deleteMadeObjects and the row's deletion left objects no row names. (A job still running then finds the row
+ * gone and removes its own uploads.)
+ */
+export async function deleteLadderAfterRow(s3: S3Client, b: Buckets, row: Pick<Recording, "sourcePrefix" | "playlistKey" | "filePath">): Promise<number> {
+  return deletePrefix(s3, b.recordingsBucket, abrPrefix(row.sourcePrefix, recordingName(row.sourcePrefix, row.playlistKey ?? row.filePath ?? "recording")));
 }

@@ -4,7 +4,7 @@ import { folderOf, holdsClips, keyIn, keysOfRecording, listPrefix, LIVE_PLAYLIST
 import { getRecording, listRecordings, type CatalogRecording } from "../../db/catalog.js";
 import { deleteRecordingRow, renameRecording, setPinned } from "../../db/recordings.js";
 import { publishRecordingEvent } from "../../lib/events.js";
-import { deleteMadeObjects, deleteSourceObjects } from "../../lib/recording-objects.js";
+import { deleteLadderAfterRow, deleteMadeObjects, deleteSourceObjects } from "../../lib/recording-objects.js";
 import type { ApiDeps } from "./deps.js";
 import { HttpError } from "../../lib/http/errors.js";
 import { bearerAuth, passThrough } from "../../lib/http/auth.js";
@@ -297,6 +297,7 @@ export function recordingRoutes(deps: ApiDeps) {
       let objects = await deleteSourceObjects(s3, config.s3, row);
       objects += await deleteMadeObjects(s3, config.s3, row);
       await deleteRecordingRow(db, row.id);
+      objects += await deleteLadderAfterRow(s3, config.s3, row);
       void publishRecordingEvent(deps.events, "recording.deleted", row);
       log.info({ recording: row.id, stream: row.streamId, objects, ms: Date.now() - started }, "recording deleted");
       return c.body(null, 204);

@@ -3,10 +3,10 @@
 // parser, mpd-parser (video.js's DASH parser) and ffprobe.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { chromium } from "playwright-core";
-import { startApi } from "../../test/api.js";
+import { startApi, withToken } from "../../test/api.js";
 import { join } from "node:path";
 import { execa } from "execa";
 import { eq } from "drizzle-orm";
@@ -301,6 +301,87 @@ test("a ready recording whose recording.ready event was lost is packaged by the 
   assert.equal(r.abrMasterPath, "drops/lost/abr/master.m3u8");
   const master = parsePlaylist(await getText(env.s3, bucket, r.abrMasterPath!), "m") as MasterPlaylist;
   assert.equal(master.variants.length, 3);
+});
+
+/** The FFmpeg processes a replica started (its children by ppid): other tests on this machine run FFmpeg too. */
+async function ffmpegChildren(pid: number): Promise<number[]> {
+  const kids = (await execa("pgrep", ["-P", String(pid)], { reject: false })).stdout.split("\n").filter(Boolean).map(Number);
+  const out: number[] = [];
+  for (const k of kids) if ((await readFile(`/proc/${k}/comm`, "utf8").catch(() => "")).trim() === "ffmpeg") out.push(k);
+  return out;
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function packaging(id: string, by?: string): Promise<Recording> {
+  return waitFor(`a replica packaging ${id} with progress`, async () => {
+    const r = await row(id);
+    return r.abrStatus === "processing" && r.abrProgress > 0.05 && r.abrClaimedBy && (!by || r.abrClaimedBy.startsWith(`${by}/`)) ? r : undefined;
+  }, 120_000, 100);
+}
+
+test("SIGTERM of a package replica mid-job: it gives its lease back and exits within its grace, a restarted replica finishes the ladder, no temp folder or FFmpeg left", async () => {
+  // One replica with a short grace holds the job alone, so the handed-back lease is seen before anyone takes it.
+  await stopWorkers(packagers);
+  const graceSeconds = 2;
+  const [term] = await startWorkers(env, "functions/package/main.ts", 1, { SHUTDOWN_GRACE_SECONDS: String(graceSeconds) }, "term");
+  packagers = [term!];
+  const rec = await drop("termed", 40, "1280x720");
+  await packaging(rec.id, term!.id);
+  const encoders = await waitFor("the replica's FFmpeg", async () => {
+    const pids = await ffmpegChildren(term!.proc.pid!);
+    return pids.length ? pids : undefined;
+  }, 30_000, 100);
+  const t0 = Date.now();
+  term!.proc.kill("SIGTERM");
+  assert.equal(await term!.exited, 0, term!.output.slice(-10).join("\n"));
+  const tookMs = Date.now() - t0;
+  // Grace, then up to the runner's 5 s settle after the abort, plus closing connections: well under stack.sh's wait.
+  assert.ok(tookMs < (graceSeconds + 5 + 10) * 1000, `exited ${tookMs} ms after SIGTERM`);
+  assert.ok(term!.output.some((l) => l.includes("grace period over; aborting in-flight jobs")), "the job outlived the grace and was aborted");
+  const handed = await row(rec.id);
+  assert.equal(handed.abrClaimedBy, null, "the lease was given back");
+  assert.equal(handed.abrStatus, "pending");
+  assert.equal(handed.abrError, null);
+  for (const pid of encoders) assert.equal(alive(pid), false, `the replica's FFmpeg ${pid} is gone`);
+  assert.deepEqual(await readdir(join(env.env.WORK_DIR!, "package")).catch(() => [] as string[]), [], "no temporary folder left");
+  // The replica started again (and a second one, which the kill -9 test needs): the naked message is packaged at once.
+  packagers = await startWorkers(env, "functions/package/main.ts", 2, {}, "p2");
+  const done = await abrDone(rec.id, 300_000);
+  assert.equal(done.abrStatus, "ready", done.abrError ?? "");
+  assert.ok(packagers.some((w) => w.output.some((l) => l.includes(rec.id) && l.includes("ladder ready"))), "a restarted replica finished it");
+  const master = parsePlaylist(await getText(env.s3, env.config.s3.recordingsBucket, done.abrMasterPath!), "m") as MasterPlaylist;
+  assert.deepEqual(master.variants.map((v) => v.resolution?.height), [360, 240, 144]);
+});
+
+test("a recording deleted through the API while it is packaged: nothing left under its abr/ prefix, no failed status written, no warnings or errors", async (t) => {
+  const token = "package-delete-token";
+  const api = await startApi(env, withToken(token));
+  t.after(() => api.close());
+  const rec = await drop("deleted", 40, "1280x720");
+  const busy = await packaging(rec.id);
+  const holder = packagers.find((w) => busy.abrClaimedBy!.startsWith(`${w.id}/`));
+  assert.ok(holder, `a replica holds ${busy.abrClaimedBy}`);
+  const encoders = await ffmpegChildren(holder.proc.pid!);
+  const del = await fetch(`${api.url}/recordings/${rec.id}`, { method: "DELETE", headers: { authorization: `Bearer ${token}` } });
+  assert.equal(del.status, 204, await del.text());
+  // The job sees its lease gone with the row, stops FFmpeg and removes what it had uploaded.
+  await waitFor("the package job to end", () => holder.output.some((l) => l.includes(rec.id) && l.includes("recording deleted during packaging")), 120_000, 100);
+  await waitFor("its temporary folder removed", async () => ((await readdir(join(env.env.WORK_DIR!, "package")).catch(() => [])).length === 0 ? true : undefined), 30_000, 100);
+  assert.equal(await countUnder("drops/deleted/abr/"), 0, "no orphaned ladder objects");
+  assert.equal(await countUnder("drops/deleted/"), 0, "nothing of the recording in the recordings bucket");
+  assert.equal((await env.db.select().from(recordings).where(eq(recordings.id, rec.id))).length, 0, "no row written back");
+  for (const pid of encoders) assert.equal(alive(pid), false, `FFmpeg ${pid} stopped`);
+  // A later delivery of the same event (none is expected; a redelivery would say so) finds nothing to do, quietly.
+  const noise = packagers.flatMap((w) => w.output).filter((l) => l.includes(rec.id) && /"level":(40|50|60)/.test(l));
+  assert.deepEqual(noise, [], "no warning or error about the deleted recording");
 });
 
 test("kill -9 of the package replica mid-job: the other finishes, one ladder, no temp files left", async () => {

@@ -105,8 +105,12 @@ export const packageRecording: Handler<PackageState> = async (raw, ctx, job): Pr
     // Shutdown or a failed attempt: the lease goes back at once, so the next delivery (here or elsewhere) needs no wait.
     if (!lease.lost.aborted) await releaseAbrClaim(db, recordingId, claimToken).catch(() => {});
     if (lease.lost.aborted) {
-      // Lost because the row went away: remove anything uploaded so far.
-      if (!(await recordingExists(db, recordingId).catch(() => true))) await deletePrefix(s3, bucket, keys.prefix).catch(() => {});
+      // Lost because the row went away (deleted): remove anything uploaded so far; nothing is left to retry or fail.
+      if (!(await recordingExists(db, recordingId).catch(() => true))) {
+        const removed = await deletePrefix(s3, bucket, keys.prefix);
+        log.info({ removed, stage: "orphans" }, "recording deleted during packaging; its ladder removed");
+        return "ignored";
+      }
       throw lease.lost.reason;
     }
     if (err instanceof SourceError) throw new PermanentError(err.message);
@@ -148,10 +152,18 @@ async function uploadAll(ctx: HandlerContext, dir: string, prefix: string, files
   const worker = async () => {
     for (let f = queue.shift(); f; f = queue.shift()) {
       const ext = f.slice(f.lastIndexOf(".") + 1);
-      await put(ctx, prefix + f, await readFile(join(dir, f)), CONTENT_TYPES[ext] ?? "application/octet-stream", signal);
+      try {
+        await put(ctx, prefix + f, await readFile(join(dir, f)), CONTENT_TYPES[ext] ?? "application/octet-stream", signal);
+      } catch (err) {
+        queue.length = 0; // the other uploaders take no new file
+        throw err;
+      }
     }
   };
-  await Promise.all(Array.from({ length: UPLOADS_AT_ONCE }, worker));
+  // Every upload settles before a failure is reported: a cleanup that follows must not race a PUT still in flight.
+  const settled = await Promise.allSettled(Array.from({ length: UPLOADS_AT_ONCE }, worker));
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
 }
 
 /** Renews the ladder's lease every second with the progress; aborts the job when the lease is lost or the replica stops. */

@@ -6,7 +6,7 @@ import type { Config } from "../../lib/config.js";
 import type { Logger } from "../../lib/log.js";
 import type { EventPublisher } from "../../lib/events.js";
 import { publishRecordingEvent } from "../../lib/events.js";
-import { deleteMadeObjects, deleteSourceObjects } from "../../lib/recording-objects.js";
+import { deleteLadderAfterRow, deleteMadeObjects, deleteSourceObjects } from "../../lib/recording-objects.js";
 import type { Db } from "../../db/client.js";
 import { claimForDeletion, deleteClaimedRecordingRow, markSourceDeleted, recordingsDueForDeletion, sourcesDueForDeletion } from "../../db/recordings.js";
 
@@ -66,6 +66,8 @@ export async function runRetention(d: RetentionDeps): Promise<RetentionResult> {
       objects += await deleteMadeObjects(d.s3, d.config.s3, claimed);
       const gone = await deleteClaimedRecordingRow(d.db, row.id);
       if (!gone) return;
+      // A package job that wrote its ladder between the objects going and the row going left objects no row names.
+      objects += await deleteLadderAfterRow(d.s3, d.config.s3, gone);
       r.recordingsDeleted++;
       r.objectsDeleted += objects;
       progressed++;
