@@ -3,7 +3,7 @@
 // parser, mpd-parser (video.js's DASH parser) and ffprobe.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { chromium } from "playwright-core";
 import { startApi, withToken } from "../../test/api.js";
@@ -17,6 +17,7 @@ import { sweepOnce } from "./sweep.js";
 import { createTestEnv, waitFor, type TestEnv } from "../../test/harness.js";
 import { makeHls, probe } from "../../test/media.js";
 import { startWorkers, stopWorkers, waitForRecording, type Worker } from "../../test/workers.js";
+import { childrenOf, stillRunning } from "../../test/processes.js";
 import { recordings, type Recording } from "../../db/schema.js";
 import { getText, listObjects } from "../../lib/s3.js";
 import { parsePlaylist, type MasterPlaylist, type MediaPlaylist } from "../../lib/hls/index.js";
@@ -303,23 +304,6 @@ test("a ready recording whose recording.ready event was lost is packaged by the 
   assert.equal(master.variants.length, 3);
 });
 
-/** The FFmpeg processes a replica started (its children by ppid): other tests on this machine run FFmpeg too. */
-async function ffmpegChildren(pid: number): Promise<number[]> {
-  const kids = (await execa("pgrep", ["-P", String(pid)], { reject: false })).stdout.split("\n").filter(Boolean).map(Number);
-  const out: number[] = [];
-  for (const k of kids) if ((await readFile(`/proc/${k}/comm`, "utf8").catch(() => "")).trim() === "ffmpeg") out.push(k);
-  return out;
-}
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 async function packaging(id: string, by?: string): Promise<Recording> {
   return waitFor(`a replica packaging ${id} with progress`, async () => {
     const r = await row(id);
@@ -336,8 +320,8 @@ test("SIGTERM of a package replica mid-job: it gives its lease back and exits wi
   const rec = await drop("termed", 40, "1280x720");
   await packaging(rec.id, term!.id);
   const encoders = await waitFor("the replica's FFmpeg", async () => {
-    const pids = await ffmpegChildren(term!.proc.pid!);
-    return pids.length ? pids : undefined;
+    const procs = await childrenOf(term!.proc.pid!, "ffmpeg");
+    return procs.length ? procs : undefined;
   }, 30_000, 100);
   const t0 = Date.now();
   term!.proc.kill("SIGTERM");
@@ -350,7 +334,7 @@ test("SIGTERM of a package replica mid-job: it gives its lease back and exits wi
   assert.equal(handed.abrClaimedBy, null, "the lease was given back");
   assert.equal(handed.abrStatus, "pending");
   assert.equal(handed.abrError, null);
-  for (const pid of encoders) assert.equal(alive(pid), false, `the replica's FFmpeg ${pid} is gone`);
+  assert.deepEqual(await stillRunning(encoders), [], "the replica's FFmpeg is gone");
   assert.deepEqual(await readdir(join(env.env.WORK_DIR!, "package")).catch(() => [] as string[]), [], "no temporary folder left");
   // The replica started again (and a second one, which the kill -9 test needs): the naked message is packaged at once.
   packagers = await startWorkers(env, "functions/package/main.ts", 2, {}, "p2");
@@ -369,7 +353,7 @@ test("a recording deleted through the API while it is packaged: nothing left und
   const busy = await packaging(rec.id);
   const holder = packagers.find((w) => busy.abrClaimedBy!.startsWith(`${w.id}/`));
   assert.ok(holder, `a replica holds ${busy.abrClaimedBy}`);
-  const encoders = await ffmpegChildren(holder.proc.pid!);
+  const encoders = await childrenOf(holder.proc.pid!, "ffmpeg");
   const del = await fetch(`${api.url}/recordings/${rec.id}`, { method: "DELETE", headers: { authorization: `Bearer ${token}` } });
   assert.equal(del.status, 204, await del.text());
   // The job sees its lease gone with the row, stops FFmpeg and removes what it had uploaded.
@@ -378,7 +362,7 @@ test("a recording deleted through the API while it is packaged: nothing left und
   assert.equal(await countUnder("drops/deleted/abr/"), 0, "no orphaned ladder objects");
   assert.equal(await countUnder("drops/deleted/"), 0, "nothing of the recording in the recordings bucket");
   assert.equal((await env.db.select().from(recordings).where(eq(recordings.id, rec.id))).length, 0, "no row written back");
-  for (const pid of encoders) assert.equal(alive(pid), false, `FFmpeg ${pid} stopped`);
+  assert.deepEqual(await stillRunning(encoders), [], "its FFmpeg stopped");
   // A later delivery of the same event (none is expected; a redelivery would say so) finds nothing to do, quietly.
   const noise = packagers.flatMap((w) => w.output).filter((l) => l.includes(rec.id) && /"level":(40|50|60)/.test(l));
   assert.deepEqual(noise, [], "no warning or error about the deleted recording");
