@@ -1,8 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { createRoute, z } from "@hono/zod-openapi";
-import { getText, isNotFound } from "../../lib/s3.js";
-import { clipPrefix, livePlaylistKey, sessionPrefix } from "../../lib/layout.js";
-import { getLiveBroadcast, getRecording } from "../../db/catalog.js";
+import { clipPrefix } from "../../lib/layout.js";
+import { getRecording } from "../../db/catalog.js";
 import { failAbandonedClips, insertClip, markClipFailed } from "../../db/recordings.js";
 import { HttpError } from "../../lib/http/errors.js";
 import { bearerAuth } from "../../lib/http/auth.js";
@@ -12,6 +11,7 @@ import type { ClipJob } from "../clip/clip.js";
 import { covering, sourceSegments, timedSegments } from "../clip/segments.js";
 import { publishClipJob } from "../clip/jobs.js";
 import type { ApiDeps } from "./deps.js";
+import { readLivePlaylist } from "./live.js";
 import { ClipBody, ClipCreatedSchema, errors, IdParam, liveClipBody, StreamParam } from "./schemas.js";
 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { "application/json": { schema } }, description });
@@ -115,17 +115,8 @@ export function clipRoutes(deps: ApiDeps) {
     async (c) => {
       const { stream } = c.req.valid("param");
       const body = c.req.valid("json");
-      const live = await getLiveBroadcast(db, stream);
-      if (!live?.sessionId) throw new HttpError("not_found", `stream ${stream} is not live now; GET /live lists the broadcasts that are`);
-      const key = livePlaylistKey(stream, live.sessionId);
-      let text: string;
-      try {
-        text = await getText(s3, config.s3.hlsBucket, key);
-      } catch (err) {
-        if (isNotFound(err)) throw new HttpError("conflict", `stream ${stream} is live but has not stored its first segments yet; retry in a few seconds`);
-        throw err;
-      }
-      const timed = timedSegments(text, key, sessionPrefix(stream, live.sessionId));
+      const { live, key, text, sourcePrefix } = await readLivePlaylist(deps, stream, "conflict");
+      const timed = timedSegments(text, key, sourcePrefix);
       if (timed.length === 0) throw new HttpError("conflict", `stream ${stream} has no stored segments yet; retry in a few seconds`);
       const last = timed[timed.length - 1]!;
       const at = last.start + last.duration;

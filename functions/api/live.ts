@@ -69,21 +69,28 @@ export function liveRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const { stream } = c.req.valid("param");
-      const live = await getLiveBroadcast(db, stream);
-      if (!live?.sessionId) throw new HttpError("not_found", `stream ${stream} is not live now; GET /live lists the broadcasts that are`);
-      const key = livePlaylistKey(stream, live.sessionId);
-      let text: string;
-      try {
-        text = await getText(s3, config.s3.hlsBucket, key);
-      } catch (err) {
-        if (isNotFound(err)) throw new HttpError("not_found", `stream ${stream} is live but has not published its first segments yet; retry in a few seconds`);
-        throw err;
-      }
-      const body = await rewritePlaylist(text, { bucket: config.s3.hlsBucket, key, sourcePrefix: sessionPrefix(stream, live.sessionId) }, presign, { vod: false, variantUrl: (k) => k });
+      const { key, text, sourcePrefix } = await readLivePlaylist(deps, stream, "not_found");
+      const body = await rewritePlaylist(text, { bucket: config.s3.hlsBucket, key, sourcePrefix }, presign, { vod: false, variantUrl: (k) => k });
       // Players reload a live playlist every target duration; a cached copy would freeze the stream.
       return c.body(body, 200, { "content-type": HLS_TYPE, "cache-control": "no-cache, no-store" });
     },
   );
 
   return app;
+}
+
+/**
+ * The live playlist of a stream broadcasting now, for the live routes and live clips alike: 404 when the
+ * stream is not live, `notYet` when it is but has stored nothing yet.
+ */
+export async function readLivePlaylist(deps: Pick<ApiDeps, "db" | "s3" | "config">, stream: string, notYet: "not_found" | "conflict"): Promise<{ live: NonNullable<Awaited<ReturnType<typeof getLiveBroadcast>>>; key: string; text: string; sourcePrefix: string }> {
+  const live = await getLiveBroadcast(deps.db, stream);
+  if (!live?.sessionId) throw new HttpError("not_found", `stream ${stream} is not live now; GET /live lists the broadcasts that are`);
+  const key = livePlaylistKey(stream, live.sessionId);
+  try {
+    return { live, key, text: await getText(deps.s3, deps.config.s3.hlsBucket, key), sourcePrefix: sessionPrefix(stream, live.sessionId) };
+  } catch (err) {
+    if (isNotFound(err)) throw new HttpError(notYet, `stream ${stream} is live but has not stored its first segments yet; retry in a few seconds`);
+    throw err;
+  }
 }

@@ -2,22 +2,13 @@ import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { parsePlaylist, type MasterPlaylist, type MediaPlaylist } from "../../lib/hls/index.js";
 import type { PlannedRendition } from "./ladder.js";
+import type { AbrRendition } from "../../db/schema.js";
 
 // The master playlist is written here rather than taken from FFmpeg's DASH muxer: its master has no
 // AVERAGE-BANDWIDTH or FRAME-RATE, and its BANDWIDTH is the target, not what the segments hold.
 
-export interface PackagedRendition {
-  name: string;
-  width: number;
-  height: number;
-  bandwidth: number;
-  averageBandwidth: number;
-  codecs: string;
-  frameRate: number;
-  /** The media playlist's file name in the package folder. */
-  playlist: string;
-  copied: boolean;
-}
+/** A rung as the master playlist names it: like the stored AbrRendition, but `playlist` is the file name in the package folder. */
+export type PackagedRendition = AbrRendition;
 
 interface Rate {
   peak: number;
