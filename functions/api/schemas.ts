@@ -178,7 +178,6 @@ export const RenameBody = z
     pinned: z.boolean({ error: "expected true or false" }).optional().openapi({ description: "A pinned recording is kept regardless of RECORDING_RETENTION_DAYS" }),
   })
   .strict()
-  .refine((b) => b.title !== undefined || b.pinned !== undefined, { message: "give title and/or pinned", path: ["title"] })
   .openapi("Rename");
 
 export const LiveBroadcastSchema = z

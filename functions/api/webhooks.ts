@@ -23,7 +23,12 @@ const NUL_MESSAGE = "must not contain NUL characters (\\u0000); remove them";
 // IPv6 literals are left out (a pattern for them is long and easy to get wrong): an IPv6 receiver is named by DNS.
 const URL_MESSAGE = "expected an http:// or https:// URL with a host name or IPv4 address, like https://example.com/hooks";
 const PORT = "(6553[0-5]|655[0-2]\\d|65[0-4]\\d\\d|6[0-4]\\d{3}|[1-5]\\d{4}|\\d{1,4})";
-const URL_PATTERN = new RegExp(`^[hH][tT][tT][pP][sS]?://([A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*\\.?)(:${PORT})?([/?#][^\\s\\u0000]*)?$`);
+const OCTET = "(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)";
+// A host whose last label reads as a number is parsed as IPv4 by URL parsers (WHATWG): then it must be a
+// dotted quad. Any other last label carries a letter that makes it a name (not a decimal or 0x number).
+const NAME_END = "([A-Za-z-][A-Za-z0-9-]*|[1-9]\\d*[A-Za-z-][A-Za-z0-9-]*|0\\d*[A-WYZa-wyz-][A-Za-z0-9-]*|0[xX][0-9A-Fa-f]*[G-Zg-z-][A-Za-z0-9-]*)";
+const HOST = `(${OCTET}(\\.${OCTET}){3}|([A-Za-z0-9-]+\\.)*${NAME_END})\\.?`;
+const URL_PATTERN = new RegExp(`^[hH][tT][tT][pP][sS]?://${HOST}(:${PORT})?([/?#][^\\s\\u0000]*)?$`);
 const Url = z
   .string({ error: "expected an http(s) URL" })
   .max(2000, "expected at most 2000 characters")

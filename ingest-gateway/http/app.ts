@@ -43,13 +43,15 @@ const CreateBody = z.object({
   secret: z.string().min(10, "an SRT passphrase needs at least 10 characters").max(79, "an SRT passphrase has at most 79 characters").regex(...noNul).optional(),
 });
 const Days = z.number({ error: "expected a number of days (0 or more)" }).min(0, "expected 0 or more days; negative days are meaningless");
-const PatchBody = z
+/** The settings a stream takes; a maximum length shorter than one segment could never end on a segment. */
+const patchBody = (segmentSeconds: number) => z
   .object({
     title: z.string().max(200).regex(...noNul).nullable().optional(),
     disabled: z.boolean({ error: "expected true or false" }).optional(),
     maxBroadcastSeconds: z
       .number({ error: "expected a whole number of seconds" })
       .int("expected a whole number of seconds")
+      .min(segmentSeconds, `expected at least one segment (${segmentSeconds} s)`)
       .max(30 * 24 * 3600, "expected at most 30 days (2592000 s)")
       .nullable()
       .optional()
@@ -177,7 +179,7 @@ export function createApp(d: AppDeps): OpenAPIHono {
       method: "patch",
       path: "/streams/{name}",
       summary: "Change a stream: disable (ends its broadcast, refuses callers) or enable, title, maximum broadcast length, retention",
-      request: { params: z.object({ name: StreamName }), body: { required: true, content: { "application/json": { schema: PatchBody } } } },
+      request: { params: z.object({ name: StreamName }), body: { required: true, content: { "application/json": { schema: patchBody(d.config.gateway.segmentSeconds) } } } },
       responses: {
         ...refusals,
         200: { description: "changed", content: { "application/json": { schema: z.object({}).passthrough() } } },
@@ -186,10 +188,9 @@ export function createApp(d: AppDeps): OpenAPIHono {
     }),
     async (c) => {
       const { name } = c.req.valid("param");
+      // Without a JSON content type the validator sees no body at all: refuse rather than change nothing silently.
+      if (!/^application\/json\b/i.test(c.req.header("content-type") ?? "")) throw new HttpError("invalid_request", 'body: send a JSON object like {"disabled": true} with Content-Type: application/json', "body");
       const body = c.req.valid("json");
-      const segment = d.config.gateway.segmentSeconds;
-      if (body.maxBroadcastSeconds != null && body.maxBroadcastSeconds < segment)
-        throw new HttpError("invalid_request", `maxBroadcastSeconds: expected at least one segment (${segment} s), got ${body.maxBroadcastSeconds}`, "maxBroadcastSeconds");
       const { sourceRetention, ...rest } = body;
       const row = await updateStreamSettings(d.db, name, { ...rest, ...(sourceRetention === undefined ? {} : { sourceRetention: sourceRetention === null ? null : String(sourceRetention) }) });
       if (!row) throw new HttpError("not_found", `no stream named '${name}'; create it with POST /streams`);
@@ -270,6 +271,6 @@ export function createApp(d: AppDeps): OpenAPIHono {
     },
   );
 
-  app.doc("/openapi.json", { openapi: "3.0.0", info: { title: "ingest gateway", version: "1" } });
+  app.doc31("/openapi.json", { openapi: "3.1.0", info: { title: "ingest gateway", version: "1" } });
   return app;
 }
