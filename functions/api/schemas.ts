@@ -178,7 +178,9 @@ export const RenameBody = z
     pinned: z.boolean({ error: "expected true or false" }).optional().openapi({ description: "A pinned recording is kept regardless of RECORDING_RETENTION_DAYS" }),
   })
   .strict()
-  .openapi("Rename");
+  // Said twice on purpose: the refinement gives the message, minProperties tells /openapi.json (and fuzzers).
+  .refine((b) => b.title !== undefined || b.pinned !== undefined, { message: "give title and/or pinned", path: ["title"] })
+  .openapi("Rename", { minProperties: 1 });
 
 export const LiveBroadcastSchema = z
   .object({
