@@ -434,24 +434,24 @@ export interface ClipFacts {
   storyboardVttPath: string | null;
 }
 
-/** The clip's MP4 (and images) are stored. False when the clip was deleted meanwhile. */
-export async function markClipReady(db: Db, id: string, facts: ClipFacts): Promise<boolean> {
+/** Ends a clip that is still processing; false when it is not (deleted, or already ended by another delivery). */
+async function endProcessingClip(db: Db, id: string, change: Partial<typeof recordings.$inferInsert>): Promise<boolean> {
   const rows = await db
     .update(recordings)
-    .set({ ...facts, status: "ready", progress: 1, error: null, updatedAt: sql`now()` })
+    .set({ ...change, updatedAt: sql`now()` })
     .where(and(eq(recordings.id, id), eq(recordings.kind, "clip"), eq(recordings.status, "processing")))
     .returning({ id: recordings.id });
   return rows.length > 0;
 }
 
+/** The clip's MP4 (and images) are stored. False when the clip was deleted meanwhile. */
+export async function markClipReady(db: Db, id: string, facts: ClipFacts): Promise<boolean> {
+  return endProcessingClip(db, id, { ...facts, status: "ready", progress: 1, error: null });
+}
+
 /** True when this call failed the clip (it was still processing). */
 export async function markClipFailed(db: Db, id: string, error: string): Promise<boolean> {
-  const rows = await db
-    .update(recordings)
-    .set({ status: "failed", error, updatedAt: sql`now()` })
-    .where(and(eq(recordings.id, id), eq(recordings.kind, "clip"), eq(recordings.status, "processing")))
-    .returning({ id: recordings.id });
-  return rows.length > 0;
+  return endProcessingClip(db, id, { status: "failed", error });
 }
 
 /** Clips still `processing` long after any cut takes: the process cutting them stopped. Fails them with a reason. */
