@@ -41,7 +41,7 @@ export async function startGateway(config: Config, log: Logger): Promise<{ close
   const nats = connectNatsInBackground(config.nats, "ingest-gateway", log);
   const events = createEventPublisher({ nats: nats.current, config, log, registry: metrics.registry });
   const manager = new SessionManager({ s3, db, log, config, metrics, budget, ffmpeg, events }, log, () => addon.makePipe());
-  const server = new addon.IngestServer({ auth: config.gateway.auth, peerIdleMs: PEER_IDLE_MS, segmentSeconds: config.gateway.segmentSeconds, stallMs: STALL_MS, udpReceiveBuffer: config.gateway.srtUdpReceiveBuffer }, (ev) => {
+  const server = new addon.IngestServer({ auth: config.gateway.auth, peerIdleMs: PEER_IDLE_MS, segmentSeconds: config.gateway.segmentSeconds, stallMs: STALL_MS, udpReceiveBuffer: config.gateway.srtUdpReceiveBuffer, listeners: config.gateway.srtListeners }, (ev) => {
     try {
       manager.handle(ev);
     } catch (err) {
@@ -62,7 +62,7 @@ export async function startGateway(config: Config, log: Logger): Promise<{ close
 
   const udp = server.listen(config.gateway.srtHost, config.gateway.srtPort);
   if (udp.udpReceiveBufferGranted < udp.udpReceiveBufferRequested) {
-    // Packets beyond the buffer are dropped by the kernel while libsrt's one receive thread is busy: at
+    // Packets beyond the buffer are dropped by the kernel while libsrt's receive thread is busy: at
     // 100 streams a 4 MB buffer is ~100 ms of slack, and the loss shows as retransmissions, then gaps.
     const mb = (b: number) => Math.round(b / 1048576);
     log.warn(
@@ -70,7 +70,7 @@ export async function startGateway(config: Config, log: Logger): Promise<{ close
       `the kernel caps the SRT UDP receive buffer at ${mb(udp.udpReceiveBufferGranted)} MB (asked ${mb(udp.udpReceiveBufferRequested)} MB): many streams will lose packets under load; raise it with 'sysctl -w net.core.rmem_max=${udp.udpReceiveBufferRequested}' (infra/stack.sh up does so as root) or lower SRT_UDP_RCVBUF_MB`,
     );
   }
-  log.info({ srt: `${config.gateway.srtHost}:${config.gateway.srtPort}`, auth: config.gateway.auth, profile: config.gateway.profile, srtVersion: addon.srtVersion }, "SRT listener up");
+  log.info({ srt: `${config.gateway.srtHost}:${config.gateway.srtPort}`, listeners: udp.listeners, auth: config.gateway.auth, profile: config.gateway.profile, srtVersion: addon.srtVersion }, "SRT listener up");
   if (!config.gateway.auth) log.warn("INGEST_AUTH=off: any stream name is accepted without a passphrase (development only)");
   if (!config.gateway.apiToken) log.warn("API_TOKEN is not set: creating, deleting and stopping streams is refused until it is");
 
