@@ -9,6 +9,8 @@
 // GATEWAY_BENCH_STREAMS="20,40,100", GATEWAY_BENCH_TRANSCODE="1,2,3" ("" skips), GATEWAY_BENCH_SECONDS=40 change
 // the steps; GATEWAY_BENCH_CALLERS=ffmpeg uses one FFmpeg per stream instead of the native sender (bench/srt-sender.c),
 // whose connections come from GATEWAY_BENCH_CALLER_PORTS (16) local UDP ports, as callers from many hosts would.
+// GATEWAY_BENCH_COMPARE=/path/to/another/checkout (its addon built) runs that gateway too at each passthrough step,
+// side by side in the same run (before/after figures).
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -28,6 +30,8 @@ const TRANSCODE_STEPS = steps(process.env.GATEWAY_BENCH_TRANSCODE ?? "1,2,3");
 const MEDIAMTX_STEPS = steps(process.env.GATEWAY_BENCH_MEDIAMTX ?? "20,40");
 const FFMPEG_CALLERS = process.env.GATEWAY_BENCH_CALLERS === "ffmpeg";
 const CALLER_PORTS = Number(process.env.GATEWAY_BENCH_CALLER_PORTS ?? 16);
+/** Another checkout of the project (e.g. main as it was) whose gateway runs right after ours at each passthrough step. */
+const COMPARE = process.env.GATEWAY_BENCH_COMPARE;
 const FILE_SECONDS = 60;
 const CLK_TCK = 100;
 const CORES = availableParallelism();
@@ -195,6 +199,7 @@ async function createStreams(gw: GatewayProcess, prefix: string, n: number): Pro
 }
 
 interface StepResult {
+  gateway: string;
   streams: number;
   segmentsStored: number;
   segmentsExpected: number;
@@ -212,6 +217,8 @@ interface StepResult {
   callerCpuPct: number;
   /** The Node process's CPU per stream by thread: JavaScript, libsrt's UDP receive thread, its TSBPD threads, our receive threads. */
   nodeThreads: string;
+  /** % of one core per stream of each libsrt receive thread (one per SRT listener): how evenly callers spread. */
+  rcvqEach: string;
   /** UDP datagrams dropped by the kernel during the window (full receive buffer). */
   udpDrops: number;
   holds: boolean;
@@ -238,8 +245,8 @@ function rssMb(pid: number): number {
   }
 }
 
-async function runStep(env: TestEnv, file: string, profile: "auto" | "transcode", n: number, tag: string): Promise<StepResult> {
-  const gw = await startGatewayProcess({ ...env.env, LOG_LEVEL: "info", INGEST_PROFILE: profile, SPOOL_DIR: `/tmp/vod-bench-${env.id}/${tag}` });
+async function runStep(env: TestEnv, file: string, profile: "auto" | "transcode", n: number, tag: string, checkout?: string): Promise<StepResult> {
+  const gw = await startGatewayProcess({ ...env.env, LOG_LEVEL: "info", INGEST_PROFILE: profile, SPOOL_DIR: `/tmp/vod-bench-${env.id}/${tag}` }, undefined, checkout);
   try {
     const base = treeUsage(gw.proc.pid!).rssMb;
     const urls = await createStreams(gw, `${tag}-`, n);
@@ -280,7 +287,9 @@ async function runStep(env: TestEnv, file: string, profile: "auto" | "transcode"
     const callerPct = (c0.reduce((s, c, i) => s + cpuBetween(c.cpu, c1[i]!.cpu), 0) / elapsed) * 100;
     const expected = Math.floor((elapsed / 4) * n);
     const p95 = percentile(ms, 95);
+    const rcvq = [...th1].filter(([, t]) => t.name === "SRT:RcvQ").map(([tid, t]) => ((t.sec - (th0.get(tid)?.sec ?? t.sec)) / elapsed / n) * 100);
     return {
+      gateway: checkout ? "compare" : "this",
       streams: n,
       segmentsStored: lines.length,
       segmentsExpected: expected,
@@ -295,6 +304,7 @@ async function runStep(env: TestEnv, file: string, profile: "auto" | "transcode"
       nodeRssMb: Math.round(nodeRss),
       callerCpuPct: Math.round(callerPct),
       nodeThreads: threadSplit(th0, th1, elapsed, n),
+      rcvqEach: rcvq.map((x) => x.toFixed(2)).join(" / "),
       udpDrops: d1 - d0,
       // Holds: the store keeps up (p95 < 1 s) and no stream falls behind real time.
       holds: p95 < 1000 && lines.length >= expected * 0.9,
@@ -464,6 +474,10 @@ async function main() {
     for (const n of PASSTHROUGH_STEPS) {
       process.stderr.write(`gateway bench: ${n} passthrough streams\n`);
       passthrough.push(await runStep(env, file, "auto", n, `p${n}`));
+      if (COMPARE) {
+        process.stderr.write(`gateway bench: ${n} passthrough streams, ${COMPARE}'s gateway\n`);
+        passthrough.push(await runStep(env, file, "auto", n, `c${n}`, COMPARE));
+      }
       // Right after the gateway's step at the same count, so both see the same machine.
       if (mtxBin && MEDIAMTX_STEPS.includes(n)) {
         process.stderr.write(`gateway bench: MediaMTX, ${n} streams\n`);
@@ -476,11 +490,11 @@ async function main() {
     if (mediamtx.length) {
       console.log("\nMediaMTX v1.20.1, same sender, SRT publish + fMP4 recording to local disk (no object store); CPU in % of one core per stream, vs the gateway's total (Node + FFmpeg + object store) at the same count");
       console.table(mediamtx.map((m) => {
-        const gw = passthrough.find((p) => p.streams === m.streams);
+        const gw = passthrough.find((p) => p.streams === m.streams && p.gateway === "this");
         return { ...m, gatewayTotalPct: gw?.totalPct, gatewayOverMediamtx: gw ? Number((gw.totalPct / m.cpuPct).toFixed(2)) : undefined };
       }));
     }
-    const held = passthrough.filter((r) => r.holds).map((r) => r.streams);
+    const held = passthrough.filter((r) => r.holds && r.gateway === "this").map((r) => r.streams);
     const maxHeld = held.length ? Math.max(...held) : 0;
 
     const transcode: StepResult[] = [];

@@ -1,7 +1,7 @@
 // Per session, in order: each finished segment is stored, then the playlist that now lists it.
 // So the playlist in the store only ever names segments that exist.
 import { statSync } from "node:fs";
-import { readFile, unlink } from "node:fs/promises";
+import { open, unlink } from "node:fs/promises";
 import type { ObjectPutter } from "../../lib/s3.js";
 import type { Logger } from "../../lib/log.js";
 import { PLAYLIST_NAME, type Playlist } from "../session/playlist.js";
@@ -80,12 +80,15 @@ export class SessionUploader {
   private async loop(): Promise<void> {
     for (let seg = this.queue[0]; seg; seg = this.queue[0]) {
       const key = `${this.d.prefix}/${seg.name}`;
-      const body = await readFile(seg.path).catch(() => undefined);
-      if (body) {
-        await retry(() => this.putSegment(key, body), {
+      const read = await readSegment(seg.path);
+      const body = read?.body;
+      if (read) {
+        await retry(() => this.putSegment(key, read.body), {
           what: "storing a segment", log: this.d.log, context: { ...this.d.context, key }, signal: this.abort.signal,
           onRetry: () => this.d.metrics.uploadRetries.inc(),
         });
+        // The store has answered: no write of the body is pending any more.
+        giveBack(read.buffer);
         this.d.playlist.add({ uri: seg.name, duration: seg.duration, discontinuity: seg.discontinuity });
         await this.writePlaylist(false);
       }
@@ -132,6 +135,40 @@ export class SessionUploader {
   cancel(): void {
     this.abort.abort();
   }
+}
+
+/**
+ * Segment bodies are read into reused buffers: a new 1.5 MB buffer per segment made V8 run full collections
+ * for the external memory it added up to (garbage collection was the JavaScript thread's largest cost at 40 streams).
+ */
+const spare: Buffer[] = [];
+const KEEP_SPARE = 8;
+const BUFFER_STEP = 256 * 1024;
+
+async function readSegment(path: string): Promise<{ body: Buffer; buffer: Buffer } | undefined> {
+  const fh = await open(path, "r").catch(() => undefined);
+  // FFmpeg reported a file that is gone: the loop skips it.
+  if (!fh) return undefined;
+  try {
+    const { size } = await fh.stat();
+    const i = spare.findIndex((b) => b.length >= size);
+    const buffer = i >= 0 ? spare.splice(i, 1)[0]! : Buffer.allocUnsafeSlow(Math.max(1, Math.ceil(size / BUFFER_STEP)) * BUFFER_STEP);
+    let filled = 0;
+    while (filled < size) {
+      const { bytesRead } = await fh.read(buffer, filled, size - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return { body: buffer.subarray(0, filled), buffer };
+  } catch {
+    return undefined;
+  } finally {
+    await fh.close();
+  }
+}
+
+function giveBack(buffer: Buffer): void {
+  if (spare.length < KEEP_SPARE) spare.push(buffer);
 }
 
 /** unlink, not rm: a spooled segment is one file, and rm's lstat and retry logic cost a call per segment. */
