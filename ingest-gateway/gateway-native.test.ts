@@ -131,6 +131,17 @@ async function threadRunNs(pid: number, prefix: string): Promise<number[]> {
   return out;
 }
 
+/** The nice value of each of the process's threads whose name starts with `prefix`. */
+async function threadNice(pid: number, prefix: string): Promise<number[]> {
+  const out: number[] = [];
+  for (const t of await readdir(`/proc/${pid}/task`)) {
+    const stat = await readFile(`/proc/${pid}/task/${t}/stat`, "utf8").catch(() => "");
+    const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    if (comm.startsWith(prefix)) out.push(Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]));
+  }
+  return out;
+}
+
 test("with SRT_LISTENERS=2 callers from many addresses share the one port: each listener's own libsrt receive thread carries some, and every stream is recorded", async () => {
   const file = `${dir}/twelve-seconds.ts`;
   await execa("ffmpeg", [
@@ -139,8 +150,13 @@ test("with SRT_LISTENERS=2 callers from many addresses share the one port: each 
   ]);
   const two = await startGatewayProcess({ ...env.env, LOG_LEVEL: "info", SRT_LISTENERS: "2" });
   try {
-    const up = JSON.parse(await waitFor("the listener", () => two.logs.find((l) => l.includes("SRT listener up")), 10_000)) as { listeners: number };
+    const up = JSON.parse(await waitFor("the listener", () => two.logs.find((l) => l.includes("SRT listener up")), 10_000)) as { listeners: number; receiveThreadsRaised: number };
     assert.equal(up.listeners, 2);
+    // Root (as here) may raise priorities: both receive threads run at nice -10; without the right it is 0 and they run at the process's own.
+    if (process.getuid?.() === 0) {
+      assert.equal(up.receiveThreadsRaised, 2);
+      assert.deepEqual(await threadNice(two.proc.pid!, "SRT:RcvQ"), [-10, -10]);
+    }
     const pid = two.proc.pid!;
     const before = await threadRunNs(pid, "SRT:RcvQ");
     assert.equal(before.length, 2, "one libsrt receive thread per listener");

@@ -73,7 +73,7 @@ export async function startGateway(config: Config, log: Logger): Promise<{ close
       `the kernel caps the SRT UDP receive buffer at ${mb(udp.udpReceiveBufferGranted)} MB (asked ${mb(udp.udpReceiveBufferRequested)} MB): many streams will lose packets under load; raise it with 'sysctl -w net.core.rmem_max=${udp.udpReceiveBufferRequested}' (infra/stack.sh up does so as root) or lower SRT_UDP_RCVBUF_MB`,
     );
   }
-  log.info({ srt: `${config.gateway.srtHost}:${config.gateway.srtPort}`, listeners: udp.listeners, auth: config.gateway.auth, profile: config.gateway.profile, srtVersion: addon.srtVersion }, "SRT listener up");
+  log.info({ srt: `${config.gateway.srtHost}:${config.gateway.srtPort}`, listeners: udp.listeners, receiveThreadsRaised: udp.receiveThreadsRaised, auth: config.gateway.auth, profile: config.gateway.profile, srtVersion: addon.srtVersion }, "SRT listener up");
   if (!config.gateway.auth) log.warn("INGEST_AUTH=off: any stream name is accepted without a passphrase (development only)");
   if (!config.gateway.apiToken) log.warn("API_TOKEN is not set: creating, deleting and stopping streams is refused until it is");
 

@@ -95,6 +95,8 @@ export interface ListenResult {
   /** What the kernel granted (it caps the request at net.core.rmem_max). */
   udpReceiveBufferGranted: number;
   listeners: number;
+  /** libsrt receive threads raised to nice -10 (0: the process may not raise priorities; they run at its own). */
+  receiveThreadsRaised: number;
 }
 
 export interface NativeIngestServer {

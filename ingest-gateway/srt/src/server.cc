@@ -6,14 +6,18 @@
 #include <sys/socket.h>
 #include <sys/syslog.h>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "streamid.h"
@@ -187,6 +191,7 @@ bool Core::OnAuthFailureLog(const std::string& message, bool unsecure) {
 }
 
 constexpr int kRecvBufferPackets = 32768;
+constexpr int kReceiveNice = -10;
 
 SRTSOCKET Core::OpenListener(const sockaddr_in& sa, const std::string& host, int port, bool reusePort) {
   SRTSOCKET listener = srt_create_socket();
@@ -251,6 +256,29 @@ SRTSOCKET Core::OpenListener(const sockaddr_in& sa, const std::string& host, int
   return listener;
 }
 
+// libsrt's receive threads (one per listener, named "SRT:RcvQ:w<n>") drain the UDP sockets. When one falls behind
+// (busy cores), the kernel drops datagrams and the retransmissions cost more than the time it yielded: it runs at
+// nice -10 when the process may raise priorities (root or CAP_SYS_NICE). Returns how many threads were raised.
+int Core::RaiseReceiveThreads() {
+  int raised = 0;
+  DIR* d = opendir("/proc/self/task");
+  if (!d) return 0;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    char path[320];
+    snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    char comm[32] = {0};
+    ssize_t n = read(fd, comm, sizeof comm - 1);
+    close(fd);
+    if (n <= 0 || strncmp(comm, "SRT:RcvQ", 8) != 0) continue;
+    if (setpriority(PRIO_PROCESS, static_cast<id_t>(atoi(e->d_name)), kReceiveNice) == 0) raised++;
+  }
+  closedir(d);
+  return raised;
+}
+
 void Core::Start(const std::string& host, int port) {
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
@@ -277,6 +305,7 @@ void Core::Start(const std::string& host, int port) {
     listeners.clear();
     throw;
   }
+  receiveThreadsRaised = RaiseReceiveThreads();
   {
     std::lock_guard<std::mutex> l(gCoresMu);
     gCores.push_back(weak_from_this());
@@ -652,6 +681,7 @@ Napi::Value IngestServer::Listen(const Napi::CallbackInfo& info) {
   o.Set("udpReceiveBufferRequested", core_->udpReceiveBuffer);
   o.Set("udpReceiveBufferGranted", core_->udpReceiveBufferGranted);
   o.Set("listeners", static_cast<double>(core_->listeners.size()));
+  o.Set("receiveThreadsRaised", core_->receiveThreadsRaised);
   return o;
 }
 

@@ -103,6 +103,9 @@ class Core : public std::enable_shared_from_this<Core> {
   void Stop();
   // Binds one listener on its own UDP socket; reusePort when several share the port.
   SRTSOCKET OpenListener(const sockaddr_in& sa, const std::string& host, int port, bool reusePort);
+  int RaiseReceiveThreads();
+  // libsrt receive threads running at a raised priority (0 when the process may not raise it).
+  int receiveThreadsRaised = 0;
   void AcceptLoop(SRTSOCKET listener);
   void RecvLoop(std::shared_ptr<Connection> conn);
   void EmitProbe(const std::shared_ptr<Connection>& conn);
