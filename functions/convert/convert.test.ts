@@ -119,6 +119,30 @@ test("a folder with a discontinuity (timestamps restart) gives an MP4 with a con
   await assertConverted("drops/discontinuity", playlistSeconds(lines.join("\n")));
 });
 
+test("a dropped folder whose playlist marks a segment #EXT-X-GAP converts what exists, closes the hole, and warns naming the missing seconds", async () => {
+  const dir = join(media, "gap");
+  await cp(join(media, "ts"), dir, { recursive: true });
+  // The segment the playlist marks missing is not uploaded at all: convert must neither wait for it nor fetch it.
+  await rm(join(dir, "seg001.ts"));
+  const pl = HLS.parse(await readFile(join(dir, "index.m3u8"), "utf8")) as MediaPlaylist;
+  assert.equal(pl.segments[1]!.uri, "seg001.ts");
+  pl.segments[1]!.gap = true;
+  const text = HLS.stringify(pl);
+  assert.match(text, /#EXT-X-GAP\n#EXTINF:[\d.]+,?\nseg001\.ts/);
+  await writeFile(join(dir, "index.m3u8"), text);
+  await upload(dir, "drops/gap");
+  const listed = playlistSeconds(text);
+  const missing = pl.segments[1]!.duration;
+  const start = pl.segments[0]!.duration;
+  await assertConverted("drops/gap", listed - missing);
+  const [r] = await rowsUnder("drops/gap");
+  assert.equal(r!.warnings?.length, 1, `one warning, and no damage found in what was read: ${JSON.stringify(r!.warnings)}`);
+  const w = r!.warnings![0]!;
+  assert.equal(w.kind, "gap");
+  assert.deepEqual(w.at, [{ segment: "seg001.ts", startSeconds: Math.round(start * 10) / 10, missingSeconds: Math.round(missing * 10) / 10 }]);
+  assert.match(w.message, new RegExp(`^seconds ${start.toFixed(1)}–${(start + missing).toFixed(1)} missing: the source playlist marks them as a gap \\(#EXT-X-GAP\\)`));
+});
+
 test("a master playlist with two variants gives one recording for its folder, from the highest-bandwidth variant", async () => {
   const dir = join(media, "master");
   await cp(join(media, "low"), join(dir, "low"), { recursive: true });
