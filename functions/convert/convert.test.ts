@@ -143,6 +143,22 @@ test("a dropped folder whose playlist marks a segment #EXT-X-GAP converts what e
   assert.match(w.message, new RegExp(`^seconds ${start.toFixed(1)}–${(start + missing).toFixed(1)} missing: the source playlist marks them as a gap \\(#EXT-X-GAP\\)`));
 });
 
+test("an fMP4 folder with an #EXT-X-GAP segment keeps its timeline (FFmpeg keeps fMP4 timestamps) and its warning says so", async () => {
+  const dir = join(media, "gap-fmp4");
+  await cp(join(media, "fmp4"), dir, { recursive: true });
+  await rm(join(dir, "seg001.m4s"));
+  const pl = HLS.parse(await readFile(join(dir, "index.m3u8"), "utf8")) as MediaPlaylist;
+  assert.equal(pl.segments[1]!.uri, "seg001.m4s");
+  pl.segments[1]!.gap = true;
+  const text = HLS.stringify(pl);
+  await writeFile(join(dir, "index.m3u8"), text);
+  await upload(dir, "drops/gap-fmp4");
+  await assertConverted("drops/gap-fmp4", playlistSeconds(text));
+  const [r] = await rowsUnder("drops/gap-fmp4");
+  assert.deepEqual(r!.warnings?.map((w) => w.kind), ["gap"], JSON.stringify(r!.warnings));
+  assert.match(r!.warnings![0]!.message, /^seconds 2\.0–4\.0 missing: .*The MP4 keeps the source's timeline/);
+});
+
 test("a master playlist with two variants gives one recording for its folder, from the highest-bandwidth variant", async () => {
   const dir = join(media, "master");
   await cp(join(media, "low"), join(dir, "low"), { recursive: true });

@@ -93,7 +93,7 @@ export const convert: Handler<ConvertState> = async (event, ctx, job) => {
     if (orphans) log.info({ aborted: orphans, key: keys.mp4 }, "aborted multipart uploads a stopped job left open on the MP4's key");
     const out = await remuxAndUpload({ s3, config, tools, src, inputs, tracks, dir, fileKey: keys.mp4, streaming: segmentBytes < STREAMING_LIMIT_BYTES, signal: lease.signal, report: lease.report, log });
     // Seconds the playlist itself marks missing (#EXT-X-GAP) are told first; damage found reading the rest follows.
-    const gap = gapWarning(src.gaps, { broadcast: Boolean(claim.recording.sessionId), sourcePrefix: src.sourcePrefix });
+    const gap = gapWarning(src.gaps, { broadcast: Boolean(claim.recording.sessionId), sourcePrefix: src.sourcePrefix, holeKept: src.segments.some((s) => s.map) });
     if (gap) out.warnings.unshift(gap);
     const subtitles = await writeSubtitles(s3, bucket, config.s3.recordingsBucket, src, lease.signal);
     lease.stop();

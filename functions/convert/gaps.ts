@@ -86,12 +86,12 @@ export interface GapWarning {
 const seconds = (s: number) => (Math.round(s * 10) / 10).toFixed(1);
 
 /**
- * The warning for seconds a playlist marks as missing. The MP4 closes each hole (its timeline runs on
- * with the next media stored, as FFmpeg folds the timestamp jump), so the warning names the seconds on
- * the source's own timeline, and where in the MP4 the cut is. `broadcast`: the gateway wrote the
- * playlist, and marks a segment missing only when its spool was full (the store was down too long).
+ * The warning for seconds a playlist marks as missing, named on the source's own timeline. The MP4 closes
+ * each hole (FFmpeg folds MPEG-TS timestamp jumps, so its timeline runs on with the next media stored) and
+ * the warning says where the cut is; fMP4 timestamps are kept as they are (`holeKept`): the hole stays.
+ * `broadcast`: the gateway wrote the playlist, and marks a segment missing only when its spool was full.
  */
-export function gapWarning(gaps: readonly ListedGapRun[], o: { broadcast: boolean; sourcePrefix: string }): GapWarning | undefined {
+export function gapWarning(gaps: readonly ListedGapRun[], o: { broadcast: boolean; sourcePrefix: string; holeKept?: boolean }): GapWarning | undefined {
   if (gaps.length === 0) return undefined;
   const rel = (k: string) => (o.sourcePrefix && k.startsWith(`${o.sourcePrefix}/`) ? k.slice(o.sourcePrefix.length + 1) : k);
   const ordered = [...gaps].sort((a, b) => a.startSeconds - b.startSeconds);
@@ -111,7 +111,9 @@ export function gapWarning(gaps: readonly ListedGapRun[], o: { broadcast: boolea
     kind: "gap",
     missingSeconds: Math.round(total * 10) / 10,
     at: ordered.map((g) => ({ segment: rel(g.segment), startSeconds: Math.round(g.startSeconds * 10) / 10, missingSeconds: Math.round(g.missingSeconds * 10) / 10 })),
-    message: `seconds ${list(spans)} missing${ordered.length > 1 ? ` (${seconds(total)} s in all)` : ""}: ${why}. The MP4 skips them, going on at ${list(cuts)} with the media stored after; the rest plays`,
+    message: `seconds ${list(spans)} missing${ordered.length > 1 ? ` (${seconds(total)} s in all)` : ""}: ${why}. ${
+      o.holeKept ? "The MP4 keeps the source's timeline: it holds the last frame before each gap until the media after it" : `The MP4 skips them, going on at ${list(cuts)} with the media stored after`
+    }; the rest plays`,
   };
 }
 

@@ -48,6 +48,11 @@ test("several gap runs of a dropped folder: each named, in order, the MP4's cut 
   assert.match(w.message, /going on at 0:08 and 1:38 with the media stored after/);
 });
 
+test("fMP4 sources keep their timestamps: the warning says the MP4 holds a frame over the gap instead of naming a cut", () => {
+  const w = gapWarning([{ segment: "f/seg001.m4s", startSeconds: 2, missingSeconds: 2 }], { broadcast: false, sourcePrefix: "f", holeKept: true })!;
+  assert.match(w.message, /^seconds 2\.0–4\.0 missing: .*The MP4 keeps the source's timeline: it holds the last frame before each gap until the media after it; the rest plays$/);
+});
+
 test("no gap, no warning", () => {
   assert.equal(gapWarning([], { broadcast: true, sourcePrefix: "" }), undefined);
 });
