@@ -8,6 +8,7 @@ import HLS from "hls-parser";
 import { eq, like } from "drizzle-orm";
 import { consumerIdle, createTestEnv, waitFor, type TestEnv } from "../../test/harness.js";
 import { makeHls, probe } from "../../test/media.js";
+import { startApi } from "../../test/api.js";
 import { startWorkers, stopWorkers, waitForRecording, type Worker } from "../../test/workers.js";
 import { listObjects, presignGet } from "../../lib/s3.js";
 import { recordings } from "../../db/schema.js";
@@ -141,6 +142,14 @@ test("a dropped folder whose playlist marks a segment #EXT-X-GAP converts what e
   assert.equal(w.kind, "gap");
   assert.deepEqual(w.at, [{ segment: "seg001.ts", startSeconds: Math.round(start * 10) / 10, missingSeconds: Math.round(missing * 10) / 10 }]);
   assert.match(w.message, new RegExp(`^seconds ${start.toFixed(1)}–${(start + missing).toFixed(1)} missing: the source playlist marks them as a gap \\(#EXT-X-GAP\\)`));
+  // The API shows it as it shows other damage (the page renders every warning's message).
+  const api = await startApi(env);
+  try {
+    const detail = (await (await fetch(`${api.url}/recordings/${r!.id}`)).json()) as { warnings: { kind: string; message: string; at: unknown[] }[] };
+    assert.deepEqual(detail.warnings, r!.warnings);
+  } finally {
+    await api.close();
+  }
 });
 
 test("an fMP4 folder with an #EXT-X-GAP segment keeps its timeline (FFmpeg keeps fMP4 timestamps) and its warning says so", async () => {
