@@ -55,7 +55,8 @@ export class Playlist {
       });
     });
     const playlist = new MediaPlaylist({
-      version: 3,
+      // EXT-X-GAP needs version 8 for strict parsers (hls-parser's strict mode among them); 3 otherwise, as before.
+      version: this.entries.some((e) => e.gap) ? 8 : 3,
       // Players require every EXTINF, rounded, to fit the target duration.
       targetDuration: Math.max(this.segmentSeconds, Math.round(longest)),
       playlistType: "EVENT",

@@ -7,6 +7,7 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
+import HLS from "hls-parser";
 import { pino } from "pino";
 import { createGatewayMetrics } from "../metrics.js";
 import { Playlist, segmentFileName } from "../session/playlist.js";
@@ -158,6 +159,13 @@ test("when the spool is over budget, the oldest waiting segment is dropped (neve
     [s3.name, 2, false, false],
   ]);
   assert.match(text, new RegExp(`#EXT-X-GAP\\n#EXTINF:2,?\\n${s1.name}`), "the standard tag, before the segment it marks");
+  assert.match(text, /#EXT-X-VERSION:8\n/, "the version strict parsers require for EXT-X-GAP");
+  HLS.setOptions({ strictMode: true });
+  try {
+    assert.equal((HLS.parse(text) as InstanceType<typeof HLS.types.MediaPlaylist>).segments.filter((s) => s.gap).length, 2, "a strict parser accepts it");
+  } finally {
+    HLS.setOptions({ strictMode: false });
+  }
   const p = Playlist.parse(text, 2)!.playlist;
   assert.equal(p.duration, 8, "the timeline keeps the dropped seconds");
   assert.equal(p.storedDuration, 4);
