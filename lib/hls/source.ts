@@ -46,7 +46,8 @@ export interface Source {
 }
 
 export type Resolution =
-  | { kind: "ignore"; reason: string }
+  /** `live`: a media playlist still growing (no #EXT-X-ENDLIST yet), for convert's live assembly. */
+  | { kind: "ignore"; reason: string; live?: PlaylistObject }
   /**
    * A master whose playlists (the video variant, its audio renditions, its subtitles) are not all
    * uploaded or finished yet: `missing` names them, `since` is when the last of the others landed.
@@ -84,7 +85,7 @@ export async function resolveSource(s3: S3Client, bucket: string, eventKey: stri
   // A live playlist (no ENDLIST yet) must still be a playlist: a .m3u8 that is not one fails at once.
   if (!parsedEvent) {
     parsePlaylist(event.text, eventKey);
-    return { kind: "ignore", reason: "the playlist is not finished (no #EXT-X-ENDLIST)" };
+    return { kind: "ignore", reason: "the playlist is not finished (no #EXT-X-ENDLIST)", live: event };
   }
 
   let masterKey: string;
