@@ -106,11 +106,9 @@ export function readInit(moov: Buffer): TrackInit[] {
     });
 }
 
-/** The MPEG-4 object type in an mp4a entry's esds (0x40 AAC, 0x6B MP3, ...). */
-function esdsObjectType(buf: Buffer, stsd: Box): number | undefined {
-  const at = buf.indexOf("esds", stsd.payload, "latin1");
-  if (at < 0 || at >= stsd.end) return undefined;
-  let p = at + 4 + 4;
+/** Offset of the object type byte of the DecoderConfigDescriptor in the esds whose type starts at `esdsType`. */
+function objectTypeAt(buf: Buffer, esdsType: number, end: number): number | undefined {
+  let p = esdsType + 4 + 4;
   const descriptor = (tag: number): boolean => {
     if (buf[p] !== tag) return false;
     p++;
@@ -124,7 +122,15 @@ function esdsObjectType(buf: Buffer, stsd: Box): number | undefined {
   if (flags & 0x40) p += 1 + buf[p]!;
   if (flags & 0x20) p += 2;
   if (!descriptor(0x04)) return undefined;
-  return buf[p];
+  return p < end ? p : undefined;
+}
+
+/** The MPEG-4 object type in an mp4a entry's esds (0x40 AAC, 0x6B MP3, ...). */
+function esdsObjectType(buf: Buffer, stsd: Box): number | undefined {
+  const at = buf.indexOf("esds", stsd.payload, "latin1");
+  if (at < 0 || at >= stsd.end) return undefined;
+  const p = objectTypeAt(buf, at, stsd.end);
+  return p === undefined ? undefined : buf[p];
 }
 
 interface Defaults {
@@ -224,7 +230,12 @@ export function readFragmented(file: Buffer): SegmentMedia {
   return { init: Buffer.from(init), tracks, runs, media };
 }
 
-/** The stsd of every track of an init moov, concatenated: equal for two segments when their codec configuration is. */
+/**
+ * The codec configuration of every track of an init moov, equal for two segments when a player decodes both
+ * with one: timescale, sample entry (format, frame size or channels and rate) and its configuration boxes. Left
+ * out, as they differ between segments of one stream: the bitrates FFmpeg writes per file (btrt, the esds's
+ * buffer size and bitrates), and the zero bytes that may trail a parameter set in the source (avcC).
+ */
 export function codecSignature(init: Buffer): Buffer {
   const [root] = boxes(init);
   if (!root) throw new FragmentError("malformed MP4: empty moov");
@@ -233,7 +244,44 @@ export function codecSignature(init: Buffer): Buffer {
     const mdia = need(init, trak, "mdia");
     const stsd = need(init, need(init, need(init, mdia, "minf"), "stbl"), "stsd");
     const mdhd = need(init, mdia, "mdhd");
-    parts.push(init.subarray(stsd.start, stsd.end), Buffer.from(String(init.readUInt32BE(mdhd.payload + (init[mdhd.payload] === 1 ? 20 : 12)))));
+    parts.push(Buffer.from(`${init.readUInt32BE(mdhd.payload + (init[mdhd.payload] === 1 ? 20 : 12))}`));
+    const [entry] = boxes(init, stsd.payload + 8, stsd.end);
+    if (!entry) throw new FragmentError("malformed MP4: empty stsd");
+    const handler = init.toString("latin1", need(init, mdia, "hdlr").payload + 8, need(init, mdia, "hdlr").payload + 12);
+    // The fixed fields of a visual (78 bytes) or audio (28 bytes) sample entry, then its boxes.
+    const fixed = handler === "vide" ? 78 : handler === "soun" ? 28 : entry.end - entry.payload;
+    parts.push(Buffer.from(entry.type, "latin1"), init.subarray(entry.payload, entry.payload + fixed));
+    for (const b of boxes(init, entry.payload + fixed, entry.end)) {
+      const body = Buffer.from(init.subarray(b.payload, b.end));
+      if (b.type === "btrt") continue;
+      if (b.type === "avcC") parts.push(Buffer.from("avcC"), trimmedAvcC(body));
+      else if (b.type === "esds") {
+        const oti = objectTypeAt(init, b.start + 4, b.end);
+        if (oti !== undefined) body.fill(0, oti - b.payload + 2, Math.min(body.length, oti - b.payload + 13));
+        parts.push(Buffer.from("esds"), body);
+      } else parts.push(Buffer.from(b.type, "latin1"), body);
+    }
   }
   return Buffer.concat(parts);
+}
+
+/** An avcC's parameter sets without the zero bytes that may trail them in an Annex B stream. */
+function trimmedAvcC(c: Buffer): Buffer {
+  if (c.length < 7) return c;
+  const out: Buffer[] = [c.subarray(0, 5)];
+  let p = 5;
+  for (const mask of [0x1f, 0xff]) {
+    const n = c[p]! & mask;
+    out.push(Buffer.from([n]));
+    p++;
+    for (let i = 0; i < n && p + 2 <= c.length; i++) {
+      const len = c.readUInt16BE(p);
+      let nal = c.subarray(p + 2, p + 2 + len);
+      while (nal.length > 1 && nal[nal.length - 1] === 0) nal = nal.subarray(0, nal.length - 1);
+      out.push(nal, Buffer.from([0xff]));
+      p += 2 + len;
+    }
+  }
+  out.push(c.subarray(p));
+  return Buffer.concat(out);
 }
