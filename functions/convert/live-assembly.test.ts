@@ -132,7 +132,7 @@ async function checkInstantMp4(t: { diagnostic(msg: string): void }, folder: str
   const finished = logs().find((l) => l.includes('"msg":"live MP4 completed"') && l.includes(`"sourcePrefix":"${folder}"`));
   assert.ok(finished, `${folder} was finished from its live assembly`);
   assert.ok(JSON.parse(finished).parts >= 3, `the media went up in parts while live: ${finished}`);
-  assert.equal(await assembly(folder), undefined, "the assembly's state is gone once the recording is ready");
+  await waitFor("the assembly's state to be gone once the recording is ready", async () => (await assembly(folder)) === undefined, 30_000);
   const rows = await env.db.select().from(recordings).where(eq(recordings.sourcePrefix, folder));
   assert.equal(rows.length, 1);
 

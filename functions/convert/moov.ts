@@ -217,7 +217,8 @@ function writeMoov(initBuf: Buffer, tracks: TrackSamples[], mediaStart: number, 
     const dur = mediaDuration(t);
     const empty = Math.round((starts[i]! - t0) * MOVIE_TIMESCALE);
     // As FFmpeg writes it: the edit shows the whole media duration from the first presented sample.
-    const shown = Math.round((dur / ts) * MOVIE_TIMESCALE);
+    // Rounded up, as FFmpeg does: rounded down, players would cut the last sample short to fit the edit.
+    const shown = Math.ceil((dur / ts) * MOVIE_TIMESCALE);
     const entries: [number, number][] = [];
     if (empty > 0) entries.push([empty, -1]);
     entries.push([shown, mediaTime]);
