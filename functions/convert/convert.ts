@@ -263,6 +263,7 @@ export const giveUpConvert: GiveUp<ConvertState> = async (event, reason, ctx, jo
   }
   // A failing job's own upload is aborted where it fails; one left open by a killed replica before it is aborted here.
   if (state?.name !== undefined) await abortOpenUploads(ctx.s3, ctx.config.s3.recordingsBucket, recordingKeys(sourcePrefix, state.name).mp4).catch(() => {});
+  await forgetLiveAssembly(ctx, sourcePrefix, { abort: true }).catch(() => {});
   const written = await markFailed(ctx.db, {
     sourcePrefix,
     playlistKey: state?.playlistKey ?? event.key,

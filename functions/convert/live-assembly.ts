@@ -9,6 +9,7 @@ import { folderOf, listPrefix, recordingKeys, recordingName } from "../../lib/la
 import { listObjects } from "../../lib/s3.js";
 import { sleep } from "../../lib/time.js";
 import { abandonAssembly, addAssemblyPart, assemblyParts, completeAssembly, countActiveAssemblies, createAssembly, deleteAssembly, getAssembly, releaseAssemblyLease, setAssemblyHead, takeAssemblyLease } from "../../db/live-assemblies.js";
+import { getRecordingBySourcePrefix } from "../../db/recordings.js";
 import type { LiveAssembly } from "../../db/schema.js";
 import { TransientError, type HandlerContext, type HandlerResult } from "../runtime/handler.js";
 import { abortOpenUploads } from "./faststart.js";
@@ -247,6 +248,9 @@ export async function advanceLiveAssembly(ctx: HandlerContext, playlistKey: stri
   let row = await getAssembly(ctx.db, sourcePrefix);
   if (!row) {
     if (unfit) return "ignored";
+    // A late update of a broadcast already converted (or being converted) must not start a second assembly.
+    const rec = await getRecordingBySourcePrefix(ctx.db, sourcePrefix);
+    if (rec && rec.status !== "live") return "ignored";
     if (!(await onlyPlaylist(ctx, sourcePrefix, playlistKey))) return "ignored";
     const mp4Key = recordingKeys(sourcePrefix, recordingName(sourcePrefix, playlistKey)).mp4;
     const up = await ctx.s3.send(new CreateMultipartUploadCommand({ Bucket: ctx.config.s3.recordingsBucket, Key: mp4Key, ContentType: "video/mp4" }), { abortSignal: ctx.signal });
@@ -562,8 +566,10 @@ async function folderBytes(ctx: HandlerContext, src: Source, signal: AbortSignal
   return n;
 }
 
-/** The recording is ready: the assembly's last row goes. */
-export async function forgetLiveAssembly(ctx: HandlerContext, sourcePrefix: string): Promise<void> {
+/** The recording is ready (or failed): the assembly's row goes, and with a failure its upload. */
+export async function forgetLiveAssembly(ctx: Pick<HandlerContext, "db" | "s3" | "config">, sourcePrefix: string, opts: { abort?: boolean } = {}): Promise<void> {
+  const row = opts.abort ? await getAssembly(ctx.db, sourcePrefix) : undefined;
+  if (row && row.status !== "complete") await abortUpload(ctx.s3, ctx.config.s3.recordingsBucket, row.mp4Key, row.uploadId);
   await deleteAssembly(ctx.db, sourcePrefix);
 }
 
