@@ -73,6 +73,12 @@ export async function addAssemblyPart(db: Db, owner: string, part: LiveAssemblyP
   });
 }
 
+/** The number the assembly's next part gets (part 1 is written last, with the moov). */
+export async function nextPartNumber(db: Db, sourcePrefix: string): Promise<number> {
+  const [row] = await db.select({ n: sql<number>`coalesce(max(${liveAssemblyParts.partNumber}), 1) + 1` }).from(liveAssemblyParts).where(eq(liveAssemblyParts.sourcePrefix, sourcePrefix));
+  return Number(row?.n ?? 2);
+}
+
 export async function assemblyParts(db: Db, sourcePrefix: string): Promise<LiveAssemblyPart[]> {
   return db.select().from(liveAssemblyParts).where(eq(liveAssemblyParts.sourcePrefix, sourcePrefix)).orderBy(asc(liveAssemblyParts.partNumber));
 }

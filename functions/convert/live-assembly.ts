@@ -4,11 +4,11 @@ import { execa } from "execa";
 import { Counter, Gauge, type Registry } from "prom-client";
 import { dieWithParent } from "../../lib/child.js";
 import { resolveFfmpeg } from "../../lib/ffmpeg.js";
-import { HlsError, parsePlaylist, resolveSegments, type MediaPlaylist, type PlaylistObject, type ResolvedSegment, type Source } from "../../lib/hls/index.js";
+import { HlsError, resolveSegments, type MasterPlaylist, type MediaPlaylist, type ResolvedSegment, type Source } from "../../lib/hls/index.js";
 import { folderOf, listPrefix, recordingKeys, recordingName } from "../../lib/layout.js";
 import { listObjects } from "../../lib/s3.js";
 import { sleep } from "../../lib/time.js";
-import { abandonAssembly, addAssemblyPart, assemblyParts, completeAssembly, countActiveAssemblies, createAssembly, deleteAssembly, getAssembly, releaseAssemblyLease, setAssemblyHead, takeAssemblyLease } from "../../db/live-assemblies.js";
+import { abandonAssembly, addAssemblyPart, assemblyParts, nextPartNumber, completeAssembly, countActiveAssemblies, createAssembly, deleteAssembly, getAssembly, releaseAssemblyLease, setAssemblyHead, takeAssemblyLease } from "../../db/live-assemblies.js";
 import { getRecordingBySourcePrefix } from "../../db/recordings.js";
 import type { LiveAssembly } from "../../db/schema.js";
 import { TransientError, type HandlerContext, type HandlerResult } from "../runtime/handler.js";
@@ -42,8 +42,13 @@ import type { OutputFacts, Track } from "./remux.js";
 
 /** S3's smallest part: the held-back head makes part 1 at least this big with ftyp and moov on top. */
 const HEAD_BYTES = 5 * 1024 * 1024;
-/** Segments remuxed at once when catching up (at the end, or after a takeover). */
-const PARALLEL_SEGMENTS = 4;
+/**
+ * Segments remuxed by one FFmpeg run when catching up (at the end, after a takeover or missed updates): the
+ * segments' bytes joined are one MPEG-TS stream, as the whole-folder path's HLS demuxer reads them, and one
+ * process start serves them all. Batches run a few at once.
+ */
+const BATCH_SEGMENTS = 8;
+const PARALLEL_BATCHES = 3;
 /** Per replica, segments remuxed but not yet in an uploaded part are kept in memory up to this many bytes. */
 const CACHE_LIMIT_BYTES = 256 * 1024 * 1024;
 
@@ -88,9 +93,16 @@ class Fallback extends Error {
   }
 }
 
+/** Consecutive segments [first, first + count) remuxed by one FFmpeg run. */
+interface Piece extends SegmentMedia {
+  first: number;
+  count: number;
+}
+
 interface Cached {
   uploadId: string;
-  segments: Map<number, SegmentMedia>;
+  /** By their first segment. */
+  segments: Map<number, Piece>;
   bytes: number;
   used: number;
 }
@@ -115,7 +127,7 @@ function cacheFor(sourcePrefix: string, uploadId: string): Cached {
 
 function forget(c: Cached, below: number): void {
   for (const [i, s] of c.segments) {
-    if (i >= below) continue;
+    if (i + s.count > below) continue;
     c.bytes -= s.media.length;
     c.segments.delete(i);
   }
@@ -139,10 +151,15 @@ function uriHash(segments: ResolvedSegment[], n: number): string {
   return h.digest("hex").slice(0, 32);
 }
 
-/** One segment, remuxed by FFmpeg to fragmented MP4 with its source timestamps (-copyts). */
-async function readSegment(ctx: HandlerContext, key: string, hvc1: boolean, signal: AbortSignal): Promise<SegmentMedia> {
-  const res = await ctx.s3.send(new GetObjectCommand({ Bucket: ctx.config.s3.hlsBucket, Key: key }), { abortSignal: signal });
-  const input = Buffer.from(await res.Body!.transformToByteArray());
+/** Consecutive segments, remuxed by one FFmpeg run to fragmented MP4 with their source timestamps (-copyts). */
+async function readBatch(ctx: HandlerContext, segments: ResolvedSegment[], first: number, count: number, hvc1: boolean, signal: AbortSignal): Promise<Piece> {
+  const keys = segments.slice(first, first + count).map((s) => s.key);
+  const input = Buffer.concat(
+    await Promise.all(keys.map(async (key) => {
+      const res = await ctx.s3.send(new GetObjectCommand({ Bucket: ctx.config.s3.hlsBucket, Key: key }), { abortSignal: signal });
+      return Buffer.from(await res.Body!.transformToByteArray());
+    })),
+  );
   const tools = resolveFfmpeg(ctx.config.ffmpeg);
   const [command, args] = dieWithParent(tools.ffmpeg, [
     "-hide_banner", "-nostats", "-loglevel", "error",
@@ -156,12 +173,13 @@ async function readSegment(ctx: HandlerContext, key: string, hvc1: boolean, sign
   ]);
   const r = await execa(command, args, { input, encoding: "buffer", maxBuffer: 1024 * 1024 * 1024, reject: false, cancelSignal: signal, forceKillAfterDelay: 2000 });
   signal.throwIfAborted();
-  if (r.exitCode !== 0) throw new Fallback("unreadable-segment", `FFmpeg could not read ${key}: ${Buffer.from(r.stderr).toString().trim().split("\n").slice(-2).join("; ")}`);
-  metrics.segments.inc();
+  const named = keys.length === 1 ? keys[0]! : `${keys[0]} … ${keys[keys.length - 1]}`;
+  if (r.exitCode !== 0) throw new Fallback("unreadable-segment", `FFmpeg could not read ${named}: ${Buffer.from(r.stderr).toString().trim().split("\n").slice(-2).join("; ")}`);
+  metrics.segments.inc(count);
   try {
-    return readFragmented(Buffer.from(r.stdout));
+    return { ...readFragmented(Buffer.from(r.stdout)), first, count };
   } catch (err) {
-    if (err instanceof FragmentError) throw new Fallback("unreadable-segment", `${key}: ${err.message}`);
+    if (err instanceof FragmentError) throw new Fallback("unreadable-segment", `${named}: ${err.message}`);
     throw err;
   }
 }
@@ -176,26 +194,41 @@ function checkCodecs(tracks: TrackInit[]): Fallback | undefined {
   return undefined;
 }
 
-/** Reads segments [from, to) (cached ones from memory), a few at once; all must match `signature`. */
-async function readSegments(ctx: HandlerContext, segments: ResolvedSegment[], from: number, to: number, c: Cached | undefined, hvc1: boolean, signature: Buffer | undefined, signal: AbortSignal): Promise<SegmentMedia[]> {
-  const out: SegmentMedia[] = new Array(to - from);
-  let next = from;
+/**
+ * Segments [from, to) as pieces in order: cached ones from memory, the rest in batches remuxed a few at once
+ * (cached when `c` is given). Every piece must match `signature`.
+ */
+async function readPieces(ctx: HandlerContext, segments: ResolvedSegment[], from: number, to: number, c: Cached | undefined, hvc1: boolean, signature: Buffer | undefined, signal: AbortSignal): Promise<Piece[]> {
+  const plan: { first: number; count: number; cached?: Piece }[] = [];
+  for (let i = from; i < to; ) {
+    // A cached piece may reach past `to` (read ahead earlier): it is taken whole.
+    const cached = c?.segments.get(i);
+    if (cached) {
+      plan.push({ first: i, count: cached.count, cached });
+      i += cached.count;
+      continue;
+    }
+    let n = 1;
+    while (n < BATCH_SEGMENTS && i + n < to && !c?.segments.has(i + n)) n++;
+    plan.push({ first: i, count: n });
+    i += n;
+  }
+  const out: Piece[] = new Array(plan.length);
+  let next = 0;
   const worker = async () => {
-    while (next < to) {
-      const i = next++;
-      let s = c?.segments.get(i);
-      if (!s) {
-        s = await readSegment(ctx, segments[i]!.key, hvc1, signal);
-        if (c) {
-          c.segments.set(i, s);
-          c.bytes += s.media.length;
-        }
+    while (next < plan.length) {
+      const k = next++;
+      const step = plan[k]!;
+      const piece = step.cached ?? (await readBatch(ctx, segments, step.first, step.count, hvc1, signal));
+      if (!step.cached && c) {
+        c.segments.set(piece.first, piece);
+        c.bytes += piece.media.length;
       }
-      if (signature && !codecSignature(s.init).equals(signature)) throw new Fallback("format-change", `${segments[i]!.key} changes the codec configuration`);
-      out[i - from] = s;
+      if (signature && !codecSignature(piece.init).equals(signature)) throw new Fallback("format-change", `${segments[piece.first]!.key} changes the codec configuration`);
+      out[k] = piece;
     }
   };
-  await Promise.all(Array.from({ length: Math.min(PARALLEL_SEGMENTS, Math.max(0, to - from)) }, worker));
+  await Promise.all(Array.from({ length: Math.min(PARALLEL_BATCHES, plan.length) }, worker));
   return out;
 }
 
@@ -224,17 +257,16 @@ function keepLease(ctx: HandlerContext, sourcePrefix: string, owner: string, lea
 }
 
 /**
- * One live playlist update (`playlist` is the object convert already read): assemble every complete segment
+ * One live playlist update (`parsed` is the playlist convert already read): assemble every complete segment
  * not yet assembled. Never throws for the media: what cannot be assembled is left to the whole-folder path.
  */
-export async function advanceLiveAssembly(ctx: HandlerContext, playlistKey: string, playlist: PlaylistObject): Promise<HandlerResult> {
+export async function advanceLiveAssembly(ctx: HandlerContext, playlistKey: string, parsed: MasterPlaylist | MediaPlaylist): Promise<HandlerResult> {
   const settings = ctx.config.functions.liveAssembly;
   if (!settings.enabled) return "ignored";
   let media: MediaPlaylist;
   let segments: ResolvedSegment[];
   const sourcePrefix = folderOf(playlistKey);
   try {
-    const parsed = parsePlaylist(playlist.text, playlistKey);
     if (parsed.isMasterPlaylist) return "ignored";
     media = parsed;
     if (media.segments.length === 0) return "ignored";
@@ -272,7 +304,9 @@ export async function advanceLiveAssembly(ctx: HandlerContext, playlistKey: stri
   try {
     if (row.playlistKey !== playlistKey) throw new Fallback("several-playlists", `${playlistKey} is a second playlist in the folder of ${row.playlistKey}`);
     if (unfit) throw unfit;
-    if (segments.length < row.segmentsDone || (row.uriHash && uriHash(segments, row.segmentsDone) !== row.uriHash)) {
+    // Read before another replica's newer update was assembled: nothing to do (a playlist really cut short is refused at the end).
+    if (segments.length < row.segmentsDone) return "ignored";
+    if (row.uriHash && uriHash(segments, row.segmentsDone) !== row.uriHash) {
       throw new Fallback("playlist-changed", "the playlist no longer lists the segments already assembled");
     }
     const done = await step(ctx, row, segments, owner, lease.signal);
@@ -307,67 +341,71 @@ async function step(ctx: HandlerContext, row: LiveAssembly, segments: ResolvedSe
   let signature = row.init ? codecSignature(row.init) : undefined;
   let hvc1 = row.init ? readInitFormat(row.init) === "hvc1" : false;
   let init = row.init;
-  if (row.headSegments === null) {
+
+  /** Pieces from segment `from` on until they hold `min` media bytes (whole pieces), or undefined while too few have landed. */
+  const collect = async (from: number, min: number) => {
     let bytes = 0;
-    let n = 0;
-    while (bytes < HEAD_BYTES && n < segments.length) {
-      let [s] = await readSegments(ctx, segments, n, n + 1, c, hvc1, signature, signal);
-      if (n === 0) {
-        // HEVC goes into MP4 as hvc1 (what Apple players need), as the whole-folder path writes it.
-        if (readInitFormat(s!.init) === "hev1") {
-          hvc1 = true;
-          forget(c, Infinity);
-          [s] = await readSegments(ctx, segments, 0, 1, c, true, undefined, signal);
-        }
-        const unfit = checkCodecs(readInitTracks(s!.init));
-        if (unfit) throw unfit;
-        signature = codecSignature(s!.init);
+    let end = from;
+    const pieces: Piece[] = [];
+    while (bytes < min && end < segments.length) {
+      const got = await readPieces(ctx, segments, end, Math.min(segments.length, end + BATCH_SEGMENTS * PARALLEL_BATCHES), c, hvc1, signature, signal);
+      for (const p of got) {
+        if (bytes >= min) break;
+        pieces.push(p);
+        bytes += p.media.length;
+        end = p.first + p.count;
       }
-      bytes += s!.media.length;
-      n++;
     }
-    if (bytes < HEAD_BYTES) return { head: false, parts: 0, segmentsDone };
-    init = c.segments.get(0)!.init;
-    if (!(await setAssemblyHead(ctx.db, row.sourcePrefix, owner, { init, headSegments: n, headBytes: bytes, uriHash: uriHash(segments, n) }))) {
+    return bytes >= min ? { pieces, bytes, end } : undefined;
+  };
+
+  if (row.headSegments === null) {
+    // The first segment alone decides the codecs, and its moov is the MP4's codec configuration.
+    let [first] = await readPieces(ctx, segments, 0, 1, c, hvc1, undefined, signal);
+    if (first!.count !== 1 || readInitFormat(first!.init) === "hev1") {
+      // HEVC goes into MP4 as hvc1 (what Apple players need), as the whole-folder path writes it.
+      hvc1 ||= readInitFormat(first!.init) === "hev1";
+      forget(c, Infinity);
+      c.segments.clear();
+      c.bytes = 0;
+      [first] = await readPieces(ctx, segments, 0, 1, c, hvc1, undefined, signal);
+    }
+    const unfit = checkCodecs(readInitTracks(first!.init));
+    if (unfit) throw unfit;
+    signature = codecSignature(first!.init);
+    init = first!.init;
+    const taken = await collect(0, HEAD_BYTES);
+    if (!taken) return { head: false, parts: 0, segmentsDone };
+    if (!(await setAssemblyHead(ctx.db, row.sourcePrefix, owner, { init, headSegments: taken.end, headBytes: taken.bytes, uriHash: uriHash(segments, taken.end) }))) {
       throw new TransientError(`lost the live assembly of ${row.sourcePrefix}`);
     }
     head = true;
-    segmentsDone = n;
-    forget(c, n);
+    segmentsDone = taken.end;
+    forget(c, taken.end);
   }
   let parts = 0;
-  let partNumber = (await assemblyParts(ctx.db, row.sourcePrefix)).reduce((max, p) => Math.max(max, p.partNumber), 1) + 1;
+  let partNumber = await nextPartNumber(ctx.db, row.sourcePrefix);
   const partBytes = ctx.config.functions.liveAssembly.partBytes;
   for (;;) {
-    // Collect whole segments until a part is full; a partial part waits for more segments (or the end).
-    let bytes = 0;
-    let end = segmentsDone;
-    const batch: SegmentMedia[] = [];
-    while (bytes < partBytes && end < segments.length) {
-      // Read ahead a few at once (catching up after a takeover); they wait in the cache.
-      if (!c.segments.has(end)) await readSegments(ctx, segments, end, Math.min(segments.length, end + PARALLEL_SEGMENTS), c, hvc1, signature, signal);
-      const s = c.segments.get(end) ?? (await readSegments(ctx, segments, end, end + 1, c, hvc1, signature, signal))[0];
-      batch.push(s!);
-      bytes += s!.media.length;
-      end++;
-    }
-    if (bytes < partBytes) break;
-    const runs = placeRuns(batch, 0);
+    // A part is whole pieces (whole segments) of at least partBytes; a partial one waits for more segments (or the end).
+    const taken = await collect(segmentsDone, partBytes);
+    if (!taken) break;
+    const runs = placeRuns(taken.pieces, 0);
     try {
       joinRuns(readInitTracks(init!), runs);
     } catch (err) {
       if (err instanceof TimelineError) throw new Fallback("timestamp-jump", err.message);
       throw err;
     }
-    const body = Buffer.concat(batch.map((s) => s.media));
+    const body = Buffer.concat(taken.pieces.map((s) => s.media));
     const res = await ctx.s3.send(new UploadPartCommand({ Bucket: ctx.config.s3.recordingsBucket, Key: row.mp4Key, UploadId: row.uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length }), { abortSignal: signal });
-    const ok = await addAssemblyPart(ctx.db, owner, { sourcePrefix: row.sourcePrefix, partNumber, etag: res.ETag!, firstSegment: segmentsDone, segments: end - segmentsDone, bytes: body.length, tables: packRuns(runs) }, uriHash(segments, end));
+    const ok = await addAssemblyPart(ctx.db, owner, { sourcePrefix: row.sourcePrefix, partNumber, etag: res.ETag!, firstSegment: segmentsDone, segments: taken.end - segmentsDone, bytes: body.length, tables: packRuns(runs) }, uriHash(segments, taken.end));
     if (!ok) throw new TransientError(`lost the live assembly of ${row.sourcePrefix}`);
     metrics.parts.inc();
     parts++;
     partNumber++;
-    segmentsDone = end;
-    forget(c, end);
+    segmentsDone = taken.end;
+    forget(c, taken.end);
   }
   return { head, parts, segmentsDone };
 }
@@ -484,8 +522,8 @@ async function finish(ctx: HandlerContext, src: Source, row: LiveAssembly, owner
   const c = cacheFor(row.sourcePrefix, row.uploadId);
   const sourceBytesP = folderBytes(ctx, src, signal);
   const [headSegs, tailSegs] = await Promise.all([
-    readSegments(ctx, segments, 0, row.headSegments, undefined, hvc1, signature, signal),
-    readSegments(ctx, segments, row.segmentsDone, segments.length, c, hvc1, signature, signal),
+    readPieces(ctx, segments, 0, row.headSegments, undefined, hvc1, signature, signal),
+    readPieces(ctx, segments, row.segmentsDone, segments.length, c, hvc1, signature, signal),
   ]);
   const headMedia = Buffer.concat(headSegs.map((s) => s.media));
   if (headMedia.length !== row.headBytes) throw new Fallback("nondeterministic", `the first segments remuxed to ${headMedia.length} bytes, not the ${row.headBytes} assembled while live`);

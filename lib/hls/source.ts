@@ -4,7 +4,7 @@ import { isNotFound, listObjects } from "../s3.js";
 import { HlsError } from "./error.js";
 import { memberKeys, planMaster, type RenditionRef } from "./master.js";
 import { neededKeys, resolveSegments, totalDuration, type ResolvedSegment } from "./media.js";
-import { looksFinished, looksMaster, parsePlaylist, type MasterPlaylist } from "./parse.js";
+import { looksFinished, looksMaster, parsePlaylist, type MasterPlaylist, type MediaPlaylist } from "./parse.js";
 
 
 // From a playlist event to the recording it is about: its source prefix and every media playlist the
@@ -46,8 +46,8 @@ export interface Source {
 }
 
 export type Resolution =
-  /** `live`: a media playlist still growing (no #EXT-X-ENDLIST yet), for convert's live assembly. */
-  | { kind: "ignore"; reason: string; live?: PlaylistObject }
+  /** `live`: a playlist still growing (no #EXT-X-ENDLIST yet), parsed, for convert's live assembly. */
+  | { kind: "ignore"; reason: string; live?: MasterPlaylist | MediaPlaylist }
   /**
    * A master whose playlists (the video variant, its audio renditions, its subtitles) are not all
    * uploaded or finished yet: `missing` names them, `since` is when the last of the others landed.
@@ -84,8 +84,8 @@ export async function resolveSource(s3: S3Client, bucket: string, eventKey: stri
   const parsedEvent = looksMaster(event.text) || looksFinished(event.text) ? parsePlaylist(event.text, eventKey) : undefined;
   // A live playlist (no ENDLIST yet) must still be a playlist: a .m3u8 that is not one fails at once.
   if (!parsedEvent) {
-    parsePlaylist(event.text, eventKey);
-    return { kind: "ignore", reason: "the playlist is not finished (no #EXT-X-ENDLIST)", live: event };
+    const live = parsePlaylist(event.text, eventKey);
+    return { kind: "ignore", reason: "the playlist is not finished (no #EXT-X-ENDLIST)", live };
   }
 
   let masterKey: string;
