@@ -53,7 +53,7 @@ const PARALLEL_BATCHES = 3;
 const CACHE_LIMIT_BYTES = 256 * 1024 * 1024;
 
 export type FallbackReason =
-  | "disabled" | "short" | "master" | "renditions" | "subtitles" | "discontinuity" | "byte-ranges" | "fmp4" | "encryption"
+  | "disabled" | "short" | "gap" | "master" | "renditions" | "subtitles" | "discontinuity" | "byte-ranges" | "fmp4" | "encryption"
   | "sliding-window" | "playlist-changed" | "several-playlists" | "codec" | "format-change" | "timestamp-jump" | "damaged"
   | "state-missing" | "unreadable-segment" | "nondeterministic";
 
@@ -276,7 +276,7 @@ export async function advanceLiveAssembly(ctx: HandlerContext, playlistKey: stri
     throw err;
   }
   const log = ctx.log.child({ sourcePrefix, playlist: playlistKey, stage: "live" });
-  const unfit = eligibility(segments, media.mediaSequenceBase ?? 0);
+  const unfit = media.segments.some((s) => s.gap) ? new Fallback("gap", "the playlist marks missing segments (#EXT-X-GAP)") : eligibility(segments, media.mediaSequenceBase ?? 0);
   let row = await getAssembly(ctx.db, sourcePrefix);
   if (!row) {
     if (unfit) return "ignored";
@@ -503,6 +503,8 @@ async function finish(ctx: HandlerContext, src: Source, row: LiveAssembly, owner
   if (src.masterKey) throw new Fallback("master", `the folder has a master playlist ${src.masterKey}`);
   if (src.audio.length !== 1 || src.audio[0]!.segments) throw new Fallback("renditions", "the recording has separate audio renditions");
   if (src.subtitles.length) throw new Fallback("subtitles", "the recording has subtitle renditions");
+  // Missing seconds (#EXT-X-GAP) are told by the whole-folder path's gap warning.
+  if (src.gaps.length) throw new Fallback("gap", "the playlist marks missing segments (#EXT-X-GAP)");
   if (src.playlistKey !== row.playlistKey) throw new Fallback("several-playlists", `the final playlist ${src.playlistKey} is not the one assembled (${row.playlistKey})`);
   const unfit = eligibility(src.segments, 0);
   if (unfit) throw unfit;
