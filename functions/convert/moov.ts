@@ -86,9 +86,10 @@ function fullBox(type: string, version: number, flags: number, ...payload: Buffe
 }
 
 function u32s(values: ArrayLike<number>): Buffer {
-  const b = Buffer.alloc(values.length * 4);
-  for (let i = 0; i < values.length; i++) b.writeUInt32BE(values[i]! >>> 0, i * 4);
-  return b;
+  // Filled natively and swapped to big-endian in one call: a 4 h moov has a million sizes.
+  const a = Uint32Array.from(values as ArrayLike<number>, (v) => v >>> 0);
+  const b = Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+  return new Uint16Array(new Uint8Array([1, 0]).buffer)[0] === 1 ? b.swap32() : b;
 }
 
 const MATRIX = [0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000];
@@ -190,14 +191,13 @@ export function ftyp(tracks: TrackSamples[]): Buffer {
  * passes 4 GB.
  */
 export function buildMoov(init: Buffer, tracks: TrackSamples[], ftypBytes: number, mediaBytes: number): MoovPlan {
-  const build = (co64: boolean, mediaStart: number) => writeMoov(init, tracks, mediaStart, co64);
-  let plan = build(false, 0);
-  let mediaStart = ftypBytes + plan.moov.length + MDAT_HEADER_BYTES;
-  const co64 = mediaStart + mediaBytes > 0xffffffff;
-  plan = build(co64, mediaStart);
-  // The offsets' values do not change the moov's size (stco or co64 was chosen above).
-  mediaStart = ftypBytes + plan.moov.length + MDAT_HEADER_BYTES;
-  plan = build(co64, mediaStart);
+  // The moov's size does not depend on the offsets' values, and co64 adds 4 bytes per chunk: one sizing pass.
+  const sized = writeMoov(init, tracks, 0, false).moov.length;
+  const chunks = tracks.reduce((n, t) => n + t.chunks.length, 0);
+  const co64 = ftypBytes + sized + MDAT_HEADER_BYTES + mediaBytes > 0xffffffff;
+  const size = co64 ? sized + 4 * chunks : sized;
+  const plan = writeMoov(init, tracks, ftypBytes + size + MDAT_HEADER_BYTES, co64);
+  if (plan.moov.length !== size) throw new FragmentError(`moov came out ${plan.moov.length} bytes, not the ${size} planned`);
   return plan;
 }
 
