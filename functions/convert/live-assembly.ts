@@ -4,7 +4,7 @@ import { execa } from "execa";
 import { Counter, Gauge, type Registry } from "prom-client";
 import { dieWithParent } from "../../lib/child.js";
 import { resolveFfmpeg } from "../../lib/ffmpeg.js";
-import { HlsError, resolveSegments, type MasterPlaylist, type MediaPlaylist, type ResolvedSegment, type Source } from "../../lib/hls/index.js";
+import { HlsError, looksFinished, parsePlaylist, readPlaylist, resolveSegments, type MasterPlaylist, type MediaPlaylist, type ResolvedSegment, type Source } from "../../lib/hls/index.js";
 import { folderOf, listPrefix, recordingKeys, recordingName } from "../../lib/layout.js";
 import { listObjects } from "../../lib/s3.js";
 import { sleep } from "../../lib/time.js";
@@ -309,9 +309,18 @@ export async function advanceLiveAssembly(ctx: HandlerContext, playlistKey: stri
     if (row.uriHash && uriHash(segments, row.segmentsDone) !== row.uriHash) {
       throw new Fallback("playlist-changed", "the playlist no longer lists the segments already assembled");
     }
-    const done = await step(ctx, row, segments, owner, lease.signal);
-    if (done.parts || done.head) log.info({ head: done.head, parts: done.parts, segmentsDone: done.segmentsDone, listed: segments.length, ms: Math.round(performance.now() - t0) }, "live assembly advanced");
-    return "done";
+    for (let round = 0; ; round++) {
+      const done = await step(ctx, row, segments, owner, lease.signal);
+      if (done.parts || done.head) log.info({ head: done.head, parts: done.parts, segmentsDone: done.segmentsDone, listed: segments.length, ms: Math.round(performance.now() - t0) }, "live assembly advanced");
+      // Updates that landed while this one held the lease were skipped by the other replicas: take them in too.
+      const fresh = round < 100 ? await newerSegments(ctx, playlistKey, segments.length, lease.signal) : undefined;
+      if (!fresh) return "done";
+      if (uriHash(fresh, segments.length) !== uriHash(segments, segments.length)) throw new Fallback("playlist-changed", "the playlist no longer lists the segments already assembled");
+      segments = fresh;
+      const again = await getAssembly(ctx.db, sourcePrefix);
+      if (!again || again.status !== "assembling" || again.leaseOwner !== owner) return "done";
+      row = again;
+    }
   } catch (err) {
     if (err instanceof Fallback) {
       await giveUp(ctx, row, err);
@@ -322,6 +331,25 @@ export async function advanceLiveAssembly(ctx: HandlerContext, playlistKey: stri
   } finally {
     lease.stop();
     await releaseAssemblyLease(ctx.db, sourcePrefix, owner).catch(() => {});
+  }
+}
+
+/**
+ * The playlist's segments when it lists more than `than` now and is still live and assemblable; undefined
+ * otherwise (a finished playlist is the finish's, anything else the next update's to judge).
+ */
+async function newerSegments(ctx: HandlerContext, playlistKey: string, than: number, signal: AbortSignal): Promise<ResolvedSegment[] | undefined> {
+  const obj = await readPlaylist(ctx.s3, ctx.config.s3.hlsBucket, playlistKey, signal).catch(() => undefined);
+  if (!obj || looksFinished(obj.text)) return undefined;
+  try {
+    const media = parsePlaylist(obj.text, playlistKey);
+    if (media.isMasterPlaylist || media.segments.some((s) => s.gap)) return undefined;
+    const segments = resolveSegments(playlistKey, media, folderOf(playlistKey));
+    if (segments.length <= than || eligibility(segments, media.mediaSequenceBase ?? 0)) return undefined;
+    return segments;
+  } catch (err) {
+    if (err instanceof HlsError) return undefined;
+    throw err;
   }
 }
 
