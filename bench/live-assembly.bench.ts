@@ -129,6 +129,8 @@ async function readyRow(env: TestEnv, prefix: string, etag: string) {
 }
 
 interface LiveRun {
+  /** Where the finish's time went, from the replica's log line. */
+  stages: string;
   ready: number;
   cpuPerHour: number;
   stateBytes: number;
@@ -167,7 +169,10 @@ async function broadcast(env: TestEnv, workers: Worker[], prefix: string, segmen
   const rec = await readyRow(env, prefix, etag);
   const ready = (performance.now() - tEnd) / 1000;
   if (rec.status !== "ready") throw new Error(`${prefix} failed: ${rec.error}`);
-  return { ready, cpuPerHour: cpu / hours, stateBytes, leftForFinish: segments.length - row.segmentsDone, load, size: rec.fileSizeBytes ?? 0, duration: rec.durationSeconds ?? 0, writeSeconds };
+  const finished = workers.flatMap((w) => w.output).filter((l) => l.includes('"msg":"live MP4 completed"') && l.includes(`"sourcePrefix":"${prefix}"`)).at(-1);
+  const f = finished ? (JSON.parse(finished) as Record<string, number>) : undefined;
+  const stages = f ? `read ${f.readMs} ms, moov ${f.moovMs} ms, last uploads ${f.uploadMs} ms, store's CompleteMultipartUpload ${f.completeMs} ms, checks ${f.verifyMs} ms` : "not finished from the live assembly";
+  return { stages, ready, cpuPerHour: cpu / hours, stateBytes, leftForFinish: segments.length - row.segmentsDone, load, size: rec.fileSizeBytes ?? 0, duration: rec.durationSeconds ?? 0, writeSeconds };
 }
 
 async function wholeFolder(env: TestEnv, prefix: string, segments: Segment[], run: number): Promise<number> {
@@ -188,10 +193,10 @@ try {
   // The cost while live, as a real broadcast pays it: segments at a pace the assembly keeps up with (one segment
   // per update, one FFmpeg run each). Faster than that, updates pile up and are taken in batches, which costs less.
   const steadyHours = STEADY_MINUTES / 60;
-  const steady = await broadcast(env, workers, "bench/live-steady", (await broadcastSegments(steadyHours)), steadyHours, STEADY_SPEED);
+  const steady = STEADY_MINUTES <= 0 ? undefined : await broadcast(env, workers, "bench/live-steady", (await broadcastSegments(steadyHours)), steadyHours, STEADY_SPEED);
   await deletePrefix(env.s3, env.config.s3.hlsBucket, "bench/live-steady/");
   await deletePrefix(env.s3, env.config.s3.recordingsBucket, "bench/live-steady/");
-  console.log(`  steady state (${STEADY_MINUTES} min at ${STEADY_SPEED}× real time, one segment per update): replicas' CPU ${steady.cpuPerHour.toFixed(1)} s per broadcast hour (${(steady.cpuPerHour / 36).toFixed(2)} % of a core); ENDLIST PUT → ready ${steady.ready.toFixed(2)} s; load ${steady.load.toFixed(1)}`);
+  if (steady) console.log(`  steady state (${STEADY_MINUTES} min at ${STEADY_SPEED}× real time, one segment per update): replicas' CPU ${steady.cpuPerHour.toFixed(1)} s per broadcast hour (${(steady.cpuPerHour / 36).toFixed(2)} % of a core); ENDLIST PUT → ready ${steady.ready.toFixed(2)} s; load ${steady.load.toFixed(1)}`);
   for (const hours of HOURS) {
     const segments = await broadcastSegments(hours);
     const runs: LiveRun[] = [];
@@ -200,7 +205,7 @@ try {
       const prefix = `bench/live-${hours}h-${run}`;
       const r = await broadcast(env, workers, prefix, segments, hours);
       runs.push(r);
-      console.log(`  ${hours} h run ${run}: written in ${r.writeSeconds.toFixed(0)} s (${(hours * 3600 / r.writeSeconds).toFixed(0)}× real time); ENDLIST PUT → ready ${r.ready.toFixed(2)} s (${r.leftForFinish} segments left for the finish); replicas' CPU ${r.cpuPerHour.toFixed(1)} s per broadcast hour; state ${(r.stateBytes / 1024).toFixed(0)} KB; MP4 ${(r.size / 1e9).toFixed(2)} GB, ${r.duration.toFixed(1)} s; load ${r.load.toFixed(1)}`);
+      console.log(`  ${hours} h run ${run}: written in ${r.writeSeconds.toFixed(0)} s (${(hours * 3600 / r.writeSeconds).toFixed(0)}× real time); ENDLIST PUT → ready ${r.ready.toFixed(2)} s (${r.leftForFinish} segments left for the finish); replicas' CPU ${r.cpuPerHour.toFixed(1)} s per broadcast hour; state ${(r.stateBytes / 1024).toFixed(0)} KB; MP4 ${(r.size / 1e9).toFixed(2)} GB, ${r.duration.toFixed(1)} s; load ${r.load.toFixed(1)}\n    finish: ${r.stages}`);
       if (run <= WHOLE_RUNS) {
         const w = await wholeFolder(env, prefix, segments, run);
         whole.push(w);
@@ -215,7 +220,7 @@ try {
     table.push(`| ${hours} h (${segments.length} segments) | ${ready.toFixed(2)} s (runs ${runs.map((r) => r.ready.toFixed(2)).join(", ")}) | ${Number.isNaN(w) ? "not run" : `${w.toFixed(1)} s`} | ${Number.isNaN(w) ? "" : `${(w / ready).toFixed(1)}×`} | ${median(runs.map((r) => r.cpuPerHour)).toFixed(1)} s | ${(median(runs.map((r) => r.stateBytes)) / hours / 1024).toFixed(0)} KB | ${ready < TARGET_SECONDS ? "met" : "NOT met"} |`);
   }
   console.log(`\nlive assembly (instant MP4), ${REPLICAS} convert replicas, segments written at ${SPEED}× real time, ${PART_MB} MB parts; load average now ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
-  console.log(`live cost: replicas' CPU ${steady.cpuPerHour.toFixed(1)} s per broadcast hour in steady state (one segment per update)`);
+  if (steady) console.log(`live cost: replicas' CPU ${steady.cpuPerHour.toFixed(1)} s per broadcast hour in steady state (one segment per update)`);
   console.log("| broadcast | ENDLIST PUT → ready (median) | whole-folder conversion, same folder | whole / live | replicas' CPU per broadcast hour (segments in batches, as written faster than real time) | state per broadcast hour | target < 5 s |");
   console.log("| --- | --- | --- | --- | --- | --- | --- |");
   for (const line of table) console.log(line);

@@ -550,6 +550,7 @@ async function finish(ctx: HandlerContext, src: Source, row: LiveAssembly, owner
   const signature = codecSignature(row.init);
   const hvc1 = readInitFormat(row.init) === "hvc1";
   const c = cacheFor(row.sourcePrefix, row.uploadId);
+  const t0 = performance.now();
   const sourceBytesP = folderBytes(ctx, src, signal);
   const [headSegs, tailSegs] = await Promise.all([
     readPieces(ctx, segments, 0, row.headSegments, undefined, hvc1, signature, signal),
@@ -558,6 +559,7 @@ async function finish(ctx: HandlerContext, src: Source, row: LiveAssembly, owner
   const headMedia = Buffer.concat(headSegs.map((s) => s.media));
   if (headMedia.length !== row.headBytes) throw new Fallback("nondeterministic", `the first segments remuxed to ${headMedia.length} bytes, not the ${row.headBytes} assembled while live`);
   const tailMedia = Buffer.concat(tailSegs.map((s) => s.media));
+  const tRead = performance.now();
 
   // Every run of the MP4 in media order, with its offset from the first media byte.
   const runs = placeRuns(headSegs, 0);
@@ -582,6 +584,7 @@ async function finish(ctx: HandlerContext, src: Source, row: LiveAssembly, owner
   const target = Math.max(...segments.map((s) => s.duration));
   if (src.seconds - plan.duration > Math.max(1, target / 2)) throw new Fallback("damaged", `the segments hold ${plan.duration.toFixed(1)} s of the ${src.seconds.toFixed(1)} s the playlist lists`);
 
+  const tMoov = performance.now();
   const mdat = Buffer.alloc(MDAT_HEADER_BYTES);
   mdat.writeUInt32BE(1, 0);
   mdat.write("mdat", 4, "latin1");
@@ -591,7 +594,9 @@ async function finish(ctx: HandlerContext, src: Source, row: LiveAssembly, owner
   const upload = (n: number, body: Buffer) => ctx.s3.send(new UploadPartCommand({ Bucket: recBucket, Key: row.mp4Key, UploadId: row.uploadId, PartNumber: n, Body: body, ContentLength: body.length }), { abortSignal: signal });
   const [r1, rLast] = await Promise.all([upload(1, part1), tailMedia.length ? upload(lastNumber, tailMedia) : undefined]);
   const completed = [{ PartNumber: 1, ETag: r1.ETag! }, ...parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })), ...(rLast ? [{ PartNumber: lastNumber, ETag: rLast.ETag! }] : [])];
+  const tUpload = performance.now();
   await ctx.s3.send(new CompleteMultipartUploadCommand({ Bucket: recBucket, Key: row.mp4Key, UploadId: row.uploadId, MultipartUpload: { Parts: completed } }), { abortSignal: signal });
+  const tComplete = performance.now();
   const size = part1.length + (at - row.headBytes) + tailMedia.length;
   // Verified cheaply: the moov's facts are known; the stored object must have exactly the bytes written.
   const stored = await ctx.s3.send(new HeadObjectCommand({ Bucket: recBucket, Key: row.mp4Key }), { abortSignal: signal });
@@ -619,7 +624,10 @@ async function finish(ctx: HandlerContext, src: Source, row: LiveAssembly, owner
   const sourceBytes = await sourceBytesP;
   if (!(await completeAssembly(ctx.db, row.sourcePrefix, owner, { size, facts, tracks, sourceBytes }))) throw new TransientError(`lost the live assembly of ${row.sourcePrefix}`);
   cache.delete(row.sourcePrefix);
-  log.info({ parts: completed.length, mediaBytes, moovBytes: plan.moov.length, co64: plan.co64, tailSegments: tailSegs.length, headSegments: headSegs.length }, "live MP4 completed");
+  // Where the finish's time goes: reading the head and tail again, the moov, the last uploads, the store's CompleteMultipartUpload, the checks.
+  const ms = (a: number, b: number) => Math.round(b - a);
+  const stages = { readMs: ms(t0, tRead), moovMs: ms(tRead, tMoov), uploadMs: ms(tMoov, tUpload), completeMs: ms(tUpload, tComplete), verifyMs: ms(tComplete, performance.now()) };
+  log.info({ parts: completed.length, mediaBytes, moovBytes: plan.moov.length, co64: plan.co64, tailSegments: tailSegs.length, headSegments: headSegs.length, ...stages }, "live MP4 completed");
   return { kind: "done", mp4: row.mp4Key, size, facts, tracks, sourceBytes };
 }
 
