@@ -62,9 +62,12 @@ if [ "$(cat "$bin/.prometheus-nats-exporter.version" 2>/dev/null)" != "$NATS_EXP
 fi
 
 # Schemathesis in its own venv (make test-fuzz and the fuzz test run it from there).
-st_venv="$root/.cache/schemathesis"
-if [ "$(cat "$st_venv/.version" 2>/dev/null)" != "$SCHEMATHESIS_VERSION" ] || [ ! -x "$st_venv/bin/schemathesis" ]; then
+# A venv's scripts name its path: made through a symlinked .cache that later went away, they no longer run,
+# so the check is that it runs, and the venv is made at the real path.
+st_venv="$(realpath -m "$root/.cache")/schemathesis"
+if [ "$(cat "$st_venv/.version" 2>/dev/null)" != "$SCHEMATHESIS_VERSION" ] || ! "$st_venv/bin/schemathesis" --version >/dev/null 2>&1; then
   say "pip install schemathesis==$SCHEMATHESIS_VERSION (venv .cache/schemathesis)"
+  rm -rf "$st_venv"
   python3 -m venv "$st_venv"
   "$st_venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
   echo "$SCHEMATHESIS_VERSION" >"$st_venv/.version"

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { waitFor } from "./harness.js";
+import { freeTcpPort } from "./ports.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const bin = join(root, ".cache", "bin");
@@ -63,17 +64,19 @@ async function stop(p: ChildProcess | undefined): Promise<void> {
 
 /**
  * `natsNodes: 3` starts a NATS cluster (routes, JetStream on every node): node i listens on natsPort + i,
- * monitors on natsPort + 100 + i and routes on natsPort + 200 + i. One node keeps natsPort and natsPort + 1.
+ * monitors on natsPort + 100 + i and routes on natsPort + 200 + i. One node keeps natsPort and monitors on a port the system gives.
  */
 export async function startPrivateStack(opts: { natsPort: number; s3Port: number; subject: string; store: "minio" | "versitygw"; accessKey: string; secretKey: string; natsNodes?: number }): Promise<PrivateStack> {
   const dir = await mkdtemp(join(tmpdir(), "vod-private-"));
   const count = opts.natsNodes ?? 1;
+  // A lone node's monitoring port is asked of the system too: natsPort + 1 can be anyone's (even this stack's s3Port).
+  const loneMonitorPort = count === 1 ? await freeTcpPort() : 0;
   const s3Endpoint = `http://127.0.0.1:${opts.s3Port}`;
   const procs = new Map<string, ChildProcess>();
   const nodes: NatsNode[] = Array.from({ length: count }, (_, i) => {
     const name = count === 1 ? "private" : `private-${i + 1}`;
     const port = opts.natsPort + i;
-    return { name, port, monitorPort: count === 1 ? opts.natsPort + 1 : opts.natsPort + 100 + i, url: `nats://127.0.0.1:${port}`, get running() { const p = procs.get(name); return !!p && p.exitCode === null && p.signalCode === null; } };
+    return { name, port, monitorPort: count === 1 ? loneMonitorPort : opts.natsPort + 100 + i, url: `nats://127.0.0.1:${port}`, get running() { const p = procs.get(name); return !!p && p.exitCode === null && p.signalCode === null; } };
   });
   const natsUrl = nodes.map((n) => n.url).join(",");
   const routes = nodes.map((_, i) => `nats://127.0.0.1:${opts.natsPort + 200 + i}`);
