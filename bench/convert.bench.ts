@@ -73,6 +73,13 @@ try {
       if (row.status !== "ready") throw new Error(`conversion failed: ${row.error}`);
       pairs.push({ copy, convert });
       console.log(`  run ${run}: plain copy ${copy.toFixed(1)} s, playlist PUT → ready ${convert.toFixed(1)} s, ratio ${(convert / copy).toFixed(2)}×`);
+      // Where the time went, from the replica's "recording ready" line (ms per stage of the job that made it).
+      const readyLines = () => workers.flatMap((w) => w.output).filter((l) => l.includes('"stage":"ready"'));
+      const ready = await waitFor("the replica's ready line", () => readyLines()[run - 1], 10_000, 50).catch(() => undefined);
+      if (ready) {
+        const { stages } = JSON.parse(ready) as { stages?: Record<string, number> };
+        console.log(`    stages (s): ${Object.entries(stages ?? {}).map(([k, v]) => `${k} ${(v / 1000).toFixed(2)}`).join(", ")}`);
+      }
     }
     const median = [...pairs].sort((a, b) => a.convert / a.copy - b.convert / b.copy)[Math.floor(pairs.length / 2)]!;
     const ratio = median.convert / median.copy;

@@ -6,7 +6,7 @@ import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { execa } from "execa";
 import { HLS_PROTOCOLS, hlsInputOptions, resolveFfmpeg } from "../../lib/ffmpeg.js";
-import { HlsError, checkSegments, mergeWebVtt, resolveSource, sourceObjects, writeLocalPlaylist, type Resolution, type ResolvedSegment, type Source } from "../../lib/hls/index.js";
+import { HlsError, checkSegments, masterMayFollow, mergeWebVtt, resolveSource, sourceObjects, writeLocalPlaylist, type Resolution, type ResolvedSegment, type Source } from "../../lib/hls/index.js";
 import { folderOf, keysOfRecording, recordingKeys, recordingName, subtitleKey } from "../../lib/layout.js";
 import { deleteKeys, putText } from "../../lib/s3.js";
 import { publishRecordingEvent } from "../../lib/events.js";
@@ -47,6 +47,7 @@ const LOCATE_PARALLEL = 4;
 export const convert: Handler<ConvertState> = async (event, ctx, job) => {
   const { s3, db, config } = ctx;
   const bucket = config.s3.hlsBucket;
+  const lap = stopwatch();
   const resolution = await hls(() => resolveSource(s3, bucket, event.key, ctx.signal));
   if (resolution.kind === "ignore") {
     ctx.log.debug({ reason: resolution.reason }, "nothing to convert");
@@ -72,6 +73,7 @@ export const convert: Handler<ConvertState> = async (event, ctx, job) => {
     throw new TransientError(`${src.sourcePrefix} is being converted by another job`, { retryAfterMs: Math.min(MAX_LEASE_MS, claim.retryAfterMs + 1000) });
   }
   state.claimToken = claimToken;
+  lap("claim");
   const recordingId = claim.recording.id;
   void publishRecordingEvent(ctx.events, "recording.processing", claim.recording);
   log.info({ recording: recordingId, segments: src.segments.length, audio: src.audio.length, subtitles: src.subtitles.length, seconds: src.seconds, stage: "claimed" }, "converting");
@@ -83,6 +85,7 @@ export const convert: Handler<ConvertState> = async (event, ctx, job) => {
     dir = await createJobDir(config.functions.workDir);
     const segmentBytes = await waitForSegments(s3, bucket, src, ctx, lease.signal, log);
     log.info({ stage: "segments", ms: Math.round(performance.now() - tJob) }, "segments present");
+    lap("segments");
     const tools = resolveFfmpeg(config.ffmpeg);
     const inputs = await prepareInputs(s3, bucket, src, dir);
     const t0 = performance.now();
@@ -91,10 +94,12 @@ export const convert: Handler<ConvertState> = async (event, ctx, job) => {
     const keys = recordingKeys(src.sourcePrefix, src.name);
     const orphans = await abortOpenUploads(s3, config.s3.recordingsBucket, keys.mp4, lease.signal);
     if (orphans) log.info({ aborted: orphans, key: keys.mp4 }, "aborted multipart uploads a stopped job left open on the MP4's key");
-    const out = await remuxAndUpload({ s3, config, tools, src, inputs, tracks, dir, fileKey: keys.mp4, streaming: segmentBytes < STREAMING_LIMIT_BYTES, signal: lease.signal, report: lease.report, log });
+    lap("probe");
+    const out = await remuxAndUpload({ s3, config, tools, src, inputs, tracks, dir, fileKey: keys.mp4, streaming: segmentBytes < STREAMING_LIMIT_BYTES, signal: lease.signal, report: lease.report, log, lap });
     const subtitles = await writeSubtitles(s3, bucket, config.s3.recordingsBucket, src, lease.signal);
     lease.stop();
-    await record(ctx, { src, recordingId, claimToken, mp4: keys.mp4, out, tracks, subtitles, sourceBytes: segmentBytes, convertMs: Math.round(performance.now() - t0), log });
+    lap("subtitles");
+    await record(ctx, { src, recordingId, claimToken, mp4: keys.mp4, out, tracks, subtitles, sourceBytes: segmentBytes, convertMs: Math.round(performance.now() - t0), log, lap });
     return "done";
   } catch (err) {
     if (ctx.signal.aborted) await releaseClaim(db, recordingId, claimToken).catch(() => {});
@@ -110,13 +115,15 @@ export const convert: Handler<ConvertState> = async (event, ctx, job) => {
 /**
  * A dropped media playlist with no master yet may be one of a master's playlists landing first (uploaders
  * put files in any order): it is converted on its own only once MASTER_GRACE_MS passed since it landed
- * with still no master naming it. A broadcast's playlist (its row comes from the gateway) never waits.
+ * with still no master naming it. A broadcast's playlist (its row comes from the gateway) never waits,
+ * nor does a folder with nothing a master's other playlists could be made of (masterMayFollow).
  */
 async function awaitMaster(ctx: HandlerContext, src: Source): Promise<void> {
   if (src.masterKey) return;
   const age = Date.now() - src.playlistModified.getTime();
   if (age >= MASTER_GRACE_MS || ctx.attempt > MASTER_GRACE_ATTEMPTS) return;
   if ((await getRecordingBySourcePrefix(ctx.db, src.sourcePrefix))?.sessionId) return;
+  if (!(await masterMayFollow(ctx.s3, ctx.config.s3.hlsBucket, src, ctx.signal))) return;
   throw new TransientError(`${src.playlistKey} has no master playlist naming it yet; converting it on its own unless one lands within ${MASTER_GRACE_MS / 1000} s`, {
     retryAfterMs: Math.min(2000, MASTER_GRACE_MS - age + 100),
   });
@@ -195,6 +202,7 @@ interface Made {
   sourceBytes: number;
   convertMs: number;
   log: HandlerContext["log"];
+  lap: Stopwatch;
 }
 
 /** The last stage: the row becomes ready with what the MP4 holds; playlists of a master converted alone before it give way. */
@@ -227,7 +235,8 @@ async function record(ctx: HandlerContext, m: Made): Promise<void> {
   }
   if (m.src.memberKeys) await dropMemberRecordings(ctx, m.src, m.log);
   await publishRecordingEvent(ctx.events, "recording.ready", await getRecordingBySourcePrefix(ctx.db, m.src.sourcePrefix));
-  m.log.info({ recording: m.recordingId, file: m.mp4, size, duration: facts.duration, tracks: m.tracks.length, warnings: warnings.length, convertMs: m.convertMs, stage: "ready" }, "recording ready");
+  m.lap("record");
+  m.log.info({ recording: m.recordingId, file: m.mp4, size, duration: facts.duration, tracks: m.tracks.length, warnings: warnings.length, convertMs: m.convertMs, stages: m.lap.laps, stage: "ready" }, "recording ready");
 }
 
 /** Recordings made from the master's variant or rendition playlists on their own, before the master landed (any upload order), give way to the master's. */
@@ -409,6 +418,20 @@ interface RemuxJob {
   signal: AbortSignal;
   report: (p: number) => void;
   log: HandlerContext["log"];
+  lap: Stopwatch;
+}
+
+type Stopwatch = ((stage: string) => void) & { laps: Record<string, number> };
+
+/** Milliseconds per stage of a job since the previous one, for the ready log line (where the time goes). */
+function stopwatch(): Stopwatch {
+  let at = performance.now();
+  const laps: Record<string, number> = {};
+  return Object.assign((stage: string) => {
+    const now = performance.now();
+    laps[stage] = (laps[stage] ?? 0) + Math.round(now - at);
+    at = now;
+  }, { laps });
 }
 
 /** One FFmpeg run writes the MP4; it is verified before its upload completes. */
@@ -437,16 +460,23 @@ async function remuxAndUpload(j: RemuxJob): Promise<{ size: number; facts: Outpu
       onStart: (pid) => recordChild(j.dir, pid),
       onProgress: (f) => j.report(f * share),
     });
+    j.lap("remux");
     facts = await probeOutput(j.tools, output, j.signal);
     checkTracks(src, tracks, facts);
     warnings = await checkDuration(j, facts);
+    j.lap("verify");
   } catch (err) {
     await streamed?.abort();
     throw err;
   }
-  if (streamed) return { size: await streamed.finish(), facts, warnings };
+  if (streamed) {
+    const size = await streamed.finish();
+    j.lap("upload");
+    return { size, facts, warnings };
+  }
   const size = (await stat(output)).size;
   await upload(j.s3, recBucket, j.fileKey, output, size, j.signal, (f) => j.report(REMUX_SHARE + f * (1 - REMUX_SHARE)));
+  j.lap("upload");
   return { size, facts, warnings };
 }
 
