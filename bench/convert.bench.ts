@@ -28,6 +28,15 @@ async function consumerIdle(e: TestEnv) {
   }, 300_000, 250);
 }
 
+/** CPU seconds a process and its waited-for children (FFmpeg, ffprobe) used so far (utime + stime + cutime + cstime, 100 ticks a second). */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return [11, 12, 13, 14].reduce((s, i) => s + Number(f[i]), 0) / 100;
+}
+
+const loadAverage = async () => (await readFile("/proc/loadavg", "utf8")).split(" ")[0];
+
 /** The plain copy: every segment read once and streamed into one object, as a lower bound for convert. */
 async function plainCopy(prefix: string, segments: string[], target: string): Promise<number> {
   const t0 = performance.now();
@@ -59,7 +68,11 @@ try {
     const pairs: { copy: number; convert: number }[] = [];
     let row;
     for (let run = 1; run <= RUNS; run++) {
+      const load = await loadAverage();
+      const copyCpu0 = process.cpuUsage();
       const copy = await plainCopy("bench/hour", segments, `bench/copy-${run}.bin`);
+      const copyCpu = (({ user, system }) => (user + system) / 1e6)(process.cpuUsage(copyCpu0));
+      const convertCpu0 = await cpuSeconds(workers[0]!.proc.pid!);
       // A changed playlist (a comment line) is a new version: convert runs again on the same folder.
       const body = run === 1 ? playlistText : `${playlistText}# run ${run}\n`;
       const t0 = performance.now();
@@ -72,7 +85,8 @@ try {
       const convert = (performance.now() - t0) / 1000;
       if (row.status !== "ready") throw new Error(`conversion failed: ${row.error}`);
       pairs.push({ copy, convert });
-      console.log(`  run ${run}: plain copy ${copy.toFixed(1)} s, playlist PUT → ready ${convert.toFixed(1)} s, ratio ${(convert / copy).toFixed(2)}×`);
+      const convertCpu = (await cpuSeconds(workers[0]!.proc.pid!)) - convertCpu0;
+      console.log(`  run ${run}: plain copy ${copy.toFixed(1)} s, playlist PUT → ready ${convert.toFixed(1)} s, ratio ${(convert / copy).toFixed(2)}× (load ${load}; CPU: copy ${copyCpu.toFixed(1)} s in Node, convert ${convertCpu.toFixed(1)} s in the replica with its FFmpeg)`);
       // Where the time went, from the replica's "recording ready" line (ms per stage of the job that made it).
       const readyLines = () => workers.flatMap((w) => w.output).filter((l) => l.includes('"stage":"ready"'));
       const ready = await waitFor("the replica's ready line", () => readyLines()[run - 1], 10_000, 50).catch(() => undefined);

@@ -443,8 +443,8 @@ async function remuxAndUpload(j: RemuxJob): Promise<{ size: number; facts: Outpu
   if (reencodes.length) j.log.info({ reencodes }, "re-encoding what MP4 cannot hold as it is, or what changes format midway");
   const streamed = j.streaming ? startStreamingUpload(j.s3, recBucket, j.fileKey, output, j.signal, () => {}) : undefined;
   const share = streamed ? 0.97 : REMUX_SHARE;
-  let facts: OutputFacts;
-  let warnings: RecordingWarning[];
+  let facts: OutputFacts | undefined;
+  let warnings: RecordingWarning[] | undefined;
   try {
     await remux({
       tools: j.tools,
@@ -461,23 +461,27 @@ async function remuxAndUpload(j: RemuxJob): Promise<{ size: number; facts: Outpu
       onProgress: (f) => j.report(f * share),
     });
     j.lap("remux");
-    facts = await probeOutput(j.tools, output, j.signal);
-    checkTracks(src, tracks, facts);
-    warnings = await checkDuration(j, facts);
-    j.lap("verify");
   } catch (err) {
     await streamed?.abort();
     throw err;
   }
+  const verify = async () => {
+    facts = await probeOutput(j.tools, output, j.signal);
+    checkTracks(src, tracks, facts);
+    warnings = await checkDuration(j, facts);
+  };
   if (streamed) {
-    const size = await streamed.finish();
-    j.lap("upload");
-    return { size, facts, warnings };
+    // The MP4 is verified while its last parts go up; the object appears only if it passed.
+    const size = await streamed.finish(verify);
+    j.lap("verify + upload");
+    return { size, facts: facts!, warnings: warnings! };
   }
+  await verify();
+  j.lap("verify");
   const size = (await stat(output)).size;
   await upload(j.s3, recBucket, j.fileKey, output, size, j.signal, (f) => j.report(REMUX_SHARE + f * (1 - REMUX_SHARE)));
   j.lap("upload");
-  return { size, facts, warnings };
+  return { size, facts: facts!, warnings: warnings! };
 }
 
 /** Ready means complete: every track the source has is in the MP4, or the recording fails naming the one missing. */

@@ -90,8 +90,11 @@ export function shiftChunkOffsets(moov: Buffer, delta: number): Buffer {
 }
 
 export interface StreamingUpload {
-  /** FFmpeg finished writing: put moov first, upload what is left, complete. Returns the object's size. */
-  finish(): Promise<number>;
+  /**
+   * FFmpeg finished writing: put moov first, upload what is left, complete. Returns the object's size.
+   * `check` (the MP4's verification) runs while the last parts go up; the upload completes only if it passes.
+   */
+  finish(check?: () => Promise<void>): Promise<number>;
   /** FFmpeg failed or the job stops: drop the parts. */
   abort(): Promise<void>;
 }
@@ -175,66 +178,86 @@ export function startStreamingUpload(
 
   return {
     abort,
-    async finish() {
-      writerDone = true;
-      await follow;
-      if (failure) throw failure;
-      const fh = await open(file, "r");
+    async finish(check = async () => {}) {
+      let checked = false;
       try {
-        const { size } = await fh.stat();
-        const atoms = await readTopLevelAtoms(fh, size);
-        const moovAt = atoms.findIndex((a) => a.type === "moov");
-        if (atoms[0]?.type !== "ftyp" || moovAt !== atoms.length - 1) {
-          throw new FaststartError(`unexpected MP4 layout ${atoms.map((a) => a.type).join(",")}: expected ftyp first and moov last`);
+        return await complete(() => {
+          checked = true;
+          return check();
+        });
+      } catch (err) {
+        await abort();
+        // What the check finds wrong with the MP4 itself says more than how its upload failed.
+        if (!checked) await check();
+        throw err;
+      }
+    },
+  };
+
+  async function complete(check: () => Promise<void>): Promise<number> {
+    writerDone = true;
+    await follow;
+    if (failure) throw failure;
+    const fh = await open(file, "r");
+    try {
+      const { size } = await fh.stat();
+      const atoms = await readTopLevelAtoms(fh, size);
+      const moovAt = atoms.findIndex((a) => a.type === "moov");
+      if (atoms[0]?.type !== "ftyp" || moovAt !== atoms.length - 1) {
+        throw new FaststartError(`unexpected MP4 layout ${atoms.map((a) => a.type).join(",")}: expected ftyp first and moov last`);
+      }
+      const ftyp = atoms[0]!;
+      const moovAtom = atoms[moovAt]!;
+      const moov = Buffer.alloc(moovAtom.size);
+      await fh.read(moov, 0, moov.length, moovAtom.start);
+      const head = Buffer.alloc(ftyp.size);
+      await fh.read(head, 0, head.length, 0);
+      const patched = shiftChunkOffsets(moov, moov.length);
+      // Media bytes sit between ftyp and moov; parts beyond their end (moov was larger than the margin) are redone.
+      const mediaEnd = moovAtom.start;
+      for (const [n, p] of parts) {
+        if (p.end > mediaEnd) {
+          parts.delete(n);
+          uploaded -= p.end - p.start;
+          nextStart = Math.min(nextStart, p.start);
         }
-        const ftyp = atoms[0]!;
-        const moovAtom = atoms[moovAt]!;
-        const moov = Buffer.alloc(moovAtom.size);
-        await fh.read(moov, 0, moov.length, moovAtom.start);
-        const head = Buffer.alloc(ftyp.size);
-        await fh.read(head, 0, head.length, 0);
-        const patched = shiftChunkOffsets(moov, moov.length);
-        // Media bytes sit between ftyp and moov; parts beyond their end (moov was larger than the margin) are redone.
-        const mediaEnd = moovAtom.start;
-        for (const [n, p] of parts) {
-          if (p.end > mediaEnd) {
-            parts.delete(n);
-            uploaded -= p.end - p.start;
-            nextStart = Math.min(nextStart, p.start);
-          }
-        }
-        if (!uploadId || parts.size === 0) {
-          // Small file (or nothing streamed): one ordinary upload of ftyp + moov + media.
-          if (uploadId) await abort();
-          const body = Readable.from(concatChunks([head, patched], fh, ftyp.size, mediaEnd, PART_BYTES));
-          const up = new Upload({ client: s3, params: { Bucket: bucket, Key: key, Body: body, ContentType: "video/mp4", ContentLength: size }, partSize: PART_BYTES, queueSize: PARALLEL_PARTS });
-          up.on("httpUploadProgress", (p) => onProgress(p.loaded ?? 0));
-          await up.done();
-          return size;
-        }
-        // The rest of the media, in parts after the ones already up (the last may be short).
-        let partNumber = Math.max(...parts.keys()) + 1;
-        const rest: [number, number, number][] = [];
-        for (let start = Math.max(...[...parts.values()].map((p) => p.end)); start < mediaEnd; start += PART_BYTES) rest.push([partNumber++, start, Math.min(mediaEnd, start + PART_BYTES)]);
+      }
+      if (!uploadId || parts.size === 0) {
+        // Small file (or nothing streamed): one ordinary upload of ftyp + moov + media, once the check passed.
+        await check();
+        if (uploadId) await abort();
+        const body = Readable.from(concatChunks([head, patched], fh, ftyp.size, mediaEnd, PART_BYTES));
+        const up = new Upload({ client: s3, params: { Bucket: bucket, Key: key, Body: body, ContentType: "video/mp4", ContentLength: size }, partSize: PART_BYTES, queueSize: PARALLEL_PARTS });
+        up.on("httpUploadProgress", (p) => onProgress(p.loaded ?? 0));
+        await up.done();
+        return size;
+      }
+      // The rest of the media, in parts after the ones already up (the last may be short).
+      let partNumber = Math.max(...parts.keys()) + 1;
+      const rest: [number, number, number][] = [];
+      for (let start = Math.max(...[...parts.values()].map((p) => p.end)); start < mediaEnd; start += PART_BYTES) rest.push([partNumber++, start, Math.min(mediaEnd, start + PART_BYTES)]);
+      const uploading = (async () => {
         await runLimited(rest.map(([n, s, e]) => () => uploadPart(fh, n, s, e)), PARALLEL_PARTS);
         // Part 1: ftyp, the patched moov, and the media bytes before the first streamed part.
         const media = Buffer.alloc(HEAD_BYTES - ftyp.size);
         await fh.read(media, 0, media.length, ftyp.size);
         const part1 = Buffer.concat([head, patched, media]);
         uploadId ??= await createUpload();
-        const res = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: 1, Body: part1, ContentLength: part1.length }), { abortSignal: signal });
-        const completed: CompletedPart[] = [{ PartNumber: 1, ETag: res.ETag! }, ...[...parts.entries()].sort((a, b) => a[0] - b[0]).map(([n, p]) => ({ PartNumber: n, ETag: p.etag }))];
-        await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: completed } }), { abortSignal: signal });
-        onProgress(size);
-        return size;
-      } catch (err) {
-        await abort();
-        throw err;
-      } finally {
-        await fh.close();
-      }
-    },
-  };
+        return s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: 1, Body: part1, ContentLength: part1.length }), { abortSignal: signal });
+      })();
+      // Both settle before anything is decided, so an abort never races a part still going up.
+      const [up, checked] = await Promise.allSettled([uploading, check()]);
+      if (checked.status === "rejected") throw checked.reason;
+      if (up.status === "rejected") throw up.reason;
+      const res = up.value;
+      const completed: CompletedPart[] = [{ PartNumber: 1, ETag: res.ETag! }, ...[...parts.entries()].sort((a, b) => a[0] - b[0]).map(([n, p]) => ({ PartNumber: n, ETag: p.etag }))];
+      await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: completed } }), { abortSignal: signal });
+      onProgress(size);
+      return size;
+    } finally {
+      await fh.close();
+    }
+  }
 }
 
 async function* concatChunks(first: Buffer[], fh: FileHandle, from: number, to: number, chunk: number): AsyncGenerator<Buffer> {
