@@ -28,11 +28,11 @@ async function consumerIdle(e: TestEnv) {
   }, 300_000, 250);
 }
 
-/** CPU seconds a process and its waited-for children (FFmpeg, ffprobe) used so far (utime + stime + cutime + cstime, 100 ticks a second). */
-async function cpuSeconds(pid: number): Promise<number> {
+/** CPU seconds a process used so far, on its own and in its waited-for children (FFmpeg, ffprobe): utime + stime, cutime + cstime at 100 ticks a second. */
+async function cpuSeconds(pid: number): Promise<{ own: number; children: number }> {
   const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return [11, 12, 13, 14].reduce((s, i) => s + Number(f[i]), 0) / 100;
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
+  return { own: (f[11]! + f[12]!) / 100, children: (f[13]! + f[14]!) / 100 };
 }
 
 const loadAverage = async () => (await readFile("/proc/loadavg", "utf8")).split(" ")[0];
@@ -85,8 +85,9 @@ try {
       const convert = (performance.now() - t0) / 1000;
       if (row.status !== "ready") throw new Error(`conversion failed: ${row.error}`);
       pairs.push({ copy, convert });
-      const convertCpu = (await cpuSeconds(workers[0]!.proc.pid!)) - convertCpu0;
-      console.log(`  run ${run}: plain copy ${copy.toFixed(1)} s, playlist PUT → ready ${convert.toFixed(1)} s, ratio ${(convert / copy).toFixed(2)}× (load ${load}; CPU: copy ${copyCpu.toFixed(1)} s in Node, convert ${convertCpu.toFixed(1)} s in the replica with its FFmpeg)`);
+      const cpu = await cpuSeconds(workers[0]!.proc.pid!);
+      const [own, children] = [cpu.own - convertCpu0.own, cpu.children - convertCpu0.children];
+      console.log(`  run ${run}: plain copy ${copy.toFixed(1)} s, playlist PUT → ready ${convert.toFixed(1)} s, ratio ${(convert / copy).toFixed(2)}× (load ${load}; CPU: copy ${copyCpu.toFixed(1)} s in Node, convert ${(own + children).toFixed(1)} s = replica ${own.toFixed(1)} + FFmpeg/ffprobe ${children.toFixed(1)})`);
       // Where the time went, from the replica's "recording ready" line (ms per stage of the job that made it).
       const readyLines = () => workers.flatMap((w) => w.output).filter((l) => l.includes('"stage":"ready"'));
       const ready = await waitFor("the replica's ready line", () => readyLines()[run - 1], 10_000, 50).catch(() => undefined);

@@ -76,8 +76,11 @@ async function growAndUpload(key: string, sizes: { headBytes: number; partBytes:
   return Buffer.from(await res.Body!.transformToByteArray());
 }
 
-test("a file uploaded in parts while it is written ends up as one faststart object, byte for byte", async () => {
+test("a file uploaded in parts while it is written ends up as one faststart object, byte for byte, each part checked by its CRC32", async () => {
   assert.ok((await growAndUpload("grown.mp4", { headBytes: 5 << 20, partBytes: 5 << 20, tailMargin: 1 << 20 })).equals(await movedMoov()));
+  // The parts went up unsigned with their CRC32, which the store verified and combined (CRC32 of the part CRCs, "-<parts>").
+  const head = await env.s3.send(new HeadObjectCommand({ Bucket: env.config.s3.recordingsBucket, Key: "grown.mp4", ChecksumMode: "ENABLED" }));
+  assert.match(head.ChecksumCRC32 ?? "", /^[A-Za-z0-9+/]{6}==-\d+$/);
 });
 
 test("parts that were uploaded before moov turned out to be in them are redone", async () => {
