@@ -89,11 +89,10 @@ export const convert: Handler<ConvertState> = async (event, ctx, job) => {
     const tools = resolveFfmpeg(config.ffmpeg);
     const inputs = await prepareInputs(s3, bucket, src, dir);
     const t0 = performance.now();
-    const probed = await probeSource(tools, src, inputs, dir, lease.signal);
-    const tracks = planTracks(src, probed);
     const keys = recordingKeys(src.sourcePrefix, src.name);
-    const orphans = await abortOpenUploads(s3, config.s3.recordingsBucket, keys.mp4, lease.signal);
+    const [probed, orphans] = await Promise.all([probeSource(tools, src, inputs, dir, lease.signal), abortOpenUploads(s3, config.s3.recordingsBucket, keys.mp4, lease.signal)]);
     if (orphans) log.info({ aborted: orphans, key: keys.mp4 }, "aborted multipart uploads a stopped job left open on the MP4's key");
+    const tracks = planTracks(src, probed);
     lap("probe");
     const out = await remuxAndUpload({ s3, config, tools, src, inputs, tracks, dir, fileKey: keys.mp4, streaming: segmentBytes < STREAMING_LIMIT_BYTES, signal: lease.signal, report: lease.report, log, lap });
     const subtitles = await writeSubtitles(s3, bucket, config.s3.recordingsBucket, src, lease.signal);

@@ -16,8 +16,11 @@ import { sleep } from "../../lib/time.js";
 
 const DEFAULT_HEAD_BYTES = 16 * 1024 * 1024;
 const DEFAULT_PART_BYTES = 16 * 1024 * 1024;
-/** Bytes near the end of the growing file are not uploaded yet: the moov FFmpeg appends last could be among them. */
-const DEFAULT_TAIL_MARGIN = 32 * 1024 * 1024;
+/**
+ * Bytes near the end of the growing file are not uploaded yet: the moov FFmpeg appends last could be among
+ * them (about 2 MB per hour of 720p; a part that caught some of it is redone), and the rest goes up after FFmpeg ends.
+ */
+const DEFAULT_TAIL_MARGIN = 8 * 1024 * 1024;
 const PARALLEL_PARTS = 4;
 const POLL_MS = 200;
 
@@ -271,19 +274,19 @@ export function startStreamingUpload(
       let partNumber = Math.max(...parts.keys()) + 1;
       const rest: [number, number, number][] = [];
       for (let start = Math.max(...[...parts.values()].map((p) => p.end)); start < mediaEnd; start += PART_BYTES) rest.push([partNumber++, start, Math.min(mediaEnd, start + PART_BYTES)]);
-      const uploading = (async () => {
-        await runLimited(rest.map(([n, s, e]) => () => uploadPart(fh, n, s, e)), PARALLEL_PARTS);
-        // Part 1: ftyp, the patched moov, and the media bytes before the first streamed part.
+      // Part 1 (ftyp, the patched moov, and the media bytes before the first streamed part) goes up beside the rest.
+      let first: { ETag?: string; ChecksumCRC32?: string } = {};
+      const sendFirst = async () => {
         const media = Buffer.alloc(HEAD_BYTES - ftyp.size);
         await fh.read(media, 0, media.length, ftyp.size);
-        const part1 = Buffer.concat([head, patched, media]);
-        return sendPart(1, part1);
-      })();
+        first = await sendPart(1, Buffer.concat([head, patched, media]));
+      };
+      const uploading = runLimited([sendFirst, ...rest.map(([n, s, e]) => () => uploadPart(fh, n, s, e))], PARALLEL_PARTS);
       // Both settle before anything is decided, so an abort never races a part still going up.
       const [up, checked] = await Promise.allSettled([uploading, check()]);
       if (checked.status === "rejected") throw checked.reason;
       if (up.status === "rejected") throw up.reason;
-      const res = up.value;
+      const res = first;
       const completed: CompletedPart[] = [
         { PartNumber: 1, ETag: res.ETag!, ChecksumCRC32: res.ChecksumCRC32 },
         ...[...parts.entries()].sort((a, b) => a[0] - b[0]).map(([n, p]) => ({ PartNumber: n, ETag: p.etag, ChecksumCRC32: p.checksum })),
