@@ -201,7 +201,8 @@ interface Made {
   sourceBytes: number;
   convertMs: number;
   log: HandlerContext["log"];
-  lap: Stopwatch;
+  /** Times the job's stages for the ready line; absent for paths that time themselves. */
+  lap?: Stopwatch;
 }
 
 /** The last stage: the row becomes ready with what the MP4 holds; playlists of a master converted alone before it give way. */
@@ -234,8 +235,8 @@ async function record(ctx: HandlerContext, m: Made): Promise<void> {
   }
   if (m.src.memberKeys) await dropMemberRecordings(ctx, m.src, m.log);
   await publishRecordingEvent(ctx.events, "recording.ready", await getRecordingBySourcePrefix(ctx.db, m.src.sourcePrefix));
-  m.lap("record");
-  m.log.info({ recording: m.recordingId, file: m.mp4, size, duration: facts.duration, tracks: m.tracks.length, warnings: warnings.length, convertMs: m.convertMs, stages: m.lap.laps, stage: "ready" }, "recording ready");
+  m.lap?.("record");
+  m.log.info({ recording: m.recordingId, file: m.mp4, size, duration: facts.duration, tracks: m.tracks.length, warnings: warnings.length, convertMs: m.convertMs, stages: m.lap?.laps, stage: "ready" }, "recording ready");
 }
 
 /** Recordings made from the master's variant or rendition playlists on their own, before the master landed (any upload order), give way to the master's. */
