@@ -21,7 +21,8 @@ export type RecordingStatus = (typeof recordingStatuses)[number];
 
 /** Something the user should know about a ready recording: the source was damaged, what is missing and where. */
 export interface RecordingWarning {
-  kind: "missing-media";
+  /** `missing-media`: the source's segments could not all be read (damage); `gap`: its playlist marks seconds as missing (#EXT-X-GAP). */
+  kind: "missing-media" | "gap";
   message: string;
   /** Seconds the playlist lists that the MP4 does not hold. */
   missingSeconds: number;

@@ -49,6 +49,18 @@ if [ "$store" != versitygw ] && [ -z "${MINIO_BIN:-}" ] && ! command -v minio >/
   fi
 fi
 
+# NATS's Prometheus exporter: built once when the module proxy serves it; a refusal is remembered (delete
+# .cache/nats-exporter.unavailable to retry) and stack.sh runs the stand-in infra/prometheus/nats-exporter.ts.
+if [ "$(cat "$bin/.prometheus-nats-exporter.version" 2>/dev/null)" != "$NATS_EXPORTER_VERSION" ] && [ ! -f "$root/.cache/nats-exporter.unavailable" ] && command -v go >/dev/null; then
+  say "trying go install $NATS_EXPORTER_MODULE@$NATS_EXPORTER_VERSION"
+  if GOBIN="$bin" GOFLAGS=-mod=mod timeout 600 go install "$NATS_EXPORTER_MODULE@$NATS_EXPORTER_VERSION" >"$root/.cache/nats-exporter-install.log" 2>&1; then
+    echo "$NATS_EXPORTER_VERSION" >"$bin/.prometheus-nats-exporter.version"
+  else
+    say "prometheus-nats-exporter cannot be built here ($(tail -n 1 "$root/.cache/nats-exporter-install.log")); its stand-in infra/prometheus/nats-exporter.ts exports NATS's metrics"
+    touch "$root/.cache/nats-exporter.unavailable"
+  fi
+fi
+
 # Schemathesis in its own venv (make test-fuzz and the fuzz test run it from there).
 st_venv="$root/.cache/schemathesis"
 if [ "$(cat "$st_venv/.version" 2>/dev/null)" != "$SCHEMATHESIS_VERSION" ] || [ ! -x "$st_venv/bin/schemathesis" ]; then

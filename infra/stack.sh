@@ -34,6 +34,7 @@ export MINIO_NATS_ARN=${MINIO_NATS_ARN:-arn:minio:sqs::PRIMARY:nats}
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 PROMETHEUS_PORT=${PROMETHEUS_PORT:-9095}
 PG_EXPORTER_PORT=${PG_EXPORTER_PORT:-9187}
+NATS_EXPORTER_PORT=${NATS_EXPORTER_PORT:-7777}
 CONVERT_REPLICAS=${CONVERT_REPLICAS:-2}
 THUMBNAIL_REPLICAS=${THUMBNAIL_REPLICAS:-1}
 WEBHOOKS_REPLICAS=${WEBHOOKS_REPLICAS:-1}
@@ -218,6 +219,20 @@ write_targets() {
   done
   printf '[{"targets": ["127.0.0.1:%s"], "labels": {"stack": "local"}}]\n' "$PROMETHEUS_PORT" >"$dir/prometheus.json"
   printf '[{"targets": ["127.0.0.1:%s"], "labels": {"stack": "local"}}]\n' "$PG_EXPORTER_PORT" >"$dir/postgres.json"
+  printf '[{"targets": ["127.0.0.1:%s"], "labels": {"stack": "local"}}]\n' "$NATS_EXPORTER_PORT" >"$dir/nats.json"
+}
+
+# NATS's monitoring port answers JSON, not Prometheus: one exporter reads every node's /varz and /jsz.
+# The official prometheus-nats-exporter when install.sh could build it, else its stand-in (same flags, same metrics).
+start_nats_exporter() {
+  alive nats-exporter && return 0
+  port_busy "127.0.0.1:$NATS_EXPORTER_PORT" && die "port $NATS_EXPORTER_PORT is taken by another process; stop it or set NATS_EXPORTER_PORT"
+  local urls=() i cmd=(node --import tsx "$root/infra/prometheus/nats-exporter.ts")
+  for i in $(seq 1 "$NATS_CLUSTER"); do urls+=("http://127.0.0.1:$((NATS_MONITOR_PORT + i - 1))"); done
+  if [ -x "$bin/prometheus-nats-exporter" ]; then cmd=("$bin/prometheus-nats-exporter")
+  elif command -v prometheus-nats-exporter >/dev/null; then cmd=(prometheus-nats-exporter); fi
+  (cd "$root" && spawn nats-exporter "$logs/nats-exporter.log" "${cmd[@]}" -varz -jsz=all -a 127.0.0.1 -p "$NATS_EXPORTER_PORT" "${urls[@]}")
+  wait_for "the NATS exporter (log $logs/nats-exporter.log)" 30 curl -fsS "http://127.0.0.1:$NATS_EXPORTER_PORT/metrics"
 }
 
 # PostgreSQL speaks no Prometheus itself: Debian's exporter reads its statistics views.
@@ -231,6 +246,7 @@ start_postgres_exporter() {
 
 start_prometheus() {
   start_postgres_exporter
+  start_nats_exporter
   write_targets
   command -v prometheus >/dev/null || { say "prometheus is not installed (Debian package prometheus); not started"; return 0; }
   if alive prometheus; then kill -HUP "$(cat "$pids/prometheus.pid")"; return 0; fi

@@ -6,6 +6,11 @@ VERSITYGW_VERSION=v1.8.0
 # MinIO community edition ships as source only; RELEASE.2025-10-15T17-29-55Z is this commit.
 MINIO_MODULE=github.com/minio/minio
 MINIO_COMMIT=9e49d5e7a648f00e26f2246f4dc28e6b07f8c84a
+# NATS's Prometheus exporter (compose and k8s run its image natsio/prometheus-nats-exporter:0.20.1). Debian does
+# not package it; install.sh tries this go install once, and when the module proxy refuses it (as it does on
+# these machines) infra/prometheus/nats-exporter.ts, a stand-in with the same flags and metric names, runs instead.
+NATS_EXPORTER_MODULE=github.com/nats-io/prometheus-nats-exporter
+NATS_EXPORTER_VERSION=v0.20.1
 # Schemathesis (PyPI) fuzzes both OpenAPI documents (make test-fuzz); it lives in a venv under .cache.
 SCHEMATHESIS_VERSION=4.32.5
 # prometheus brings promtool, which tests the alert rules; prometheus-postgres-exporter gives PostgreSQL a

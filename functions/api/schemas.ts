@@ -124,7 +124,7 @@ export const RecordingSchema = z
     warnings: z
       .array(
         z.object({
-          kind: z.enum(["missing-media"]),
+          kind: z.enum(["missing-media", "gap"]).openapi({ description: "missing-media: segments that could not be read (damage); gap: seconds the source playlist marks as missing (#EXT-X-GAP), such as segments the gateway could not store" }),
           message: z.string().openapi({ description: "What is missing and where, in words" }),
           missingSeconds: z.number(),
           at: z.array(z.object({ segment: z.string(), startSeconds: z.number(), missingSeconds: z.number() })).openapi({ description: "Where on the source's timeline" }),

@@ -9,6 +9,7 @@ import { execa } from "execa";
 import { eq, like } from "drizzle-orm";
 import { consumerIdle, createTestEnv, waitFor, type TestEnv } from "../../test/harness.js";
 import { makeHls, probe } from "../../test/media.js";
+import { startApi } from "../../test/api.js";
 import { startWorkers, stopWorkers, waitForRecording, type Worker } from "../../test/workers.js";
 import { listObjects, presignGet } from "../../lib/s3.js";
 import { recordings } from "../../db/schema.js";
@@ -147,6 +148,54 @@ test("a folder with a discontinuity (timestamps restart) gives an MP4 with a con
   await writeFile(join(dir, "index.m3u8"), lines.join("\n"));
   await upload(dir, "drops/discontinuity");
   await assertConverted("drops/discontinuity", playlistSeconds(lines.join("\n")));
+});
+
+test("a dropped folder whose playlist marks a segment #EXT-X-GAP converts what exists, closes the hole, and warns naming the missing seconds", async () => {
+  const dir = join(media, "gap");
+  await cp(join(media, "ts"), dir, { recursive: true });
+  // The segment the playlist marks missing is not uploaded at all: convert must neither wait for it nor fetch it.
+  await rm(join(dir, "seg001.ts"));
+  const pl = HLS.parse(await readFile(join(dir, "index.m3u8"), "utf8")) as MediaPlaylist;
+  assert.equal(pl.segments[1]!.uri, "seg001.ts");
+  pl.segments[1]!.gap = true;
+  const text = HLS.stringify(pl);
+  assert.match(text, /#EXT-X-GAP\n#EXTINF:[\d.]+,?\nseg001\.ts/);
+  await writeFile(join(dir, "index.m3u8"), text);
+  await upload(dir, "drops/gap");
+  const listed = playlistSeconds(text);
+  const missing = pl.segments[1]!.duration;
+  const start = pl.segments[0]!.duration;
+  await assertConverted("drops/gap", listed - missing);
+  const [r] = await rowsUnder("drops/gap");
+  assert.equal(r!.warnings?.length, 1, `one warning, and no damage found in what was read: ${JSON.stringify(r!.warnings)}`);
+  const w = r!.warnings![0]!;
+  assert.equal(w.kind, "gap");
+  assert.deepEqual(w.at, [{ segment: "seg001.ts", startSeconds: Math.round(start * 10) / 10, missingSeconds: Math.round(missing * 10) / 10 }]);
+  assert.match(w.message, new RegExp(`^seconds ${start.toFixed(1)}–${(start + missing).toFixed(1)} missing: the source playlist marks them as a gap \\(#EXT-X-GAP\\)`));
+  // The API shows it as it shows other damage (the page renders every warning's message).
+  const api = await startApi(env);
+  try {
+    const detail = (await (await fetch(`${api.url}/recordings/${r!.id}`)).json()) as { warnings: { kind: string; message: string; at: unknown[] }[] };
+    assert.deepEqual(detail.warnings, r!.warnings);
+  } finally {
+    await api.close();
+  }
+});
+
+test("an fMP4 folder with an #EXT-X-GAP segment keeps its timeline (FFmpeg keeps fMP4 timestamps) and its warning says so", async () => {
+  const dir = join(media, "gap-fmp4");
+  await cp(join(media, "fmp4"), dir, { recursive: true });
+  await rm(join(dir, "seg001.m4s"));
+  const pl = HLS.parse(await readFile(join(dir, "index.m3u8"), "utf8")) as MediaPlaylist;
+  assert.equal(pl.segments[1]!.uri, "seg001.m4s");
+  pl.segments[1]!.gap = true;
+  const text = HLS.stringify(pl);
+  await writeFile(join(dir, "index.m3u8"), text);
+  await upload(dir, "drops/gap-fmp4");
+  await assertConverted("drops/gap-fmp4", playlistSeconds(text));
+  const [r] = await rowsUnder("drops/gap-fmp4");
+  assert.deepEqual(r!.warnings?.map((w) => w.kind), ["gap"], JSON.stringify(r!.warnings));
+  assert.match(r!.warnings![0]!.message, /^seconds 2\.0–4\.0 missing: .*The MP4 keeps the source's timeline/);
 });
 
 test("a master playlist with two variants gives one recording for its folder, from the highest-bandwidth variant", async () => {

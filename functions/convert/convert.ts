@@ -16,7 +16,7 @@ import { PermanentError, TransientError, type GiveUp, type Handler, type Handler
 import type { StorageEvent } from "../events/decode.js";
 import { probeInput, probeOutput, remux, type InputStreams, type OutputFacts, type Tools, type Track } from "./remux.js";
 import { createJobDir, recordChild, removeDeadJobDirs } from "./workdir.js";
-import { gapsInPart, type Gap, type Packet, type Part } from "./gaps.js";
+import { clock, gapWarning, gapsInPart, type Gap, type Packet, type Part } from "./gaps.js";
 import { abortOpenUploads, startStreamingUpload } from "./faststart.js";
 import { backoffDelay, sleep } from "../../lib/time.js";
 
@@ -95,6 +95,9 @@ export const convert: Handler<ConvertState> = async (event, ctx, job) => {
     const tracks = planTracks(src, probed);
     lap("probe");
     const out = await remuxAndUpload({ s3, config, tools, src, inputs, tracks, dir, fileKey: keys.mp4, streaming: segmentBytes < STREAMING_LIMIT_BYTES, signal: lease.signal, report: lease.report, log, lap });
+    // Seconds the playlist itself marks missing (#EXT-X-GAP) are told first; damage found reading the rest follows.
+    const gap = gapWarning(src.gaps, { broadcast: Boolean(claim.recording.sessionId), sourcePrefix: src.sourcePrefix, holeKept: src.segments.some((s) => s.map) });
+    if (gap) out.warnings.unshift(gap);
     const subtitles = await writeSubtitles(s3, bucket, config.s3.recordingsBucket, src, lease.signal);
     lease.stop();
     lap("subtitles");
@@ -523,6 +526,8 @@ async function locateGaps(j: RemuxJob): Promise<RecordingWarning["at"]> {
   const parts: { part: Part; segments: ResolvedSegment[] }[] = [];
   let t = 0;
   for (const s of src.segments) {
+    // Placed on the listed timeline, so damage after an #EXT-X-GAP is named at the source's own seconds.
+    t = s.listedAt ?? t;
     if (parts.length === 0 || s.discontinuity) parts.push({ part: { start: t, segments: [] }, segments: [] });
     const last = parts[parts.length - 1]!;
     (last.part.segments as { key: string; duration: number }[]).push({ key: s.key, duration: s.duration });
@@ -570,13 +575,6 @@ async function packetsOf(j: RemuxJob, segments: ResolvedSegment[], name: string)
     .map((l) => l.split(",").map(Number))
     .filter(([dts]) => Number.isFinite(dts))
     .map(([dts, duration]) => ({ dts: dts!, duration: Number.isFinite(duration) ? duration! : 0 }));
-}
-
-function clock(seconds: number): string {
-  const s = Math.floor(seconds);
-  const h = Math.floor(s / 3600);
-  const mm = String(Math.floor((s % 3600) / 60)).padStart(h ? 2 : 1, "0");
-  return `${h ? `${h}:` : ""}${mm}:${String(s % 60).padStart(2, "0")}`;
 }
 
 /** Each WebVTT subtitle rendition becomes one side-car .vtt beside the MP4. */

@@ -68,3 +68,59 @@ export function gapsInPart(part: Part, packets: readonly Packet[], leading = 0):
   }
   return gaps;
 }
+
+/** A run of seconds the source playlist marks as missing (#EXT-X-GAP), as lib/hls lists it. */
+export interface ListedGapRun {
+  segment: string;
+  startSeconds: number;
+  missingSeconds: number;
+}
+
+export interface GapWarning {
+  kind: "gap";
+  message: string;
+  missingSeconds: number;
+  at: { segment: string; startSeconds: number; missingSeconds: number }[];
+}
+
+const seconds = (s: number) => (Math.round(s * 10) / 10).toFixed(1);
+
+/**
+ * The warning for seconds a playlist marks as missing, named on the source's own timeline. The MP4 closes
+ * each hole (FFmpeg folds MPEG-TS timestamp jumps, so its timeline runs on with the next media stored) and
+ * the warning says where the cut is; fMP4 timestamps are kept as they are (`holeKept`): the hole stays.
+ * `broadcast`: the gateway wrote the playlist, and marks a segment missing only when its spool was full.
+ */
+export function gapWarning(gaps: readonly ListedGapRun[], o: { broadcast: boolean; sourcePrefix: string; holeKept?: boolean }): GapWarning | undefined {
+  if (gaps.length === 0) return undefined;
+  const rel = (k: string) => (o.sourcePrefix && k.startsWith(`${o.sourcePrefix}/`) ? k.slice(o.sourcePrefix.length + 1) : k);
+  const ordered = [...gaps].sort((a, b) => a.startSeconds - b.startSeconds);
+  const total = ordered.reduce((sum, g) => sum + g.missingSeconds, 0);
+  let before = 0;
+  const cuts = ordered.map((g) => {
+    const cut = g.startSeconds - before;
+    before += g.missingSeconds;
+    return clock(cut);
+  });
+  const spans = ordered.map((g) => `${seconds(g.startSeconds)}–${seconds(g.startSeconds + g.missingSeconds)}`);
+  const list = (items: string[]) => (items.length > 5 ? `${items.slice(0, 5).join(", ")} and ${items.length - 5} more` : items.length > 1 ? `${items.slice(0, -1).join(", ")} and ${items.at(-1)}` : items[0]!);
+  const why = o.broadcast
+    ? "the gateway could not store them (spool full during an object store outage)"
+    : "the source playlist marks them as a gap (#EXT-X-GAP): whoever packaged it did not have them";
+  return {
+    kind: "gap",
+    missingSeconds: Math.round(total * 10) / 10,
+    at: ordered.map((g) => ({ segment: rel(g.segment), startSeconds: Math.round(g.startSeconds * 10) / 10, missingSeconds: Math.round(g.missingSeconds * 10) / 10 })),
+    message: `seconds ${list(spans)} missing${ordered.length > 1 ? ` (${seconds(total)} s in all)` : ""}: ${why}. ${
+      o.holeKept ? "The MP4 keeps the source's timeline: it holds the last frame before each gap until the media after it" : `The MP4 skips them, going on at ${list(cuts)} with the media stored after`
+    }; the rest plays`,
+  };
+}
+
+/** m:ss or h:mm:ss. */
+export function clock(secondsIn: number): string {
+  const s = Math.floor(secondsIn);
+  const h = Math.floor(s / 3600);
+  const mm = String(Math.floor((s % 3600) / 60)).padStart(h ? 2 : 1, "0");
+  return `${h ? `${h}:` : ""}${mm}:${String(s % 60).padStart(2, "0")}`;
+}

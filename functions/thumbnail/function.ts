@@ -1,11 +1,7 @@
-import { readdir, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
 import type { FunctionSpec } from "../runtime/replica.js";
 import { isPlaylistCreated } from "../events/decode.js";
 import { handleThumbnail } from "./handler.js";
-
-// A job's temporary folder lives for seconds; one this old was left by a replica that crashed.
-const STALE_TEMP_MS = 60 * 60_000;
+import { removeDeadJobDirs } from "../convert/workdir.js";
 
 /** The thumbnail function as the runtime runs it: which events are its work, its handler, what it clears at start. */
 export const thumbnailFunction: FunctionSpec = {
@@ -17,16 +13,8 @@ export const thumbnailFunction: FunctionSpec = {
   giveUp: async (event, reason, ctx) => {
     ctx.log.error({ key: event.key, stage: "thumbnail", reason }, "no thumbnail for this playlist");
   },
+  // Folders of replicas that died (kill -9) are removed at start and before every job (see workdir.ts).
   prepare: async ({ config, log }) => {
-    const root = join(config.functions.workDir, "thumbnail");
-    const entries = await readdir(root).catch(() => [] as string[]);
-    for (const name of entries) {
-      const path = join(root, name);
-      const s = await stat(path).catch(() => undefined);
-      if (s && Date.now() - s.mtimeMs > STALE_TEMP_MS) {
-        await rm(path, { recursive: true, force: true });
-        log.info({ path }, "removed a temporary folder left by a crashed replica");
-      }
-    }
+    await removeDeadJobDirs(config.functions.workDir, log, "thumbnail");
   },
 };

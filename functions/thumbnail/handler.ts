@@ -1,7 +1,6 @@
-import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
-import { mkdir, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { rm } from "node:fs/promises";
+import { createJobDir, removeDeadJobDirs } from "../convert/workdir.js";
 import { HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { resolveFfmpeg } from "../../lib/ffmpeg.js";
 import { recordingKeys } from "../../lib/layout.js";
@@ -72,8 +71,9 @@ export const handleThumbnail: Handler = async (event, ctx) => {
       ctx.log.debug({ key: event.key, reason: read.reason, stage: "thumbnail" }, "playlist event ignored");
       return "ignored";
     }
-    dir = join(config.functions.workDir, "thumbnail", randomUUID());
-    await mkdir(dir, { recursive: true });
+    // A replica killed with -9 leaves its job folder: whichever replica of this host runs next removes it.
+    await removeDeadJobDirs(config.functions.workDir, ctx.log, "thumbnail");
+    dir = await createJobDir(config.functions.workDir, "thumbnail");
     const deps: FrameDeps = { s3, bucket: event.bucket, ffmpeg: resolveFfmpeg(config.ffmpeg).ffmpeg, dir, inits: new Map() as InitCache, log: ctx.log, signal };
     const startPoster = (t: Timeline) => {
       const cancel = new AbortController();

@@ -1,5 +1,6 @@
 // The alert rules: promtool's unit tests pass, every metric they name is exported by a real service,
-// and a real Prometheus with the shipped rules scrapes the API, the gateway, a function replica and PostgreSQL.
+// and a real Prometheus with the shipped rules scrapes the API, the gateway, a function replica, PostgreSQL
+// and NATS (through the exporter make up runs: the official one's stand-in on these machines).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -23,6 +24,8 @@ let gateway: GatewayProcess;
 let workers: Worker[] = [];
 let convertPort: number;
 let webhooksPort: number;
+let natsExporter: ChildProcess;
+let natsExporterPort: number;
 
 before(async () => {
   env = await createTestEnv("prometheus");
@@ -32,8 +35,14 @@ before(async () => {
   workers = await startWorkers(env, "functions/convert/main.ts", 1, { METRICS_PORT: String(convertPort) }, "prom");
   webhooksPort = await freeTcpPort();
   workers.push(...(await startWorkers(env, "functions/webhooks/main.ts", 1, { METRICS_PORT: String(webhooksPort) }, "promwh")));
+  // The shared NATS's monitoring port (8222 by the contract), read as make up's exporter reads it.
+  const natsMonitor = `http://${new URL(env.config.nats.servers[0]!.replace(/^(nats:\/\/)?/, "http://")).hostname}:8222`;
+  natsExporterPort = await freeTcpPort();
+  natsExporter = spawn(process.execPath, ["--import", "tsx", join(here, "nats-exporter.ts"), "-varz", "-jsz=all", "-a", "127.0.0.1", "-p", String(natsExporterPort), natsMonitor], { stdio: "ignore" });
+  await waitFor("the NATS exporter", async () => (await fetch(`http://127.0.0.1:${natsExporterPort}/metrics`).catch(() => undefined))?.ok, 30_000, 200);
 });
 after(async () => {
+  natsExporter?.kill("SIGTERM");
   await stopWorkers(workers);
   await gateway?.stop();
   await api?.close();
@@ -43,7 +52,7 @@ after(async () => {
 /** The metric names an expression reads (identifiers followed by `{`, `[` or a space-less operator, minus functions and keywords). */
 function metricNames(expr: string): string[] {
   const words = expr.replace(/"[^"]*"/g, "").match(/[a-zA-Z_:][a-zA-Z0-9_:]*/g) ?? [];
-  const notMetrics = new Set(["sum", "max", "min", "by", "without", "increase", "rate", "histogram_quantile", "le", "instance", "function", "consumer", "outcome", "or", "and", "absent", "count", "up"]);
+  const notMetrics = new Set(["sum", "max", "min", "by", "without", "increase", "rate", "histogram_quantile", "le", "instance", "function", "consumer", "outcome", "or", "and", "absent", "count", "up", "max_over_time", "changes", "stream_name", "consumer_name"]);
   return words.filter((w) => !notMetrics.has(w) && /_/.test(w));
 }
 
@@ -65,8 +74,8 @@ test("promtool: the local and compose scrape configs are valid", async () => {
   }
 });
 
-test("every metric the rules read is exported by the API, the gateway or a function replica", async () => {
-  const exposed = (await Promise.all([`${api.url}/metrics`, `${gateway.http}/metrics`, `http://127.0.0.1:${convertPort}/metrics`, `http://127.0.0.1:${webhooksPort}/metrics`].map(async (u) => (await fetch(u)).text()))).join("\n");
+test("every metric the rules read is exported by the API, the gateway, a function replica or the NATS exporter", async () => {
+  const exposed = (await Promise.all([`${api.url}/metrics`, `${gateway.http}/metrics`, `http://127.0.0.1:${convertPort}/metrics`, `http://127.0.0.1:${webhooksPort}/metrics`, `http://127.0.0.1:${natsExporterPort}/metrics`].map(async (u) => (await fetch(u)).text()))).join("\n");
   const types = new Set([...exposed.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));
   const exprs = [...(await readFile(rulesFile, "utf8")).matchAll(/expr: (.+)/g)].map((m) => m[1]!);
   const missing = new Set<string>();
@@ -87,7 +96,7 @@ test("a real Prometheus with the shipped rules scrapes every service (PostgreSQL
   const pgUrl = new URL(env.config.databaseUrl);
   pgUrl.searchParams.set("sslmode", "disable");
   const exporter = spawn("prometheus-postgres-exporter", [`--web.listen-address=127.0.0.1:${pgPort}`], { stdio: "ignore", env: { ...process.env, DATA_SOURCE_NAME: pgUrl.toString() } });
-  const targets = { "vod-api": new URL(api.url).host, "ingest-gateway": new URL(gateway.http).host, convert: `127.0.0.1:${convertPort}`, postgres: `127.0.0.1:${pgPort}` };
+  const targets = { "vod-api": new URL(api.url).host, "ingest-gateway": new URL(gateway.http).host, convert: `127.0.0.1:${convertPort}`, postgres: `127.0.0.1:${pgPort}`, nats: `127.0.0.1:${natsExporterPort}` };
   const config = [
     "global: { scrape_interval: 1s, evaluation_interval: 1s }",
     `rule_files: [${JSON.stringify(rulesFile)}]`,
@@ -103,9 +112,13 @@ test("a real Prometheus with the shipped rules scrapes every service (PostgreSQL
     };
     const up = await waitFor("Prometheus to scrape every target", async () => {
       const r = await query("up == 1");
-      return r.length === 4 ? r : undefined;
+      return r.length === 5 ? r : undefined;
     }, 30_000, 500);
-    assert.deepEqual(up.map((s) => s.metric.job).sort(), ["convert", "ingest-gateway", "postgres", "vod-api"]);
+    assert.deepEqual(up.map((s) => s.metric.job).sort(), ["convert", "ingest-gateway", "nats", "postgres", "vod-api"]);
+    // NATS and JetStream: this test's own consumer, as the stalled-consumer rule reads it.
+    assert.ok(Number((await query("gnatsd_varz_connections"))[0]?.value[1]) >= 1, "NATS counts this test's connections");
+    const js = await query(`jetstream_consumer_num_pending{stream_name="${env.config.nats.stream}",consumer_name="${env.config.nats.consumers.convert}"}`);
+    assert.equal(js.length, 1, "the convert consumer of this test's stream is exported");
     assert.equal((await query("pg_up"))[0]?.value[1], "1", "the exporter reaches PostgreSQL");
     // Values only a live process produces: the consumer asked at scrape time, the spool's limit from its config.
     const lag = await waitFor("the consumer's pending count", async () => (await query("function_consumer_pending_messages")).at(0), 20_000, 500);

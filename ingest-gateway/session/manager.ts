@@ -169,7 +169,7 @@ export class SessionManager {
         state: b.state === "waiting" ? "waiting" : "live",
         startedAt: b.startedAt.toISOString(),
         durationSeconds: Math.round((now - b.startedAt.getTime()) / 1000),
-        storedSeconds: Math.round(b.playlist.duration * 10) / 10,
+        storedSeconds: Math.round(b.playlist.storedDuration * 10) / 10,
         segments: b.playlist.entries.length,
         lastSegmentAt: b.lastSegmentAt?.toISOString(),
         peer: c ? this.conns.get(c.id)?.peer : undefined,

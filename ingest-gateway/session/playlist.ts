@@ -1,5 +1,7 @@
 // The session's event playlist: only segments already stored, in order, with a discontinuity
-// where a reconnect (a new encoder run) begins. Written with hls-parser, read back through lib/hls.
+// where a reconnect (a new encoder run) begins, and an #EXT-X-GAP entry (RFC 8216bis: the segment is
+// missing, players skip it) with its real duration for each segment the full spool made the uploader
+// drop, so the playlist's timeline stays the broadcast's. Written with hls-parser, read back through lib/hls.
 import HLS from "hls-parser";
 import { parsePlaylist } from "../../lib/hls/index.js";
 
@@ -13,6 +15,8 @@ export interface PlaylistEntry {
   uri: string;
   duration: number;
   discontinuity: boolean;
+  /** The segment was dropped before it could be stored: listed as #EXT-X-GAP, never fetched. */
+  gap?: boolean;
 }
 
 export class Playlist {
@@ -26,8 +30,14 @@ export class Playlist {
     this.entries.push(entry);
   }
 
+  /** The broadcast's length so far, gaps included. */
   get duration(): number {
     return this.entries.reduce((s, e) => s + e.duration, 0);
+  }
+
+  /** Seconds of media in the store (gaps not counted). */
+  get storedDuration(): number {
+    return this.entries.reduce((s, e) => s + (e.gap ? 0 : e.duration), 0);
   }
 
   render(ended: boolean): string {
@@ -39,12 +49,14 @@ export class Playlist {
         uri: e.uri,
         duration: Number(e.duration.toFixed(6)),
         discontinuity: e.discontinuity && i > 0,
+        gap: e.gap || undefined,
         mediaSequenceNumber: i,
         discontinuitySequence: discontinuities,
       });
     });
     const playlist = new MediaPlaylist({
-      version: 3,
+      // EXT-X-GAP needs version 8 for strict parsers (hls-parser's strict mode among them); 3 otherwise, as before.
+      version: this.entries.some((e) => e.gap) ? 8 : 3,
       // Players require every EXTINF, rounded, to fit the target duration.
       targetDuration: Math.max(this.segmentSeconds, Math.round(longest)),
       playlistType: "EVENT",
@@ -60,7 +72,7 @@ export class Playlist {
     const parsed = parsePlaylist(text, "the session's playlist");
     if (parsed.isMasterPlaylist) return undefined;
     const media = parsed as MediaPlaylistT;
-    const entries = media.segments.map((s) => ({ uri: s.uri, duration: s.duration, discontinuity: Boolean(s.discontinuity) }));
+    const entries = media.segments.map((s) => ({ uri: s.uri, duration: s.duration, discontinuity: Boolean(s.discontinuity), ...(s.gap ? { gap: true } : {}) }));
     return { playlist: new Playlist(segmentSeconds, entries), ended: media.endlist };
   }
 }

@@ -18,6 +18,8 @@ export interface QueuedSegment {
   discontinuity: boolean;
   closedAt: number;
   bytes: number;
+  /** Dropped from the full spool: its file is gone; the playlist lists it as a gap when its turn comes. */
+  dropped?: boolean;
 }
 
 export interface UploaderDeps {
@@ -55,17 +57,20 @@ export class SessionUploader {
     }
     this.d.budget.take(bytes);
     this.queue.push({ ...seg, bytes });
-    // Bounded disk: when the store cannot keep up, the oldest waiting segment of this session goes first.
+    // Bounded disk: when the store cannot keep up, the oldest waiting segment of this session goes first
+    // (never the one being stored, nor the newest). It keeps its place in the queue, so the playlist
+    // lists it as a gap with its real duration where it was: the timeline stays true.
     const inFlight = this.running ? 1 : 0;
-    while (this.d.budget.over && this.queue.length > inFlight + 1) {
-      const victim = this.queue.splice(inFlight, 1)[0]!;
+    while (this.d.budget.over) {
+      const victim = this.queue.slice(inFlight, -1).find((s) => !s.dropped);
+      if (!victim) break;
+      victim.dropped = true;
       this.d.budget.give(victim.bytes);
-      // The gap is before the segment now next in line (the one being stored is older than the gap).
-      this.queue[inFlight]!.discontinuity = true;
+      victim.bytes = 0;
       this.d.metrics.segmentsDropped.inc();
       await rm(victim.path, { force: true });
-      this.d.log.error({ ...this.d.context, segment: victim.name, spoolBytes: this.d.budget.usedBytes },
-        "spool is full because the object store is not keeping up; dropped the oldest waiting segment (check the store's health)");
+      this.d.log.error({ ...this.d.context, segment: victim.name, seconds: victim.duration, spoolBytes: this.d.budget.usedBytes },
+        "spool is full because the object store is not keeping up; dropped the oldest waiting segment, listed as a gap in the playlist (check the store's health)");
     }
     this.kick();
   }
@@ -81,7 +86,9 @@ export class SessionUploader {
   private async loop(): Promise<void> {
     for (let seg = this.queue[0]; seg; seg = this.queue[0]) {
       const key = `${this.d.prefix}/${seg.name}`;
-      const body = await readFile(seg.path).catch(() => undefined);
+      // A gap costs no request of its own: the next stored segment's playlist (or the final one) lists it.
+      if (seg.dropped) this.d.playlist.add({ uri: seg.name, duration: seg.duration, discontinuity: seg.discontinuity, gap: true });
+      const body = seg.dropped ? undefined : await readFile(seg.path).catch(() => undefined);
       if (body) {
         await retry(() => this.putSegment(key, body), {
           what: "storing a segment", log: this.d.log, context: { ...this.d.context, key }, signal: this.abort.signal,

@@ -7,6 +7,7 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
+import HLS from "hls-parser";
 import { pino } from "pino";
 import { createGatewayMetrics } from "../metrics.js";
 import { Playlist, segmentFileName } from "../session/playlist.js";
@@ -133,7 +134,7 @@ test("a failing store is retried until it answers, without reordering", async ()
   assert.deepEqual(u.store.unstoredNamed.flat(), []);
 });
 
-test("when the spool is over budget, the oldest waiting segment is dropped (never the one being stored) and the gap is a discontinuity", async () => {
+test("when the spool is over budget, the oldest waiting segment is dropped (never the one being stored) and the playlist lists it as a gap with its duration", async () => {
   // Room for two 100-byte segments: a stalled store makes the third and fourth push the oldest waiting one out.
   const u = await setup(250);
   u.store.hold();
@@ -147,8 +148,44 @@ test("when the spool is over budget, the oldest waiting segment is dropped (neve
   u.store.release();
   await u.uploader.drain();
   assert.deepEqual(u.stored, [s0.name, s3.name]);
-  const entries = Playlist.parse(u.store.objects.get(PLAYLIST_KEY)!, 2)!.playlist.entries;
-  assert.deepEqual(entries.map((e) => [e.uri, e.discontinuity]), [[s0.name, false], [s3.name, true]]);
+  assert.equal(u.budget.usedBytes, 0, "dropped segments gave their bytes back once, stored ones after their PUT");
+  assert.ok(!u.store.puts.includes(`${PREFIX}/${s1.name}`) && !u.store.puts.includes(`${PREFIX}/${s2.name}`), "a dropped segment is never PUT");
+  const text = u.store.objects.get(PLAYLIST_KEY)!;
+  const entries = Playlist.parse(text, 2)!.playlist.entries;
+  assert.deepEqual(entries.map((e) => [e.uri, e.duration, e.discontinuity, Boolean(e.gap)]), [
+    [s0.name, 2, false, false],
+    [s1.name, 2, false, true],
+    [s2.name, 2, false, true],
+    [s3.name, 2, false, false],
+  ]);
+  assert.match(text, new RegExp(`#EXT-X-GAP\\n#EXTINF:2,?\\n${s1.name}`), "the standard tag, before the segment it marks");
+  assert.match(text, /#EXT-X-VERSION:8\n/, "the version strict parsers require for EXT-X-GAP");
+  HLS.setOptions({ strictMode: true });
+  try {
+    assert.equal((HLS.parse(text) as InstanceType<typeof HLS.types.MediaPlaylist>).segments.filter((s) => s.gap).length, 2, "a strict parser accepts it");
+  } finally {
+    HLS.setOptions({ strictMode: false });
+  }
+  const p = Playlist.parse(text, 2)!.playlist;
+  assert.equal(p.duration, 8, "the timeline keeps the dropped seconds");
+  assert.equal(p.storedDuration, 4);
   const dropped = (await u.metrics.registry.getSingleMetric("gateway_segments_dropped_total")!.get()).values[0]!.value;
   assert.equal(dropped, 2);
+});
+
+test("a dropped segment that began a reconnect keeps its discontinuity as a gap; finishing lists trailing gaps in the final playlist", async () => {
+  const u = await setup(150);
+  u.store.hold();
+  const s0 = await u.finishSegment();
+  const s1 = await u.finishSegment(100, true);
+  const s2 = await u.finishSegment();
+  const finished = u.uploader.finish();
+  u.store.release();
+  assert.equal(await finished, true);
+  const entries = Playlist.parse(u.store.objects.get(PLAYLIST_KEY)!, 2)!.playlist.entries;
+  assert.deepEqual(entries.map((e) => [e.uri, e.discontinuity, Boolean(e.gap)]), [
+    [s0.name, false, false],
+    [s1.name, true, true],
+    [s2.name, false, false],
+  ]);
 });

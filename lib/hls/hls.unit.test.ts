@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import HLS from "hls-parser";
 import { folderOf, recordingName } from "../layout.js";
-import { HlsError, memberKeys, mergeWebVtt, parsePlaylist, pickVariant, planMaster, resolveSegments, resolveUri as resolveSegmentKey, writeLocalPlaylist, type MasterPlaylist, type MediaPlaylist } from "./index.js";
+import { HlsError, listedGaps, memberKeys, mergeWebVtt, parsePlaylist, pickVariant, planMaster, neededKeys, resolveSegments, resolveUri as resolveSegmentKey, writeLocalPlaylist, type MasterPlaylist, type MediaPlaylist } from "./index.js";
 
 const media = (body: string) => parsePlaylist(`#EXTM3U\n#EXT-X-TARGETDURATION:2\n${body}\n#EXT-X-ENDLIST\n`, "f/index.m3u8") as MediaPlaylist;
 
@@ -135,4 +135,25 @@ test("WebVTT segments merge into one file, a cue repeated across segments kept o
   assert.equal(merged.match(/Hello/g)?.length, 1);
   assert.match(merged, /^WEBVTT\n\n00:00:01\.000 --> 00:00:03\.000\nHello\n\n00:00:04\.000 --> 00:00:05\.000\nWorld/);
   assert.throws(() => mergeWebVtt([{ name: "bad.vtt", text: "not subtitles" }]), /the subtitle segment bad\.vtt is not WebVTT/);
+});
+
+test("#EXT-X-GAP entries (hls-parser reads the tag) are never read: left out of the segments, listed as runs on the playlist's timeline", () => {
+  const m = media("#EXTINF:4,\nseg0.ts\n#EXT-X-GAP\n#EXTINF:4,\nseg1.ts\n#EXT-X-GAP\n#EXTINF:3.5,\nseg2.ts\n#EXTINF:4,\nseg3.ts\n#EXT-X-GAP\n#EXTINF:4,\nseg4.ts\n#EXTINF:2,\nseg5.ts");
+  const segs = resolveSegments("f/index.m3u8", m, "f");
+  assert.deepEqual(segs.map((s) => [s.key, s.listedAt, s.discontinuity]), [
+    ["f/seg0.ts", 0, false],
+    ["f/seg3.ts", 11.5, true],
+    ["f/seg5.ts", 19.5, true],
+  ]);
+  assert.deepEqual(listedGaps("f/index.m3u8", m, "f"), [
+    { segment: "f/seg1.ts", startSeconds: 4, missingSeconds: 7.5 },
+    { segment: "f/seg4.ts", startSeconds: 15.5, missingSeconds: 4 },
+  ]);
+  assert.deepEqual(neededKeys(segs), ["f/seg0.ts", "f/seg3.ts", "f/seg5.ts"], "a gap's segment is never waited for nor fetched");
+  assert.doesNotMatch(writeLocalPlaylist(segs, (k) => k), /seg1|seg2|seg4|GAP/);
+  assert.deepEqual(listedGaps("f/index.m3u8", media("#EXTINF:2,\na.ts"), "f"), []);
+});
+
+test("a playlist of nothing but gaps has nothing to convert, and says so", () => {
+  assert.throws(() => resolveSegments("f/index.m3u8", media("#EXT-X-GAP\n#EXTINF:2,\na.ts\n#EXT-X-GAP\n#EXTINF:2,\nb.ts"), "f"), (err: unknown) => err instanceof HlsError && err.kind === "no-segments" && /lists only gaps/.test(err.message));
 });

@@ -25,22 +25,72 @@ export interface ResolvedSegment {
   /** The fMP4 initialization section (#EXT-X-MAP) this segment needs. */
   map?: { key: string; byterange?: ByteRange };
   aes?: SegmentKey;
+  /** Where the segment starts on the playlist's listed timeline: every EXTINF before it, #EXT-X-GAP entries included (set by resolveSegments). */
+  listedAt?: number;
 }
 
-/** Every segment of a finished media playlist, as object keys inside `sourcePrefix`. */
+/**
+ * Seconds a playlist lists but marks as missing (#EXT-X-GAP, RFC 8216bis 4.4.4.7: the segment is not
+ * there and clients must not load it), consecutive entries as one run, placed on the listed timeline.
+ */
+export interface ListedGap {
+  /** The run's first segment (its key). */
+  segment: string;
+  startSeconds: number;
+  missingSeconds: number;
+}
+
+/**
+ * Every segment of a finished media playlist that holds media, as object keys inside `sourcePrefix`.
+ * #EXT-X-GAP entries are left out (nothing may be read there; `listedGaps` tells where they are), and the
+ * segment after a gap starts a new part, as after a discontinuity: its timestamps jump over the gap.
+ */
 export function resolveSegments(playlistKey: string, media: MediaPlaylist, sourcePrefix: string): ResolvedSegment[] {
   if (media.segments.length === 0) {
     throw new HlsError("no-segments", `${playlistKey} lists no segments: there is nothing to convert; upload a playlist that lists its segments`);
   }
-  return media.segments.map((s) => ({
-    key: resolveUri(playlistKey, s.uri, sourcePrefix),
-    duration: s.duration,
-    discontinuity: Boolean(s.discontinuity),
-    byterange: s.byterange,
-    map: s.map ? { key: resolveUri(playlistKey, s.map.uri, sourcePrefix), byterange: s.map.byterange } : undefined,
-    aes: segmentKey(playlistKey, s.key, s.mediaSequenceNumber, sourcePrefix),
-  }));
+  const out: ResolvedSegment[] = [];
+  let at = 0;
+  let afterGap = false;
+  for (const s of media.segments) {
+    const listedAt = at;
+    at += s.duration;
+    if (s.gap) {
+      afterGap = true;
+      continue;
+    }
+    out.push({
+      key: resolveUri(playlistKey, s.uri, sourcePrefix),
+      duration: s.duration,
+      discontinuity: Boolean(s.discontinuity) || (afterGap && out.length > 0),
+      byterange: s.byterange,
+      map: s.map ? { key: resolveUri(playlistKey, s.map.uri, sourcePrefix), byterange: s.map.byterange } : undefined,
+      aes: segmentKey(playlistKey, s.key, s.mediaSequenceNumber, sourcePrefix),
+      listedAt,
+    });
+    afterGap = false;
+  }
+  if (out.length === 0) {
+    throw new HlsError("no-segments", `${playlistKey} lists only gaps (every segment is marked #EXT-X-GAP): no media was stored, so there is nothing to convert`);
+  }
+  return out;
 }
+
+/** The runs of #EXT-X-GAP entries of a media playlist, on its listed timeline (empty when it has none). */
+export function listedGaps(playlistKey: string, media: MediaPlaylist, sourcePrefix: string): ListedGap[] {
+  const gaps: ListedGap[] = [];
+  let at = 0;
+  let open: ListedGap | undefined;
+  for (const s of media.segments) {
+    if (s.gap && open) open.missingSeconds += s.duration;
+    else if (s.gap) gaps.push((open = { segment: resolveUri(playlistKey, s.uri, sourcePrefix), startSeconds: at, missingSeconds: s.duration }));
+    else open = undefined;
+    at += s.duration;
+  }
+  return gaps.map((g) => ({ ...g, startSeconds: round3(g.startSeconds), missingSeconds: round3(g.missingSeconds) }));
+}
+
+const round3 = (s: number) => Math.round(s * 1000) / 1000;
 
 function segmentKey(playlistKey: string, k: MediaPlaylist["segments"][number]["key"], sequence: number, sourcePrefix: string): SegmentKey | undefined {
   if (!k || k.method === "NONE") return undefined;

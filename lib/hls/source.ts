@@ -3,8 +3,8 @@ import { folderOf, listPrefix, recordingName } from "../layout.js";
 import { isNotFound, listObjects } from "../s3.js";
 import { HlsError } from "./error.js";
 import { memberKeys, planMaster, type RenditionRef } from "./master.js";
-import { neededKeys, resolveSegments, totalDuration, type ResolvedSegment } from "./media.js";
-import { looksFinished, looksMaster, parsePlaylist, type MasterPlaylist } from "./parse.js";
+import { listedGaps, neededKeys, resolveSegments, totalDuration, type ListedGap, type ResolvedSegment } from "./media.js";
+import { looksFinished, looksMaster, parsePlaylist, type MasterPlaylist, type MediaPlaylist } from "./parse.js";
 
 
 // From a playlist event to the recording it is about: its source prefix and every media playlist the
@@ -38,8 +38,12 @@ export interface Source {
   playlistKey: string;
   playlistEtag: string;
   playlistModified: Date;
+  /** The segments holding media; #EXT-X-GAP entries are in `gaps` instead. */
   segments: ResolvedSegment[];
+  /** Seconds of media the segments hold (gaps not counted). */
   seconds: number;
+  /** Where the video (or only) playlist marks media as missing (#EXT-X-GAP), on its listed timeline. */
+  gaps: ListedGap[];
   /** Audio tracks in MP4 order. A plain media playlist has one entry: whatever audio its segments carry. */
   audio: AudioSource[];
   subtitles: SubtitleSource[];
@@ -125,14 +129,19 @@ export async function resolveSource(s3: S3Client, bucket: string, eventKey: stri
   return { kind: "convert", source };
 }
 
-function mediaSegments(sourcePrefix: string, key: string, obj: PlaylistObject, masterKey: string | undefined): ResolvedSegment[] {
+function parseMedia(key: string, obj: PlaylistObject, masterKey: string | undefined): MediaPlaylist {
   const media = parsePlaylist(obj.text, key);
   if (media.isMasterPlaylist) throw new HlsError("bad-master", `${masterKey} names ${key} as a media playlist, but it is a master playlist too: variants and renditions must be media playlists`);
-  return resolveSegments(key, media, sourcePrefix);
+  return media;
+}
+
+function mediaSegments(sourcePrefix: string, key: string, obj: PlaylistObject, masterKey: string | undefined): ResolvedSegment[] {
+  return resolveSegments(key, parseMedia(key, obj, masterKey), sourcePrefix);
 }
 
 function mediaSource(sourcePrefix: string, key: string, obj: PlaylistObject, masterKey: string | undefined): Source {
-  const segments = mediaSegments(sourcePrefix, key, obj, masterKey);
+  const media = parseMedia(key, obj, masterKey);
+  const segments = resolveSegments(key, media, sourcePrefix);
   return {
     sourcePrefix,
     name: recordingName(sourcePrefix, masterKey ?? key),
@@ -142,6 +151,7 @@ function mediaSource(sourcePrefix: string, key: string, obj: PlaylistObject, mas
     playlistModified: obj.modified,
     segments,
     seconds: totalDuration(segments),
+    gaps: listedGaps(key, media, sourcePrefix),
     audio: [{ name: "", isDefault: true }],
     subtitles: [],
   };

@@ -6,7 +6,8 @@ import { getText, headObject, isNotFound, listObjects } from "../../lib/s3.js";
 export interface StoredPlaylist {
   key: string;
   ended: boolean;
-  segments: { uri: string; duration: number; discontinuity: boolean }[];
+  /** `gap`: listed as #EXT-X-GAP (dropped from a full spool, never stored). */
+  segments: { uri: string; duration: number; discontinuity: boolean; gap: boolean }[];
   text: string;
 }
 
@@ -19,7 +20,7 @@ export async function readPlaylist(s3: S3Client, bucket: string, key: string): P
     throw err;
   }
   const p = HLS.parse(text) as InstanceType<typeof HLS.types.MediaPlaylist>;
-  return { key, ended: p.endlist, text, segments: p.segments.map((s) => ({ uri: s.uri, duration: s.duration, discontinuity: Boolean(s.discontinuity) })) };
+  return { key, ended: p.endlist, text, segments: p.segments.map((s) => ({ uri: s.uri, duration: s.duration, discontinuity: Boolean(s.discontinuity), gap: Boolean(s.gap) })) };
 }
 
 export async function keys(s3: S3Client, bucket: string, prefix = ""): Promise<string[]> {
@@ -34,8 +35,9 @@ export async function sessionFolders(s3: S3Client, bucket: string, stream: strin
   return [...set].sort();
 }
 
+/** Segments the playlist names as media (not gaps) that the store does not have. */
 export async function missingSegments(s3: S3Client, bucket: string, folder: string, p: StoredPlaylist): Promise<string[]> {
   const missing: string[] = [];
-  for (const s of p.segments) if (!(await headObject(s3, bucket, `${folder}/${s.uri}`))) missing.push(s.uri);
+  for (const s of p.segments) if (!s.gap && !(await headObject(s3, bucket, `${folder}/${s.uri}`))) missing.push(s.uri);
   return missing;
 }

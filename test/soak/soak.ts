@@ -46,8 +46,22 @@ async function main() {
   const gatewayEnv = { ...env.env, INGEST_AUTH: "off", RECONNECT_GRACE_SECONDS: String(GRACE_S), LOG_LEVEL: "warn" };
   let gateway: GatewayProcess = await startGatewayProcess(gatewayEnv, ports);
   const convert: Worker[] = await startWorkers(env, "functions/convert/main.ts", 2, {}, "soakc");
-  const thumbnail: Worker[] = await startWorkers(env, "functions/thumbnail/main.ts", 1, {}, "soakt");
-  const rssStart = { gateway: await rssMb(gateway.proc.pid), convert: await rssMb(convert[0]!.proc.pid), thumbnail: await rssMb(thumbnail[0]!.proc.pid) };
+  const thumbnail: Worker[] = await startWorkers(env, "functions/thumbnail/main.ts", 2, {}, "soakt");
+  // Memory is judged per process over its whole life: replica 0 of convert and thumbnail is never killed (the
+  // others are), and every gateway process is sampled until it is killed or the soak ends.
+  const rss = new Map<number, { kind: string; samples: { at: number; mb: number }[] }>();
+  const sampleRss = async () => {
+    const procs: [string, number | undefined][] = [["gateway", gateway.proc.pid], ...convert.map((w) => ["convert", w.proc.pid] as [string, number | undefined]), ...thumbnail.map((w) => ["thumbnail", w.proc.pid] as [string, number | undefined])];
+    for (const [kind, pid] of procs) {
+      const mb = await rssMb(pid);
+      if (!pid || mb === undefined) continue;
+      const entry = rss.get(pid) ?? { kind, samples: [] };
+      entry.samples.push({ at: Date.now(), mb });
+      rss.set(pid, entry);
+    }
+  };
+  await sampleRss();
+  const sampler = setInterval(() => void sampleRss(), 15_000);
   const endAt = Date.now() + minutes * 60_000;
   const counts = { sessions: 0, dropsWithinGrace: 0, dropsBeyondGrace: 0, folders: 0, kills: { convert: 0, thumbnail: 0, gateway: 0 } };
   const secondsSent = new Map<string, number>();
@@ -89,7 +103,7 @@ async function main() {
         gateway = await startGatewayProcess(gatewayEnv, ports);
       } else {
         const pool = which === "convert" ? convert : thumbnail;
-        const i = Math.floor(random() * pool.length);
+        const i = 1 + Math.floor(random() * (pool.length - 1));
         pool[i]!.proc.kill("SIGKILL");
         await pool[i]!.exited;
         pool[i] = (await startWorkers(env, `functions/${which}/main.ts`, 1, {}, `soak${which[0]}${counts.kills[which]}`))[0]!;
@@ -106,7 +120,18 @@ async function main() {
     const busy = await env.db.select({ id: recordings.id }).from(recordings).where(eq(recordings.status, "processing")).limit(1);
     return open.length === 0 && busy.length === 0;
   }, 15 * 60_000, 2000);
-  const rssEnd = { gateway: await rssMb(gateway.proc.pid), convert: await rssMb(convert[0]!.proc.pid), thumbnail: await rssMb(thumbnail[0]!.proc.pid) };
+  await sampleRss();
+  clearInterval(sampler);
+  // For each kind, the process that lived longest: its RSS after its first minute (warm) and at its last sample.
+  const memory: Record<string, string> = {};
+  for (const kind of ["gateway", "convert", "thumbnail"]) {
+    const lives = [...rss.entries()].filter(([, e]) => e.kind === kind).map(([pid, e]) => ({ pid, ...e, life: e.samples.at(-1)!.at - e.samples[0]!.at }));
+    const longest = lives.sort((a, b) => b.life - a.life)[0];
+    if (!longest) continue;
+    const warm = longest.samples.find((x) => x.at - longest.samples[0]!.at >= 60_000) ?? longest.samples[0]!;
+    const peak = Math.max(...longest.samples.map((x) => x.mb));
+    memory[kind] = `pid ${longest.pid} over ${(longest.life / 60_000).toFixed(1)} min: ${longest.samples[0]!.mb} MB at start, ${warm.mb} MB after 1 min, ${longest.samples.at(-1)!.mb} MB at end, peak ${peak} MB (${lives.length} process(es) of this kind)`;
+  }
 
   const rows = await env.db.select().from(recordings);
   const problems: string[] = [];
@@ -136,7 +161,7 @@ async function main() {
 
   say(`sessions started ${counts.sessions}, drops within grace ${counts.dropsWithinGrace}, beyond ${counts.dropsBeyondGrace}, folders ${counts.folders}, kills ${JSON.stringify(counts.kills)}`);
   say(`recordings ${rows.length} (${rows.filter((r) => r.status === "ready").length} ready); broadcast seconds sent ${sent.toFixed(0)}, recorded ${recorded.toFixed(0)}; streams cut by a gateway kill (not held to sent = recorded) ${interrupted.size}; sessions with nothing stored when the gateway was killed ${emptyAtKill.length}`);
-  say(`RSS MB at start ${JSON.stringify(rssStart)}, at end ${JSON.stringify(rssEnd)} (killed replicas are replaced, so end figures are of the latest process of each kind)`);
+  for (const [kind, line] of Object.entries(memory)) say(`RSS ${kind}: ${line}`);
 
   await stopWorkers([...convert, ...thumbnail]);
   await gateway.stop();
