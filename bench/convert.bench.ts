@@ -1,6 +1,8 @@
-// Convert latency for one hour of 720p at ~3 Mbps (4 s MPEG-TS segments): time from the final playlist
-// PUT to the recording being ready, against a plain copy of the same bytes through the same store in the
-// same run (GET every segment, streamed into one multipart PUT), alternating three times. Target (issue 17): ratio ≤ 1.0×.
+// Convert latency for one hour of 720p at ~3 Mbps (4 s MPEG-TS segments), dropped as a folder alone under
+// its parent (no wait for a master): time from the final playlist PUT to the recording being ready, against
+// a plain copy of the same bytes through the same store in the same run (GET every segment, streamed into
+// one multipart PUT), alternating three times. Target (issue 17): ratio ≤ 1.0×. Each run also prints the load,
+// the CPU seconds of both sides and the convert job's stages (from the replica's "recording ready" line).
 // Run alone: node --import tsx bench/convert.bench.ts   (or `make bench` with every benchmark)
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
