@@ -3,11 +3,16 @@
 //     process (the gateway's Node process, its FFmpeg segmenters, the object store) and memory per stream;
 //  2. transcode streams of 720p per core;
 //  3. live latency: a segment's last frame entering the gateway → the playlist naming it readable from the store.
+//  4. side by side at each step in GATEWAY_BENCH_MEDIAMTX (default "20,40"): MediaMTX v1.20.1 fed by the same sender,
+//     recording fMP4 to a temporary folder (`bash bench/mediamtx-install.sh` builds it; skipped with a note when absent).
 // Runs alone (`node --import tsx bench/gateway.bench.ts`) or from bench/run.ts; needs `make infra`.
 // GATEWAY_BENCH_STREAMS="20,40,100", GATEWAY_BENCH_TRANSCODE="1,2,3" ("" skips), GATEWAY_BENCH_SECONDS=40 change
-// the steps; GATEWAY_BENCH_CALLERS=ffmpeg uses one FFmpeg per stream instead of the native sender (bench/srt-sender.c).
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { mkdir, rename } from "node:fs/promises";
+// the steps; GATEWAY_BENCH_CALLERS=ffmpeg uses one FFmpeg per stream instead of the native sender (bench/srt-sender.c),
+// whose connections come from GATEWAY_BENCH_CALLER_PORTS (16) local UDP ports, as callers from many hosts would.
+// GATEWAY_BENCH_COMPARE=/path/to/another/checkout (its addon built) runs that gateway too at each passthrough step,
+// side by side in the same run (before/after figures).
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { availableParallelism, loadavg } from "node:os";
 import { execa, type ResultPromise } from "execa";
@@ -16,12 +21,17 @@ import { BENCH_CACHE } from "./media.js";
 import { startGatewayProcess, type GatewayProcess } from "../test/gateway/process.js";
 import { readPlaylist } from "../test/gateway/store.js";
 import { senderBinary, sendArgs } from "../test/gateway/sender.js";
+import { freeTcpPort, freeUdpPort } from "../test/ports.js";
 
 const SECONDS = Number(process.env.GATEWAY_BENCH_SECONDS ?? 40);
 const steps = (v: string) => v.split(",").filter(Boolean).map(Number);
 const PASSTHROUGH_STEPS = steps(process.env.GATEWAY_BENCH_STREAMS ?? "20,40,100");
 const TRANSCODE_STEPS = steps(process.env.GATEWAY_BENCH_TRANSCODE ?? "1,2,3");
+const MEDIAMTX_STEPS = steps(process.env.GATEWAY_BENCH_MEDIAMTX ?? "20,40");
 const FFMPEG_CALLERS = process.env.GATEWAY_BENCH_CALLERS === "ffmpeg";
+const CALLER_PORTS = Number(process.env.GATEWAY_BENCH_CALLER_PORTS ?? 16);
+/** Another checkout of the project (e.g. main as it was) whose gateway runs right after ours at each passthrough step. */
+const COMPARE = process.env.GATEWAY_BENCH_COMPARE;
 const FILE_SECONDS = 60;
 const CLK_TCK = 100;
 const CORES = availableParallelism();
@@ -58,7 +68,7 @@ async function callers(file: string, urls: string[], seconds: number): Promise<R
 
 /** One native sender process plays the file to every stream in real time, starts spread over 4 s. */
 async function nativeCallers(file: string, port: number, prefix: string, n: number): Promise<ResultPromise[]> {
-  const args = sendArgs({ port, file, mediaSeconds: FILE_SECONDS, streams: n, streamidFormat: `#!::r=${prefix}%d,m=publish`, passphrase: BENCH_SECRET, spreadMs: 4000 });
+  const args = sendArgs({ port, file, mediaSeconds: FILE_SECONDS, streams: n, streamidFormat: `#!::r=${prefix}%d,m=publish`, passphrase: BENCH_SECRET, spreadMs: 4000, localPorts: CALLER_PORTS });
   const p = execa(await senderBinary(), args, { reject: false, stdin: "ignore" });
   void p.then((r) => process.stderr.write(`gateway bench: sender ${r.stdout}${r.stderr ? ` ${r.stderr}` : ""}\n`));
   return [p];
@@ -189,6 +199,7 @@ async function createStreams(gw: GatewayProcess, prefix: string, n: number): Pro
 }
 
 interface StepResult {
+  gateway: string;
   streams: number;
   segmentsStored: number;
   segmentsExpected: number;
@@ -206,6 +217,8 @@ interface StepResult {
   callerCpuPct: number;
   /** The Node process's CPU per stream by thread: JavaScript, libsrt's UDP receive thread, its TSBPD threads, our receive threads. */
   nodeThreads: string;
+  /** % of one core per stream of each libsrt receive thread (one per SRT listener): how evenly callers spread. */
+  rcvqEach: string;
   /** UDP datagrams dropped by the kernel during the window (full receive buffer). */
   udpDrops: number;
   holds: boolean;
@@ -232,8 +245,8 @@ function rssMb(pid: number): number {
   }
 }
 
-async function runStep(env: TestEnv, file: string, profile: "auto" | "transcode", n: number, tag: string): Promise<StepResult> {
-  const gw = await startGatewayProcess({ ...env.env, LOG_LEVEL: "info", INGEST_PROFILE: profile, SPOOL_DIR: `/tmp/vod-bench-${env.id}/${tag}` });
+async function runStep(env: TestEnv, file: string, profile: "auto" | "transcode", n: number, tag: string, checkout?: string): Promise<StepResult> {
+  const gw = await startGatewayProcess({ ...env.env, LOG_LEVEL: "info", INGEST_PROFILE: profile, SPOOL_DIR: `/tmp/vod-bench-${env.id}/${tag}` }, undefined, checkout);
   try {
     const base = treeUsage(gw.proc.pid!).rssMb;
     const urls = await createStreams(gw, `${tag}-`, n);
@@ -274,7 +287,9 @@ async function runStep(env: TestEnv, file: string, profile: "auto" | "transcode"
     const callerPct = (c0.reduce((s, c, i) => s + cpuBetween(c.cpu, c1[i]!.cpu), 0) / elapsed) * 100;
     const expected = Math.floor((elapsed / 4) * n);
     const p95 = percentile(ms, 95);
+    const rcvq = [...th1].filter(([, t]) => t.name === "SRT:RcvQ").map(([tid, t]) => ((t.sec - (th0.get(tid)?.sec ?? t.sec)) / elapsed / n) * 100);
     return {
+      gateway: checkout ? "compare" : "this",
       streams: n,
       segmentsStored: lines.length,
       segmentsExpected: expected,
@@ -289,6 +304,7 @@ async function runStep(env: TestEnv, file: string, profile: "auto" | "transcode"
       nodeRssMb: Math.round(nodeRss),
       callerCpuPct: Math.round(callerPct),
       nodeThreads: threadSplit(th0, th1, elapsed, n),
+      rcvqEach: rcvq.map((x) => x.toFixed(2)).join(" / "),
       udpDrops: d1 - d0,
       // Holds: the store keeps up (p95 < 1 s) and no stream falls behind real time.
       holds: p95 < 1000 && lines.length >= expected * 0.9,
@@ -296,6 +312,116 @@ async function runStep(env: TestEnv, file: string, profile: "auto" | "transcode"
     };
   } finally {
     await gw.stop();
+  }
+}
+
+/** MediaMTX built by bench/mediamtx-install.sh (or MEDIAMTX_BIN). */
+function mediamtxBinary(): string | undefined {
+  const bin = process.env.MEDIAMTX_BIN ?? join(import.meta.dirname, "..", ".cache", "bin", "mediamtx");
+  return existsSync(bin) ? bin : undefined;
+}
+
+interface MediamtxResult {
+  streams: number;
+  /** Paths with a publisher at the end of the window (MediaMTX's API). */
+  publishing: number;
+  /** Bytes written to disk in the window over the bytes the callers sent in it: ≈ 1 when recording keeps up. */
+  recordedRatio: number;
+  cpuPct: number;
+  pssMbPerStream: number;
+  callerCpuPct: number;
+  holds: boolean;
+  loadAvg: number;
+}
+
+function folderBytes(dir: string): number {
+  let sum = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile()) continue;
+    try {
+      sum += statSync(join(e.parentPath, e.name)).size;
+    } catch {
+      // removed while we looked
+    }
+  }
+  return sum;
+}
+
+/**
+ * MediaMTX fed by the same native sender (same passphrase, same streamid form), publishing over SRT and
+ * recording fMP4 to a temporary folder (4 s segments, 1 s parts: its defaults apart from the segment length).
+ * Every other server of it is off.
+ */
+async function runMediamtxStep(bin: string, file: string, n: number, tag: string): Promise<MediamtxResult> {
+  const dir = `/tmp/vod-bench-mediamtx-${process.pid}-${tag}`;
+  await mkdir(join(dir, "rec"), { recursive: true });
+  const srtPort = await freeUdpPort();
+  const apiPort = await freeTcpPort();
+  const conf = [
+    "logLevel: warn",
+    "api: yes",
+    `apiAddress: 127.0.0.1:${apiPort}`,
+    "rtsp: no", "rtmp: no", "hls: no", "webrtc: no", "moq: no",
+    "srt: yes",
+    `srtAddress: 127.0.0.1:${srtPort}`,
+    "pathDefaults:",
+    "  record: yes",
+    `  recordPath: ${dir}/rec/%path/%Y-%m-%d_%H-%M-%S-%f`,
+    "  recordFormat: fmp4",
+    "  recordPartDuration: 1s",
+    "  recordSegmentDuration: 4s",
+    "  recordDeleteAfter: 0s",
+    `  srtPublishPassphrase: ${BENCH_SECRET}`,
+    "paths:",
+    "  all_others:",
+  ].join("\n");
+  await writeFile(join(dir, "mediamtx.yml"), conf + "\n");
+  const mtx = execa(bin, [join(dir, "mediamtx.yml")], { reject: false, stdin: "ignore", cwd: dir });
+  let mtxOut = "";
+  mtx.stdout?.on("data", (d: Buffer) => (mtxOut = (mtxOut + d.toString()).slice(-4000)));
+  try {
+    const api = (path: string) => fetch(`http://127.0.0.1:${apiPort}${path}`).then((r) => (r.ok ? r.json() : undefined)).catch(() => undefined);
+    await waitFor("MediaMTX's API", () => api("/v3/paths/list"), 30_000);
+    const base = treeUsage(mtx.pid!).rssMb;
+    const procs = await nativeCallers(file, srtPort, `${tag}-`, n);
+    await new Promise((r) => setTimeout(r, 10_000));
+    const c0 = procs.map((p) => treeUsage(p.pid!));
+    const m0 = cpuOf(mtx.pid);
+    const b0 = folderBytes(join(dir, "rec"));
+    const t0 = Date.now();
+    const window = (SECONDS - 10 - 4) * 1000;
+    let rssPeak = 0;
+    while (Date.now() - t0 < window) {
+      await new Promise((r) => setTimeout(r, 2000));
+      rssPeak = Math.max(rssPeak, treeUsage(mtx.pid!).rssMb);
+    }
+    const m1 = cpuOf(mtx.pid);
+    const b1 = folderBytes(join(dir, "rec"));
+    const c1 = procs.map((p) => treeUsage(p.pid!));
+    const elapsed = (Date.now() - t0) / 1000;
+    const list = (await api("/v3/paths/list?itemsPerPage=1000")) as { items?: { ready?: boolean; available?: boolean }[] } | undefined;
+    const publishing = list?.items?.filter((i) => i.ready ?? i.available).length ?? 0;
+    for (const p of procs) p.kill("SIGTERM");
+    await Promise.all(procs);
+    // The sender paces the file's bytes over its media length: this is what it sent per stream per second.
+    const sentPerSecond = statSync(file).size / FILE_SECONDS;
+    const recordedRatio = Number(((b1 - b0) / (sentPerSecond * n * elapsed)).toFixed(2));
+    return {
+      streams: n,
+      publishing,
+      recordedRatio,
+      cpuPct: Number((((m1 - m0) / elapsed / n) * 100).toFixed(2)),
+      pssMbPerStream: Number(((rssPeak - base) / n).toFixed(1)),
+      callerCpuPct: Math.round((c0.reduce((sum, c, i) => sum + cpuBetween(c.cpu, c1[i]!.cpu), 0) / elapsed) * 100),
+      holds: publishing === n && recordedRatio >= 0.9,
+      loadAvg: Number(loadavg()[0]!.toFixed(1)),
+    };
+  } catch (err) {
+    throw new Error(`MediaMTX step of ${n} streams failed: ${(err as Error).message}; its output: ${mtxOut.trim().split("\n").slice(-5).join(" | ")}`);
+  } finally {
+    mtx.kill("SIGTERM");
+    await mtx;
+    await rm(dir, { recursive: true, force: true });
   }
 }
 
@@ -342,13 +468,33 @@ async function main() {
   try {
     console.log(`\ningest gateway: ${CORES} cores, ${SECONDS} s per step, 720p 3 Mbps H.264/AAC callers (${FFMPEG_CALLERS ? "one FFmpeg per stream" : "one native sender for all streams"}, starts spread over 4 s); load average now ${loadavg()[0]!.toFixed(1)}`);
     const passthrough: StepResult[] = [];
+    const mediamtx: MediamtxResult[] = [];
+    const mtxBin = mediamtxBinary();
+    if (MEDIAMTX_STEPS.length && !mtxBin) console.log("MediaMTX is not built: `bash bench/mediamtx-install.sh` builds v1.20.1 from the Go module proxy; its steps are skipped");
     for (const n of PASSTHROUGH_STEPS) {
       process.stderr.write(`gateway bench: ${n} passthrough streams\n`);
       passthrough.push(await runStep(env, file, "auto", n, `p${n}`));
+      if (COMPARE) {
+        process.stderr.write(`gateway bench: ${n} passthrough streams, ${COMPARE}'s gateway\n`);
+        passthrough.push(await runStep(env, file, "auto", n, `c${n}`, COMPARE));
+      }
+      // Right after the gateway's step at the same count, so both see the same machine.
+      if (mtxBin && MEDIAMTX_STEPS.includes(n)) {
+        process.stderr.write(`gateway bench: MediaMTX, ${n} streams\n`);
+        mediamtx.push(await runMediamtxStep(mtxBin, file, n, `m${n}`));
+      }
     }
+    for (const n of MEDIAMTX_STEPS.filter((n) => mtxBin && !PASSTHROUGH_STEPS.includes(n))) mediamtx.push(await runMediamtxStep(mtxBin!, file, n, `m${n}`));
     console.log("\npassthrough (copy): segment-to-store = FFmpeg closes a segment → the playlist naming it is stored; target p95 < 1 s; CPU in % of one core per stream");
     console.table(passthrough);
-    const held = passthrough.filter((r) => r.holds).map((r) => r.streams);
+    if (mediamtx.length) {
+      console.log("\nMediaMTX v1.20.1, same sender, SRT publish + fMP4 recording to local disk (no object store); CPU in % of one core per stream, vs the gateway's total (Node + FFmpeg + object store) at the same count");
+      console.table(mediamtx.map((m) => {
+        const gw = passthrough.find((p) => p.streams === m.streams && p.gateway === "this");
+        return { ...m, gatewayTotalPct: gw?.totalPct, gatewayOverMediamtx: gw ? Number((gw.totalPct / m.cpuPct).toFixed(2)) : undefined };
+      }));
+    }
+    const held = passthrough.filter((r) => r.holds && r.gateway === "this").map((r) => r.streams);
     const maxHeld = held.length ? Math.max(...held) : 0;
 
     const transcode: StepResult[] = [];
@@ -372,6 +518,7 @@ async function main() {
       passthroughStreamsHeld: maxHeld,
       transcodeStreamsPerCore: Number((maxTranscode / CORES).toFixed(2)),
       passthrough,
+      mediamtx,
       transcode,
       latency,
     };

@@ -4,11 +4,13 @@
 //
 //   srt-sender -p PORT -f FILE -d SECONDS_OF_MEDIA_IN_FILE [-h HOST] [-n STREAMS] [-s STREAMID_FORMAT]
 //              [-x STREAMID_HEX] [-k PASSPHRASE | -K PASSPHRASE_HEX] [-r RATE] [-t SECONDS] [-w SPREAD_MS] [-l LATENCY_MS]
+//              [-m LOCAL_PORTS]
 //
 // STREAMID_FORMAT holds one %d (the stream's index), e.g. "#!::r=bench-%d,m=publish".
 // -x sends one raw streamid given in hex (any bytes, for hostile-input tests). -r 2 sends at twice
 // real time, -r 0 as fast as libsrt takes it. -t stops after that many wall seconds (default: the
-// file once). Prints one JSON line: connected, refused (with libsrt's reject reasons), bytes sent.
+// file once). -m spreads the connections over that many local UDP ports (default 1: one libsrt
+// multiplexer for all), as callers from many hosts arrive from many addresses. Prints one JSON line: connected, refused (with libsrt's reject reasons), bytes sent.
 // Exit status: 0 when every connection was accepted and sent the file, 3 when any was refused.
 #include <arpa/inet.h>
 #include <srt/srt.h>
@@ -48,10 +50,10 @@ int main(int argc, char** argv) {
   const char* hex = NULL;
   const char* pass = NULL;
   char passbuf[256];
-  int port = 0, n = 1, latency = 120, spread_ms = 0;
+  int port = 0, n = 1, latency = 120, spread_ms = 0, local_ports = 1;
   double media_s = 0, rate = 1.0, wall_s = 0;
   int c;
-  while ((c = getopt(argc, argv, "h:p:f:d:n:s:x:k:K:r:t:w:l:")) != -1) {
+  while ((c = getopt(argc, argv, "h:p:f:d:n:s:x:k:K:r:t:w:l:m:")) != -1) {
     switch (c) {
       case 'h': host = optarg; break;
       case 'p': port = atoi(optarg); break;
@@ -72,9 +74,12 @@ int main(int argc, char** argv) {
       case 't': wall_s = atof(optarg); break;
       case 'w': spread_ms = atoi(optarg); break;
       case 'l': latency = atoi(optarg); break;
+      case 'm': local_ports = atoi(optarg); break;
       default: fprintf(stderr, "usage: see the comment at the top of srt-sender.c\n"); return 2;
     }
   }
+  if (local_ports < 1) local_ports = 1;
+  if (local_ports > n) local_ports = n;
   if (!file || !port || media_s <= 0 || n < 1) {
     fprintf(stderr, "srt-sender: -p PORT -f FILE -d SECONDS are required\n");
     return 2;
@@ -97,12 +102,14 @@ int main(int argc, char** argv) {
 
   Conn* conns = calloc((size_t)n, sizeof(Conn));
   int connected = 0, refused = 0;
-  // Every connection binds the same local UDP port, so libsrt gives them one multiplexer: one socket and two
-  // threads for all streams instead of a socket and two threads each (at 100 streams the sender otherwise
-  // spends more CPU on its own threads than on sending, on the cores the gateway is measured on).
-  struct sockaddr_in local = {0};
-  local.sin_family = AF_INET;
-  inet_pton(AF_INET, "0.0.0.0", &local.sin_addr);
+  // Connections share a few local UDP ports (round robin), so libsrt gives them one multiplexer per port: a
+  // socket and two threads per port instead of per stream (at 100 streams the sender otherwise spends more
+  // CPU on its own threads than on sending, on the cores the gateway is measured on).
+  struct sockaddr_in* locals = calloc((size_t)local_ports, sizeof(struct sockaddr_in));
+  for (int j = 0; j < local_ports; j++) {
+    locals[j].sin_family = AF_INET;
+    inet_pton(AF_INET, "0.0.0.0", &locals[j].sin_addr);
+  }
   int sndbuf = 4 * 1024 * 1024;
   char reasons[4096] = "";
   for (int i = 0; i < n; i++) {
@@ -121,14 +128,15 @@ int main(int argc, char** argv) {
     srt_setsockflag(s, SRTO_STREAMID, sid, sidlen);
     if (pass) srt_setsockflag(s, SRTO_PASSPHRASE, pass, (int)strlen(pass));
     srt_setsockflag(s, SRTO_UDP_SNDBUF, &sndbuf, sizeof sndbuf);
-    if (srt_bind(s, (struct sockaddr*)&local, sizeof local) == SRT_ERROR) {
+    struct sockaddr_in* local = &locals[i % local_ports];
+    if (srt_bind(s, (struct sockaddr*)local, sizeof *local) == SRT_ERROR) {
       fprintf(stderr, "srt-sender: bind: %s\n", srt_getlasterror_str());
       return 2;
     }
-    if (local.sin_port == 0) {
+    if (local->sin_port == 0) {
       struct sockaddr_in got;
       int gl = sizeof got;
-      if (srt_getsockname(s, (struct sockaddr*)&got, &gl) == 0) local.sin_port = got.sin_port;
+      if (srt_getsockname(s, (struct sockaddr*)&got, &gl) == 0) local->sin_port = got.sin_port;
     }
     if (srt_connect(s, (struct sockaddr*)&sa, sizeof sa) == SRT_ERROR) {
       refused++;

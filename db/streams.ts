@@ -1,6 +1,6 @@
 // The owner of the streams table (who may publish, who is live): the gateway's queries. A broadcast's
 // start also inserts its recording row, in the same transaction; every other recordings write is in db/recordings.ts.
-import { and, asc, eq } from "drizzle-orm";
+import { and, asc, eq, sql } from "drizzle-orm";
 import type { Db } from "./client.js";
 import { recordings, streams, type Stream } from "./schema.js";
 
@@ -67,8 +67,11 @@ export async function resumeBroadcast(db: Db, b: { stream: string; session: stri
     .where(eq(streams.name, b.stream));
 }
 
-export async function markSegmentStored(db: Db, stream: string, at: Date): Promise<void> {
-  await db.update(streams).set({ lastSegmentAt: at }).where(eq(streams.name, stream));
+/** Many streams' last stored segment in one statement (the gateway batches them: one query, not one per segment). */
+export async function markSegmentsStored(db: Db, marks: readonly { stream: string; at: Date }[]): Promise<void> {
+  if (marks.length === 0) return;
+  const rows = sql.join(marks.map((m) => sql`(${m.stream}::text, ${m.at.toISOString()}::timestamptz)`), sql`, `);
+  await db.execute(sql`update ${streams} set last_segment_at = v.at from (values ${rows}) as v(name, at) where ${streams.name} = v.name`);
 }
 
 /** Back to idle, unless a newer session of the same stream has started meanwhile. */

@@ -272,7 +272,7 @@ stop_pid() { # name
   rm -f "$f"
 }
 
-# The SRT gateway's callers share one UDP socket; 100 streams need ~32 MB of kernel buffer (SRT_UDP_RCVBUF_MB)
+# The SRT gateway's callers share its few UDP sockets (SRT_LISTENERS); 100 streams need ~32 MB of kernel buffer (SRT_UDP_RCVBUF_MB)
 # where Linux caps it at net.core.rmem_max. Raised, never lowered, and only where we may (root, writable /proc/sys).
 raise_udp_buffers() {
   local want=$(( ${SRT_UDP_RCVBUF_MB:-32} * 1048576 )) key have

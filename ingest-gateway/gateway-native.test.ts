@@ -2,11 +2,12 @@
 // passthrough stream hands JavaScript no media, and a caller faster than real time loses nothing.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, readdir, readFile } from "node:fs/promises";
 import { execa } from "execa";
 import { createTestEnv, waitFor, type TestEnv } from "../test/harness.js";
 import { startGatewayProcess, type GatewayProcess } from "../test/gateway/process.js";
 import { publish } from "../test/gateway/caller.js";
+import { send } from "../test/gateway/sender.js";
 import { missingSegments, readPlaylist, sessionFolders } from "../test/gateway/store.js";
 
 let env: TestEnv;
@@ -117,5 +118,67 @@ test("the gateway says at start when the kernel grants its shared SRT socket les
     } finally {
       await within.stop();
     }
+  }
+});
+
+/** CPU time (ns, exact: schedstat) of each of the process's threads whose name starts with `prefix`. */
+async function threadRunNs(pid: number, prefix: string): Promise<number[]> {
+  const out: number[] = [];
+  for (const t of await readdir(`/proc/${pid}/task`)) {
+    const comm = (await readFile(`/proc/${pid}/task/${t}/comm`, "utf8").catch(() => "")).trim();
+    if (comm.startsWith(prefix)) out.push(Number((await readFile(`/proc/${pid}/task/${t}/schedstat`, "utf8")).split(" ")[0]));
+  }
+  return out;
+}
+
+/** The nice value of each of the process's threads whose name starts with `prefix`. */
+async function threadNice(pid: number, prefix: string): Promise<number[]> {
+  const out: number[] = [];
+  for (const t of await readdir(`/proc/${pid}/task`)) {
+    const stat = await readFile(`/proc/${pid}/task/${t}/stat`, "utf8").catch(() => "");
+    const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    if (comm.startsWith(prefix)) out.push(Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]));
+  }
+  return out;
+}
+
+test("with SRT_LISTENERS=2 callers from many addresses share the one port: each listener's own libsrt receive thread carries some, and every stream is recorded", async () => {
+  const file = `${dir}/twelve-seconds.ts`;
+  await execa("ffmpeg", [
+    "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=12", "-f", "lavfi", "-i", "sine=sample_rate=48000:duration=12",
+    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "50", "-keyint_min", "50", "-b:v", "800k", "-c:a", "aac", "-b:a", "64k", "-f", "mpegts", file,
+  ]);
+  const two = await startGatewayProcess({ ...env.env, LOG_LEVEL: "info", SRT_LISTENERS: "2" });
+  try {
+    const up = JSON.parse(await waitFor("the listener", () => two.logs.find((l) => l.includes("SRT listener up")), 10_000)) as { listeners: number; receiveThreadsRaised: number };
+    assert.equal(up.listeners, 2);
+    // Root (as here) may raise priorities: both receive threads run at nice -10; without the right it is 0 and they run at the process's own.
+    if (process.getuid?.() === 0) {
+      assert.equal(up.receiveThreadsRaised, 2);
+      assert.deepEqual(await threadNice(two.proc.pid!, "SRT:RcvQ"), [-10, -10]);
+    }
+    const pid = two.proc.pid!;
+    const before = await threadRunNs(pid, "SRT:RcvQ");
+    assert.equal(before.length, 2, "one libsrt receive thread per listener");
+    const secret = "many-listeners-secret-0123";
+    const n = 16;
+    for (let i = 0; i < n; i++) assert.equal((await two.api("POST", "/streams", { name: `spread-${i}`, secret })).status, 201);
+    // 16 callers from 16 local ports: the kernel hashes each address to one listener's socket.
+    const r = await send({ port: two.srtPort, file, mediaSeconds: 12, streams: n, streamidFormat: "#!::r=spread-%d,m=publish", passphrase: secret, localPorts: n, spreadMs: 1000 });
+    assert.equal(r.connected, n, JSON.stringify(r));
+    const after = await threadRunNs(pid, "SRT:RcvQ");
+    const used = after.map((ns, i) => (ns - before[i]!) / 1e6);
+    assert.ok(used.every((ms) => ms > 5), `both receive threads worked (ms of CPU each: ${used.map((ms) => ms.toFixed(0)).join(", ")})`);
+    for (let i = 0; i < n; i++) {
+      const folder = await waitFor(`spread-${i}'s session`, async () => (await sessionFolders(env.s3, bucket, `spread-${i}`))[0], 20_000);
+      const p = await waitFor(`spread-${i}'s final playlist`, async () => {
+        const x = await readPlaylist(env.s3, bucket, `${folder}/index.m3u8`);
+        return x?.ended ? x : undefined;
+      }, 30_000);
+      const total = p.segments.reduce((sum, x) => sum + x.duration, 0);
+      assert.ok(Math.abs(total - 12) <= 1, `spread-${i} recorded ${total} s of 12`);
+    }
+  } finally {
+    await two.stop();
   }
 });

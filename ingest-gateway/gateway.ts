@@ -5,7 +5,7 @@ import { resolveFfmpeg } from "../lib/ffmpeg.js";
 import type { Logger } from "../lib/log.js";
 import { connectNatsInBackground } from "../lib/nats.js";
 import { createEventPublisher } from "../lib/events.js";
-import { createS3 } from "../lib/s3.js";
+import { createObjectPutter, createS3 } from "../lib/s3.js";
 import { listen } from "../lib/service.js";
 import { createHttpApp } from "../lib/http/app.js";
 import { httpMetrics } from "../lib/http/metrics.js";
@@ -17,6 +17,7 @@ import { STALL_MS } from "./session/broadcast.js";
 import { SessionManager } from "./session/manager.js";
 import { recoverSessions } from "./session/recovery.js";
 import { StreamTable } from "./session/stream-table.js";
+import { SegmentMarks } from "./session/segment-marks.js";
 import { watchBroadcastLimits } from "./session/limits.js";
 import { loadAddon } from "./srt/addon.js";
 import { retry } from "../lib/retry.js";
@@ -34,14 +35,16 @@ export async function startGateway(config: Config, log: Logger): Promise<{ close
   const budget = new SpoolBudget(config.gateway.spoolMaxBytes);
   const metrics = createGatewayMetrics(budget);
   const s3 = createS3(config.s3);
+  const putter = createObjectPutter(config.s3);
   const db = createDb(config.databaseUrl, { max: 10 });
   const { ffmpeg } = resolveFfmpeg(config.ffmpeg);
   // Ingest needs neither NATS, the database nor the store to go on (segments spool, uploads retry):
   // they are readiness, never liveness, and NATS is connected in the background for ever.
   const nats = connectNatsInBackground(config.nats, "ingest-gateway", log);
   const events = createEventPublisher({ nats: nats.current, config, log, registry: metrics.registry });
-  const manager = new SessionManager({ s3, db, log, config, metrics, budget, ffmpeg, events }, log, () => addon.makePipe());
-  const server = new addon.IngestServer({ auth: config.gateway.auth, peerIdleMs: PEER_IDLE_MS, segmentSeconds: config.gateway.segmentSeconds, stallMs: STALL_MS, udpReceiveBuffer: config.gateway.srtUdpReceiveBuffer }, (ev) => {
+  const marks = new SegmentMarks(db, log);
+  const manager = new SessionManager({ s3, putter, marks, db, log, config, metrics, budget, ffmpeg, events }, log, () => addon.makePipe());
+  const server = new addon.IngestServer({ auth: config.gateway.auth, peerIdleMs: PEER_IDLE_MS, segmentSeconds: config.gateway.segmentSeconds, stallMs: STALL_MS, udpReceiveBuffer: config.gateway.srtUdpReceiveBuffer, listeners: config.gateway.srtListeners }, (ev) => {
     try {
       manager.handle(ev);
     } catch (err) {
@@ -62,7 +65,7 @@ export async function startGateway(config: Config, log: Logger): Promise<{ close
 
   const udp = server.listen(config.gateway.srtHost, config.gateway.srtPort);
   if (udp.udpReceiveBufferGranted < udp.udpReceiveBufferRequested) {
-    // Packets beyond the buffer are dropped by the kernel while libsrt's one receive thread is busy: at
+    // Packets beyond the buffer are dropped by the kernel while libsrt's receive thread is busy: at
     // 100 streams a 4 MB buffer is ~100 ms of slack, and the loss shows as retransmissions, then gaps.
     const mb = (b: number) => Math.round(b / 1048576);
     log.warn(
@@ -70,7 +73,7 @@ export async function startGateway(config: Config, log: Logger): Promise<{ close
       `the kernel caps the SRT UDP receive buffer at ${mb(udp.udpReceiveBufferGranted)} MB (asked ${mb(udp.udpReceiveBufferRequested)} MB): many streams will lose packets under load; raise it with 'sysctl -w net.core.rmem_max=${udp.udpReceiveBufferRequested}' (infra/stack.sh up does so as root) or lower SRT_UDP_RCVBUF_MB`,
     );
   }
-  log.info({ srt: `${config.gateway.srtHost}:${config.gateway.srtPort}`, auth: config.gateway.auth, profile: config.gateway.profile, srtVersion: addon.srtVersion }, "SRT listener up");
+  log.info({ srt: `${config.gateway.srtHost}:${config.gateway.srtPort}`, listeners: udp.listeners, receiveThreadsRaised: udp.receiveThreadsRaised, auth: config.gateway.auth, profile: config.gateway.profile, srtVersion: addon.srtVersion }, "SRT listener up");
   if (!config.gateway.auth) log.warn("INGEST_AUTH=off: any stream name is accepted without a passphrase (development only)");
   if (!config.gateway.apiToken) log.warn("API_TOKEN is not set: creating, deleting and stopping streams is refused until it is");
 
@@ -91,11 +94,13 @@ export async function startGateway(config: Config, log: Logger): Promise<{ close
       clearInterval(sampler);
       server.stop();
       await manager.suspendAll();
+      await marks.stop();
       await new Promise<void>((r) => http.close(() => r()));
       await events.flush();
       await nats.close();
       await closeDb(db);
       s3.destroy();
+      putter.destroy();
     },
   };
 }

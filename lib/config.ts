@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { z } from "zod";
 
 // The one place that reads process.env. Every service calls loadConfig() once at start;
@@ -128,8 +129,10 @@ const schema = z.object({
   SRT_HOST: z.string().min(1).default("0.0.0.0"),
   /** Host name put in the OBS settings the gateway hands out. */
   SRT_PUBLIC_HOST: z.string().min(1).default("127.0.0.1"),
-  /** Kernel receive buffer of the one UDP socket all SRT callers share (~1 s of 100 streams at 3 Mbps); capped by net.core.rmem_max. */
+  /** Kernel receive buffer of each SRT UDP socket (~1 s of 100 streams at 3 Mbps); capped by net.core.rmem_max. */
   SRT_UDP_RCVBUF_MB: int(1, 1024).default(32),
+  /** SRT listeners on the one port (SO_REUSEPORT), each with its own UDP socket and libsrt receive thread; callers are spread by address. */
+  SRT_LISTENERS: int(1, 64).default(Math.max(1, availableParallelism())),
   INGEST_AUTH: z.enum(["on", "off"], { error: "expected on or off" }).default("on"),
   INGEST_PROFILE: z.enum(["auto", "copy", "transcode"], { error: "expected auto, copy or transcode" }).default("auto"),
   SEGMENT_SECONDS: int(1, 30).default(4),
@@ -248,6 +251,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       srtHost: e.SRT_HOST,
       srtPublicHost: e.SRT_PUBLIC_HOST,
       srtUdpReceiveBuffer: e.SRT_UDP_RCVBUF_MB * 1024 * 1024,
+      srtListeners: e.SRT_LISTENERS,
       auth: e.INGEST_AUTH === "on",
       profile: e.INGEST_PROFILE,
       segmentSeconds: e.SEGMENT_SECONDS,

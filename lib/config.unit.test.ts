@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { availableParallelism } from "node:os";
 import { loadConfig, ConfigError } from "./config.js";
 
 const fails = (env: Record<string, string>, pattern: RegExp) => {
@@ -21,6 +22,9 @@ test("the defaults describe the local stack", () => {
   assert.equal(c.gateway.srtPort, 9999);
   assert.equal(c.gateway.httpPort, 9090);
   assert.equal(c.api.port, 8080);
+  // One SRT listener (UDP socket and libsrt receive thread) per CPU.
+  assert.equal(c.gateway.srtListeners, availableParallelism());
+  assert.equal(loadConfig({ SRT_LISTENERS: "1" }).gateway.srtListeners, 1);
 });
 
 test("MINIO_ENDPOINT takes the original host:port form as well as a URL", () => {
@@ -39,6 +43,7 @@ test("each malformed variable gives one line naming it and what is expected", ()
   fails({ FUNCTION_CONCURRENCY: "many" }, /^config: FUNCTION_CONCURRENCY: expected an integer from 1 to 64/);
   fails({ FUNCTION_CONCURRENCY: "0" }, /^config: FUNCTION_CONCURRENCY: expected an integer from 1 to 64/);
   fails({ SRT_PORT: "70000" }, /^config: SRT_PORT: expected an integer from 1 to 65535/);
+  fails({ SRT_LISTENERS: "0" }, /^config: SRT_LISTENERS: expected an integer from 1 to 64/);
   fails({ OBJECT_STORE: "s3" }, /^config: OBJECT_STORE: expected auto, minio or versitygw/);
   fails({ INGEST_AUTH: "maybe" }, /^config: INGEST_AUTH: expected on or off/);
   fails({ API_TOKEN: "short" }, /^config: API_TOKEN: expected a token of at least 16/);

@@ -9,6 +9,11 @@ import {
   NotFound,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import { SignatureV4 } from "@smithy/signature-v4";
+import { createHash, createHmac, type Hash, type Hmac } from "node:crypto";
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { crc32 } from "node:zlib";
 import type { Config } from "./config.js";
 
 export type S3Settings = Config["s3"];
@@ -115,3 +120,112 @@ export async function presignGet(
   );
 }
 const presigners = new Map<string, S3Client>();
+
+/** SHA-256, or HMAC-SHA-256 when keyed, from node:crypto: the hash the SigV4 signer asks for. */
+class NodeSha256 {
+  private h!: Hash | Hmac;
+  constructor(private readonly secret?: string | ArrayBuffer | ArrayBufferView) {
+    this.reset();
+  }
+  update(data: Uint8Array): void {
+    this.h.update(data);
+  }
+  async digest(): Promise<Uint8Array> {
+    return new Uint8Array(this.h.digest());
+  }
+  reset(): void {
+    const key = this.secret === undefined ? undefined : typeof this.secret === "string" ? this.secret : ArrayBuffer.isView(this.secret) ? Buffer.from(this.secret.buffer, this.secret.byteOffset, this.secret.byteLength) : Buffer.from(this.secret);
+    this.h = key === undefined ? createHash("sha256") : createHmac("sha256", key);
+  }
+}
+
+export class ObjectPutError extends Error {
+  readonly kind = "object-put" as const;
+  override name = "ObjectPutError";
+  constructor(message: string, readonly status?: number) {
+    super(message);
+  }
+}
+
+export interface ObjectPut {
+  bucket: string;
+  key: string;
+  body: Uint8Array | string;
+  contentType: string;
+  /** Sends the body's CRC32 (x-amz-checksum-crc32): the store refuses a body that arrived damaged. */
+  crc32?: boolean;
+}
+
+export interface ObjectPutter {
+  put(p: ObjectPut): Promise<void>;
+  destroy(): void;
+}
+
+/** S3's URI encoding of a key: every byte but unreserved ones and the slashes between segments. */
+function encodeKey(key: string): string {
+  return key.split("/").map((part) => encodeURIComponent(part).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)).join("/");
+}
+
+/**
+ * PUTs for the gateway's hot path (two per segment per stream): the same SigV4 signer the SDK uses, but without
+ * its per-request middleware stack (sorting, endpoint rules, retry tokens, flexible checksums), which cost the
+ * gateway's JavaScript thread more than the bytes did. Retries are the caller's (lib/retry.ts). The payload is
+ * hashed into the signature only where it buys something: not over https (TLS protects the body) nor to a
+ * loopback store (the body never leaves the machine).
+ */
+export function createObjectPutter(s3: Pick<S3Settings, "endpoint" | "region" | "accessKey" | "secretKey">, timeoutMs = 60_000): ObjectPutter {
+  const url = new URL(s3.endpoint);
+  const https = url.protocol === "https:";
+  const agent = https ? new HttpsAgent({ keepAlive: true, maxSockets: 64 }) : new HttpAgent({ keepAlive: true, maxSockets: 64 });
+  const send = https ? httpsRequest : httpRequest;
+  const signPayload = !https && !/^(127\.|localhost$|\[?::1\]?$)/.test(url.hostname);
+  const signer = new SignatureV4({
+    service: "s3",
+    region: s3.region,
+    credentials: { accessKeyId: s3.accessKey, secretAccessKey: s3.secretKey },
+    sha256: NodeSha256,
+    // S3 signs the path as sent (already encoded once), unlike other services.
+    uriEscapePath: false,
+  });
+  const base = url.pathname.replace(/\/$/, "");
+  return {
+    async put(p) {
+      const body = typeof p.body === "string" ? Buffer.from(p.body) : p.body;
+      const headers: Record<string, string> = {
+        host: url.host,
+        "content-type": p.contentType,
+        "content-length": String(body.byteLength),
+        "x-amz-content-sha256": signPayload ? createHash("sha256").update(body).digest("hex") : "UNSIGNED-PAYLOAD",
+      };
+      if (p.crc32) {
+        const sum = Buffer.alloc(4);
+        sum.writeUInt32BE(crc32(body) >>> 0);
+        headers["x-amz-checksum-crc32"] = sum.toString("base64");
+      }
+      const path = `${base}/${p.bucket}/${encodeKey(p.key)}`;
+      const signed = await signer.sign({ method: "PUT", protocol: url.protocol, hostname: url.hostname, port: url.port ? Number(url.port) : undefined, path, query: {}, headers });
+      await new Promise<void>((resolve, reject) => {
+        const req = send({ agent, method: "PUT", hostname: url.hostname, port: url.port || undefined, path, headers: signed.headers, timeout: timeoutMs }, (res: IncomingMessage) => {
+          const status = res.statusCode ?? 0;
+          if (status >= 200 && status < 300) {
+            res.resume();
+            res.on("end", resolve);
+            res.on("error", reject);
+            return;
+          }
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (d: string) => (text = (text + d).slice(0, 1000)));
+          res.on("end", () => reject(new ObjectPutError(`PUT ${p.bucket}/${p.key} answered ${status}: ${text.replace(/\s+/g, " ").trim().slice(0, 300)}`, status)));
+          res.on("error", reject);
+        });
+        req.on("timeout", () => req.destroy(new ObjectPutError(`PUT ${p.bucket}/${p.key}: no answer within ${timeoutMs / 1000} s`)));
+        req.on("error", reject);
+        req.end(body);
+      });
+    },
+    destroy() {
+      agent.destroy();
+    },
+  };
+}

@@ -69,6 +69,7 @@ export async function startReplica<S>(spec: FunctionSpec<S>, config: Config = lo
 
   const registry = createMetrics(spec.name);
   const events = createEventPublisher({ nats: () => nc, config, log, registry });
+  const checks = dependencyChecks({ database: () => ping(db), s3: { client: s3, buckets: [config.s3.hlsBucket, config.s3.recordingsBucket] }, nats: () => nc });
   const runner = createRunner({
     name: spec.name,
     handler: spec.handler as Handler,
@@ -84,11 +85,9 @@ export async function startReplica<S>(spec: FunctionSpec<S>, config: Config = lo
     worker,
     registry,
     events,
+    dependencies: { database: checks.database!, objectStore: checks.objectStore! },
   });
-  const app = mountOps(new Hono(), {
-    registry,
-    ready: dependencyChecks({ database: () => ping(db), s3: { client: s3, buckets: [config.s3.hlsBucket, config.s3.recordingsBucket] }, nats: () => nc }),
-  });
+  const app = mountOps(new Hono(), { registry, ready: checks });
   const server: ServerType = await listen(app, config.functions.metricsPort, log);
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.functions.metricsPort;

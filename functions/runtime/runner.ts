@@ -8,6 +8,7 @@ import type { NatsConnection } from "../../lib/nats.js";
 import type { Db } from "../../db/client.js";
 import { decodeStorageEvent, type StorageEvent } from "../events/decode.js";
 import { backoffDelay, sleep } from "../../lib/time.js";
+import { runChecks, type Check } from "../../lib/http/ops.js";
 import type { EventPublisher } from "../../lib/events.js";
 import { PermanentError, TransientError, type GiveUp, type Handler, type HandlerContext, type Job } from "./handler.js";
 
@@ -30,6 +31,12 @@ export interface RunnerOptions {
   worker: string;
   registry: Registry;
   events?: EventPublisher;
+  /**
+   * The services a job needs besides NATS (database, object store), as /ready checks them. A job that fails
+   * while one of them is down is put back without giving up, and the replica stops pulling until it answers:
+   * an outage must not spend a message's deliveries.
+   */
+  dependencies?: Record<string, Check>;
 }
 
 /** Where a function's events come from when they are not storage notifications: the stream, how to decode, the key to log. */
@@ -62,6 +69,9 @@ const RETRY_BASE_MS = 1000;
 const RETRY_MAX_MS = 60_000;
 const SETTLE_AFTER_ABORT_MS = 5000;
 const PROGRESS_LOG_MS = 10_000;
+/** While a dependency is down: how often it is asked again, and when a job put back comes again. */
+const DEPENDENCY_POLL_MS = 1000;
+const DEPENDENCY_RETRY_MS = 5000;
 
 /** The reason a job is aborted when its replica shuts down: the message goes back to another replica. */
 export class ShutdownAbort extends Error {
@@ -71,6 +81,8 @@ export class ShutdownAbort extends Error {
 export interface DeliveryOptions extends Pick<RunnerOptions, "name" | "handler" | "giveUp" | "accepts" | "source" | "s3" | "db" | "log" | "config" | "worker" | "registry" | "events"> {
   /** The consumer's ack_wait and max_deliver, as NATS enforces them. */
   limits: () => { ackWaitMs: number; maxDeliver: number };
+  /** After a job failed (not permanently): the name of a dependency that does not answer, if any. */
+  dependencyDown?: () => Promise<string | undefined>;
 }
 
 /**
@@ -172,6 +184,14 @@ export function createDeliveryHandler(o: DeliveryOptions): (msg: Delivery, signa
     const { maxDeliver } = o.limits();
     const permanent = err instanceof PermanentError || (err as { kind?: string })?.kind === "permanent";
     const last = ctx.attempt >= maxDeliver;
+    const down = permanent ? undefined : await o.dependencyDown?.();
+    if (down) {
+      // Not the job's fault: it goes back without giving up, and the runner pulls nothing more until `down` answers.
+      failed.inc({ ...labels, outcome: "dependency_down" });
+      ctx.log.warn({ reason, dependency: down, last }, last ? `${down} is down on the last delivery; the sweep will publish this playlist again` : `${down} is down; the job goes back until it answers`);
+      msg.nak(DEPENDENCY_RETRY_MS);
+      return;
+    }
     if (!permanent && !last) {
       const requested = err instanceof TransientError ? err.retryAfterMs : undefined;
       const delay = requested ?? backoffDelay(ctx.attempt, RETRY_BASE_MS, RETRY_MAX_MS);
@@ -223,10 +243,34 @@ export function createRunner(o: RunnerOptions): Runner {
       if (info) this.set({ ...labels, consumer: o.consumer }, info.num_pending);
     },
   });
-  const handle = createDeliveryHandler({ ...o, limits: () => ({ ackWaitMs, maxDeliver }) });
+  const paused = new Gauge({ name: "function_paused", help: "1 while the replica pulls nothing because a dependency (database, object store) does not answer", labelNames: ["function"], registers: [o.registry] });
+  let down: string | undefined;
+  async function dependencyDown(): Promise<string | undefined> {
+    if (!o.dependencies) return undefined;
+    const results = await runChecks(o.dependencies);
+    const failing = Object.entries(results).find(([, r]) => r !== "ok");
+    if (failing && !down) {
+      down = failing[0];
+      paused.set(labels, 1);
+      log.warn({ dependency: failing[0], reason: failing[1] }, "a dependency does not answer; pulling paused");
+    }
+    return failing?.[0];
+  }
+  async function awaitDependencies(): Promise<void> {
+    const since = Date.now();
+    while (!stopping && (await dependencyDown()) !== undefined) await sleep(DEPENDENCY_POLL_MS, { unref: true });
+    log.info({ dependency: down, pausedMs: Date.now() - since }, "dependencies answer again; pulling resumed");
+    down = undefined;
+    paused.set(labels, 0);
+  }
+  const handle = createDeliveryHandler({ ...o, limits: () => ({ ackWaitMs, maxDeliver }), dependencyDown });
 
   async function pull(consumer: Consumer): Promise<void> {
     while (!stopping) {
+      if (down) {
+        await awaitDependencies();
+        continue;
+      }
       if (jobs.size >= concurrency) {
         await new Promise<void>((r) => (slotFreed = r));
         continue;

@@ -28,7 +28,7 @@ function fakeMessage(body: string, deliveryCount = 1) {
   return { msg, settled };
 }
 
-function deliver(handler: Handler, opts: { giveUp?: GiveUp; maxDeliver?: number } = {}) {
+function deliver(handler: Handler, opts: { giveUp?: GiveUp; maxDeliver?: number; dependencyDown?: () => Promise<string | undefined> } = {}) {
   return createDeliveryHandler({
     name: "unit",
     handler,
@@ -41,6 +41,7 @@ function deliver(handler: Handler, opts: { giveUp?: GiveUp; maxDeliver?: number 
     worker: "unit-1",
     registry: new Registry(),
     limits: () => ({ ackWaitMs: 60_000, maxDeliver: opts.maxDeliver ?? 3 }),
+    dependencyDown: opts.dependencyDown,
   });
 }
 
@@ -149,4 +150,31 @@ test("progress heartbeats the message at most once a second", async () => {
   })(msg, new AbortController().signal);
   // The first call comes right after the job started, the second within the same second: no heartbeat yet.
   assert.deepEqual(settled, ["ack"]);
+});
+
+test("a job that fails while a dependency is down goes back without giving up, even on its last delivery; a permanent error is not asked about", async () => {
+  let gaveUp = 0;
+  let asked = 0;
+  const down = async () => (asked++, "database");
+  const failing: Handler = async () => {
+    throw new Error("connect ECONNREFUSED 127.0.0.1:5432");
+  };
+  const last = fakeMessage(playlist(), 3);
+  await deliver(failing, { maxDeliver: 3, giveUp: async () => void gaveUp++, dependencyDown: down })(last.msg, new AbortController().signal);
+  assert.deepEqual(last.settled, ["nak 5000"]);
+  assert.equal(gaveUp, 0);
+
+  const permanent = fakeMessage(playlist(), 1);
+  asked = 0;
+  await deliver(async () => {
+    throw new PermanentError("not an HLS playlist");
+  }, { giveUp: async () => void gaveUp++, dependencyDown: down })(permanent.msg, new AbortController().signal);
+  assert.equal(asked, 0);
+  assert.equal(gaveUp, 1);
+  assert.match(permanent.settled[0]!, /^term/);
+
+  // Everything answering: the usual growing delay.
+  const up = fakeMessage(playlist(), 1);
+  await deliver(failing, { dependencyDown: async () => undefined })(up.msg, new AbortController().signal);
+  assert.deepEqual(up.settled, ["nak 1000"]);
 });

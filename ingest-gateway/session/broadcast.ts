@@ -4,10 +4,11 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
+import type { ObjectPutter } from "../../lib/s3.js";
 import type { Config } from "../../lib/config.js";
 import type { Logger } from "../../lib/log.js";
 import type { Db } from "../../db/client.js";
-import { endBroadcast, markSegmentStored, resumeBroadcast, startBroadcast } from "../../db/streams.js";
+import { endBroadcast, resumeBroadcast, startBroadcast } from "../../db/streams.js";
 import { failEmptyRecording, getRecordingBySourcePrefix } from "../../db/recordings.js";
 import { publishRecordingEvent, type EventPublisher } from "../../lib/events.js";
 import { sessionPrefix } from "../../lib/layout.js";
@@ -21,6 +22,10 @@ import { Segmenter, type FinishedSegment } from "./segmenter.js";
 
 export interface BroadcastDeps {
   s3: S3Client;
+  /** The hot path's PUTs (segments and live playlists), lighter than the SDK's. */
+  putter: ObjectPutter;
+  /** Batches each stream's last-stored-segment time into the database. */
+  marks: { mark(stream: string, at: Date): void };
   db: Db;
   log: Logger;
   config: Config;
@@ -102,7 +107,7 @@ export class Broadcast {
     this.spool = join(spoolRoot(d.config.gateway.spoolDir), stream, session);
     mkdirSync(this.spool, { recursive: true });
     this.uploader = new SessionUploader({
-      s3: d.s3,
+      store: d.putter,
       bucket: d.config.s3.hlsBucket,
       prefix: this.prefix,
       playlist: this.playlist,
@@ -190,7 +195,7 @@ export class Broadcast {
     this.d.metrics.segmentsStored.inc();
     this.d.metrics.segmentStoreSeconds.observe(ms / 1000);
     this.log.info({ segment: name, ms, stage: "segment-stored" }, "segment stored");
-    void markSegmentStored(this.d.db, this.stream, this.lastSegmentAt).catch(() => {});
+    this.d.marks.mark(this.stream, this.lastSegmentAt);
   }
 
   /** Its SRT connection closed; `end.reason` comes from the addon. */

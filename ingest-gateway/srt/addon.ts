@@ -81,14 +81,22 @@ export interface IngestServerOptions {
   stallMs?: number;
   /** After a hang-up, bytes not yet given to a segmenter wait this long for one. */
   lingerMs?: number;
-  /** Kernel receive buffer asked for the UDP socket every caller shares. */
+  /** Kernel receive buffer asked for each listener's UDP socket. */
   udpReceiveBuffer?: number;
+  /**
+   * Listeners on the one port, each on its own UDP socket (SO_REUSEPORT when more than one) and so its own
+   * libsrt multiplexer and receive thread; the kernel hashes each caller's address to one of them.
+   */
+  listeners?: number;
 }
 
 export interface ListenResult {
   udpReceiveBufferRequested: number;
   /** What the kernel granted (it caps the request at net.core.rmem_max). */
   udpReceiveBufferGranted: number;
+  listeners: number;
+  /** libsrt receive threads raised to nice -10 (0: the process may not raise priorities; they run at its own). */
+  receiveThreadsRaised: number;
 }
 
 export interface NativeIngestServer {

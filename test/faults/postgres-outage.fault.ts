@@ -43,7 +43,12 @@ test("PostgreSQL stopped for 60 s mid-conversion: every folder ready, each conve
   await new Promise((r) => setTimeout(r, OUTAGE_MS));
   await pg.start();
   const startedAt = Date.now();
-  await waitAllReady(env, "pgfault", FOLDERS, 600_000);
+  await waitAllReady(env, "pgfault", FOLDERS, 600_000).catch(async (err: Error) => {
+    // Say where each folder stands and what the replicas said last, so a failure here can be read without a rerun.
+    const s = await batchStatus(env, "pgfault");
+    const tails = workers.map((w) => `${w.id}:\n${w.output.slice(-40).join("\n")}`).join("\n");
+    throw new Error(`${err.message}\n${JSON.stringify(s.rows)}\n${tails}`);
+  });
   const { duplicatesSkipped } = await assertEachConvertedOnce(env, "pgfault", folders, workers);
   t.diagnostic(`fault: PostgreSQL down ${((startedAt - stoppedAt) / 1000).toFixed(0)} s; all ${FOLDERS} ready ${((Date.now() - startedAt) / 1000).toFixed(1)} s after it came back; recordings lost 0; duplicates skipped ${duplicatesSkipped}`);
 });

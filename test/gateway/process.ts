@@ -20,7 +20,8 @@ export interface GatewayProcess {
   kill9(): Promise<void>;
 }
 
-export async function startGatewayProcess(env: Record<string, string>, ports?: { http: number; srt: number }): Promise<GatewayProcess> {
+/** checkout: run the gateway of another checkout of this project (the benchmark's before/after comparison). */
+export async function startGatewayProcess(env: Record<string, string>, ports?: { http: number; srt: number }, checkout = root): Promise<GatewayProcess> {
   const httpPort = ports?.http ?? (await freeTcpPort());
   const srtPort = ports?.srt ?? (await freeUdpPort());
   const fullEnv: Record<string, string> = {
@@ -33,8 +34,8 @@ export async function startGatewayProcess(env: Record<string, string>, ports?: {
   };
   // GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the gateway under a test or the benchmark.
   const nodeArgs = (process.env.GATEWAY_NODE_ARGS ?? "").split(" ").filter(Boolean);
-  const proc = execa("node", [...nodeArgs, "--import", "tsx", join(root, "ingest-gateway/main.ts")], {
-    cwd: root,
+  const proc = execa("node", [...nodeArgs, "--import", "tsx", join(checkout, "ingest-gateway/main.ts")], {
+    cwd: checkout,
     env: { ...process.env, ...fullEnv },
     stdout: "pipe",
     stderr: "pipe",

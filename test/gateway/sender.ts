@@ -40,6 +40,8 @@ export interface SenderOptions {
   spreadMs?: number;
   /** Wall seconds to run (the file loops); default: the file once. */
   seconds?: number;
+  /** Local UDP ports the connections are spread over (callers from many addresses); default 1. */
+  localPorts?: number;
 }
 
 export interface SenderResult {
@@ -60,6 +62,7 @@ export function sendArgs(o: SenderOptions): string[] {
   if (o.rate !== undefined) a.push("-r", String(o.rate));
   if (o.spreadMs) a.push("-w", String(o.spreadMs));
   if (o.seconds) a.push("-t", String(o.seconds));
+  if (o.localPorts) a.push("-m", String(o.localPorts));
   return a;
 }
 

@@ -6,13 +6,18 @@
 #include <sys/socket.h>
 #include <sys/syslog.h>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "streamid.h"
@@ -186,9 +191,10 @@ bool Core::OnAuthFailureLog(const std::string& message, bool unsecure) {
 }
 
 constexpr int kRecvBufferPackets = 32768;
+constexpr int kReceiveNice = -10;
 
-void Core::Start(const std::string& host, int port) {
-  listener = srt_create_socket();
+SRTSOCKET Core::OpenListener(const sockaddr_in& sa, const std::string& host, int port, bool reusePort) {
+  SRTSOCKET listener = srt_create_socket();
   if (listener == SRT_INVALID_SOCK) throw std::runtime_error(std::string("srt_create_socket: ") + srt_getlasterror_str());
   int yes = 1;
   srt_setsockflag(listener, SRTO_RCVSYN, &yes, sizeof yes);
@@ -206,22 +212,23 @@ void Core::Start(const std::string& host, int port) {
   int rcvbuf = kRecvBufferPackets * 1456;
   srt_setsockflag(listener, SRTO_FC, &fc, sizeof fc);
   srt_setsockflag(listener, SRTO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(static_cast<uint16_t>(port));
-  if (inet_pton(AF_INET, host.c_str(), &sa.sin_addr) != 1) {
-    srt_close(listener);
-    throw std::runtime_error("SRT_HOST '" + host + "' is not an IPv4 address; use 0.0.0.0 or a local address");
-  }
-  // Every connection shares the listener's one UDP socket, read by libsrt's single receive thread: when
-  // that thread is late (two busy cores), the kernel's buffer is all that holds 100 callers' packets. The
-  // socket is ours so its real size can be read back (the kernel caps it at net.core.rmem_max).
+  // The UDP socket is ours: its real buffer size can be read back (the kernel caps it at net.core.rmem_max),
+  // and with SO_REUSEPORT several of them share the port. libsrt then gives each socket handed over with
+  // srt_bind_acquire a multiplexer of its own (it only looks for one to share when it binds by address), and
+  // connections accepted on a listener stay on its multiplexer. The kernel picks a socket by hashing the
+  // caller's address and port, so all packets of one caller reach the same multiplexer.
   int udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (udp < 0) {
     srt_close(listener);
     throw std::runtime_error(std::string("socket(udp): ") + strerror(errno));
   }
-  if (bind(udp, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+  if (reusePort && setsockopt(udp, SOL_SOCKET, SO_REUSEPORT, &yes, sizeof yes) != 0) {
+    std::string err = strerror(errno);
+    close(udp);
+    srt_close(listener);
+    throw std::runtime_error("setsockopt(SO_REUSEPORT): " + err + "; set SRT_LISTENERS=1");
+  }
+  if (bind(udp, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) {
     std::string err = strerror(errno);
     close(udp);
     srt_close(listener);
@@ -246,15 +253,68 @@ void Core::Start(const std::string& host, int port) {
     srt_close(listener);
     throw std::runtime_error("srt_listen: " + err);
   }
+  return listener;
+}
+
+// libsrt's receive threads (one per listener, named "SRT:RcvQ:w<n>") drain the UDP sockets. When one falls behind
+// (busy cores), the kernel drops datagrams and the retransmissions cost more than the time it yielded: it runs at
+// nice -10 when the process may raise priorities (root or CAP_SYS_NICE). Returns how many threads were raised.
+int Core::RaiseReceiveThreads() {
+  int raised = 0;
+  DIR* d = opendir("/proc/self/task");
+  if (!d) return 0;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    char path[320];
+    snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    char comm[32] = {0};
+    ssize_t n = read(fd, comm, sizeof comm - 1);
+    close(fd);
+    if (n <= 0 || strncmp(comm, "SRT:RcvQ", 8) != 0) continue;
+    if (setpriority(PRIO_PROCESS, static_cast<id_t>(atoi(e->d_name)), kReceiveNice) == 0) raised++;
+  }
+  closedir(d);
+  return raised;
+}
+
+void Core::Start(const std::string& host, int port) {
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(port));
+  if (inet_pton(AF_INET, host.c_str(), &sa.sin_addr) != 1)
+    throw std::runtime_error("SRT_HOST '" + host + "' is not an IPv4 address; use 0.0.0.0 or a local address");
+  bool reusePort = listenerCount > 1;
+  if (reusePort) {
+    // SO_REUSEPORT would let a second gateway on the same port join our group and take a share of the
+    // callers; a plain bind first fails when anything holds the port, as a single listener's bind does.
+    int probe = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (probe >= 0 && bind(probe, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+      std::string err = strerror(errno);
+      close(probe);
+      throw std::runtime_error("cannot bind SRT to udp " + host + ":" + std::to_string(port) + " (" + err +
+                               "); another process may use the port: set SRT_PORT");
+    }
+    if (probe >= 0) close(probe);
+  }
+  try {
+    for (int i = 0; i < listenerCount; i++) listeners.push_back(OpenListener(sa, host, port, reusePort));
+  } catch (...) {
+    for (SRTSOCKET l : listeners) srt_close(l);
+    listeners.clear();
+    throw;
+  }
+  receiveThreadsRaised = RaiseReceiveThreads();
   {
     std::lock_guard<std::mutex> l(gCoresMu);
     gCores.push_back(weak_from_this());
   }
   auto self = shared_from_this();
-  acceptThread = std::thread([self] { self->AcceptLoop(); });
+  for (SRTSOCKET l : listeners) acceptThreads.emplace_back([self, l] { self->AcceptLoop(l); });
 }
 
-void Core::AcceptLoop() {
+void Core::AcceptLoop(SRTSOCKET listener) {
   while (!stopping) {
     sockaddr_storage addr{};
     int len = sizeof addr;
@@ -542,8 +602,9 @@ void Core::RecvLoop(std::shared_ptr<Connection> conn) {
 
 void Core::Stop() {
   if (stopping.exchange(true)) return;
-  if (listener != SRT_INVALID_SOCK) srt_close(listener);
-  if (acceptThread.joinable()) acceptThread.join();
+  for (SRTSOCKET l : listeners) srt_close(l);
+  for (auto& t : acceptThreads)
+    if (t.joinable()) t.join();
   std::vector<std::shared_ptr<Connection>> all;
   {
     std::lock_guard<std::mutex> l(connsMu);
@@ -598,6 +659,7 @@ IngestServer::IngestServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<In
   if (opts.Has("segmentSeconds")) core_->segmentSeconds = opts.Get("segmentSeconds").ToNumber().DoubleValue();
   if (opts.Has("stallMs")) core_->stallMs = opts.Get("stallMs").ToNumber().Int32Value();
   if (opts.Has("udpReceiveBuffer")) core_->udpReceiveBuffer = opts.Get("udpReceiveBuffer").ToNumber().Int32Value();
+  if (opts.Has("listeners")) core_->listenerCount = std::max(1, opts.Get("listeners").ToNumber().Int32Value());
   if (opts.Has("lingerMs")) core_->lingerMs = opts.Get("lingerMs").ToNumber().Int32Value();
   core_->tsfn = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "srt-ingest", 0, 1);
 }
@@ -618,6 +680,8 @@ Napi::Value IngestServer::Listen(const Napi::CallbackInfo& info) {
   auto o = Napi::Object::New(env);
   o.Set("udpReceiveBufferRequested", core_->udpReceiveBuffer);
   o.Set("udpReceiveBufferGranted", core_->udpReceiveBufferGranted);
+  o.Set("listeners", static_cast<double>(core_->listeners.size()));
+  o.Set("receiveThreadsRaised", core_->receiveThreadsRaised);
   return o;
 }
 

@@ -1,4 +1,5 @@
-// One SRT listener on one UDP port serving many publishers, routed by streamid.
+// SRT listeners on one UDP port serving many publishers, routed by streamid: one libsrt multiplexer
+// (UDP socket + receive and send threads) per listener, the kernel spreading callers over them (SO_REUSEPORT).
 #pragma once
 #include <napi.h>
 #include <srt/srt.h>
@@ -58,7 +59,9 @@ struct PendingHandshake {
 class Core : public std::enable_shared_from_this<Core> {
  public:
   Napi::ThreadSafeFunction tsfn;
-  SRTSOCKET listener = SRT_INVALID_SOCK;
+  // One per multiplexer: each has its own UDP socket on the same port and its own libsrt receive thread.
+  std::vector<SRTSOCKET> listeners;
+  int listenerCount = 1;
   bool auth = true;
   int peerIdleMs = 5000;
   int latencyMs = 120;
@@ -70,7 +73,7 @@ class Core : public std::enable_shared_from_this<Core> {
   int stallMs = 15000;
   // After the caller hung up, bytes not yet handed to a segmenter wait this long for one.
   int lingerMs = 30000;
-  // Bytes asked for the shared UDP socket's kernel receive buffer, and what the kernel granted.
+  // Bytes asked for each UDP socket's kernel receive buffer, and what the kernel granted.
   int udpReceiveBuffer = 32 * 1024 * 1024;
   int udpReceiveBufferGranted = 0;
 
@@ -84,7 +87,7 @@ class Core : public std::enable_shared_from_this<Core> {
   std::deque<PendingHandshake> handshakes;
 
   std::atomic<bool> stopping{false};
-  std::thread acceptThread;
+  std::vector<std::thread> acceptThreads;
   std::mutex threadsMu;
   std::condition_variable threadsCv;
   int liveThreads = 0;
@@ -98,7 +101,12 @@ class Core : public std::enable_shared_from_this<Core> {
 
   void Start(const std::string& host, int port);
   void Stop();
-  void AcceptLoop();
+  // Binds one listener on its own UDP socket; reusePort when several share the port.
+  SRTSOCKET OpenListener(const sockaddr_in& sa, const std::string& host, int port, bool reusePort);
+  int RaiseReceiveThreads();
+  // libsrt receive threads running at a raised priority (0 when the process may not raise it).
+  int receiveThreadsRaised = 0;
+  void AcceptLoop(SRTSOCKET listener);
   void RecvLoop(std::shared_ptr<Connection> conn);
   void EmitProbe(const std::shared_ptr<Connection>& conn);
   enum class SinkResult { Ok, Stalled, Closing };
