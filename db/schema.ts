@@ -14,6 +14,8 @@ import {
   jsonb,
   boolean,
   bigserial,
+  customType,
+  primaryKey,
 } from "drizzle-orm/pg-core";
 
 export const recordingStatuses = ["live", "processing", "ready", "failed"] as const;
@@ -257,6 +259,66 @@ export const webhookAttempts = pgTable(
   },
   (t) => [index("webhook_attempts_endpoint_at_idx").on(t.endpointId, t.at.desc())],
 );
+
+/** Raw bytes (PostgreSQL bytea): the live assembly's packed sample tables and codec configuration. */
+const bytea = customType<{ data: Buffer; driverData: Buffer }>({ dataType: () => "bytea" });
+
+export const liveAssemblyStatuses = ["assembling", "abandoned", "complete"] as const;
+export type LiveAssemblyStatus = (typeof liveAssemblyStatuses)[number];
+
+/**
+ * A broadcast's MP4 built while it is live (convert's live assembly): one row per source prefix. Its media
+ * goes into a multipart upload of the final MP4 key as the segments arrive; the sample tables of each
+ * uploaded part are in live_assembly_parts. The first segments (held back for part 1, which carries the
+ * moov) and the segments after the last part are not stored: they are read again from the bucket.
+ */
+export const liveAssemblies = pgTable(
+  "live_assemblies",
+  {
+    sourcePrefix: text("source_prefix").primaryKey(),
+    playlistKey: text("playlist_key").notNull(),
+    mp4Key: text("mp4_key").notNull(),
+    uploadId: text("upload_id").notNull(),
+    status: text("status", { enum: liveAssemblyStatuses }).notNull().default("assembling"),
+    /** Why it was abandoned (the recording is then made by the whole-folder path). */
+    reason: text("reason"),
+    /** The codec configuration of the first segment (FFmpeg's fragmented-MP4 moov): later segments must match it. */
+    init: bytea("init"),
+    /** Segments (from the first) whose media opens the MP4 in part 1, and their media bytes. */
+    headSegments: integer("head_segments"),
+    headBytes: bigint("head_bytes", { mode: "number" }),
+    /** Segments covered by the head and the uploaded parts, and a hash of their URIs (the playlist must keep them). */
+    segmentsDone: integer("segments_done").notNull().default(0),
+    uriHash: text("uri_hash"),
+    partsBytes: bigint("parts_bytes", { mode: "number" }).notNull().default(0),
+    /** What the finished MP4 holds, once complete (a redelivered ENDLIST event marks the row ready from it). */
+    facts: jsonb("facts").$type<Record<string, unknown>>(),
+    leaseOwner: text("lease_owner"),
+    leaseExpiresAt: timestamp("lease_expires_at", { withTimezone: true, mode: "date" }),
+    ...timestamps,
+  },
+  (t) => [check("live_assemblies_status_check", sql`${t.status} in ('assembling', 'abandoned', 'complete')`)],
+);
+
+/** One uploaded part of a live assembly: its ETag, which segments it holds, and their sample tables (packed, zlib). */
+export const liveAssemblyParts = pgTable(
+  "live_assembly_parts",
+  {
+    sourcePrefix: text("source_prefix")
+      .notNull()
+      .references(() => liveAssemblies.sourcePrefix, { onDelete: "cascade" }),
+    partNumber: integer("part_number").notNull(),
+    etag: text("etag").notNull(),
+    firstSegment: integer("first_segment").notNull(),
+    segments: integer("segments").notNull(),
+    bytes: bigint("bytes", { mode: "number" }).notNull(),
+    tables: bytea("tables").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.sourcePrefix, t.partNumber] })],
+);
+
+export type LiveAssembly = typeof liveAssemblies.$inferSelect;
+export type LiveAssemblyPart = typeof liveAssemblyParts.$inferSelect;
 
 export type WebhookEndpoint = typeof webhookEndpoints.$inferSelect;
 export type WebhookDelivery = typeof webhookDeliveries.$inferSelect;

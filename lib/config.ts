@@ -107,6 +107,12 @@ const schema = z.object({
   SHUTDOWN_GRACE_SECONDS: seconds.default(30),
   SWEEP_INTERVAL_SECONDS: seconds.default(180),
   WORK_DIR: z.string().min(1).default("/tmp/vod-work"),
+  /** Build a broadcast's MP4 while it is live (convert acting on live playlist updates), so it is ready seconds after the end. */
+  LIVE_ASSEMBLY: bool.default(true),
+  /** Size of the parts the live assembly appends to the MP4's multipart upload (S3 wants at least 5 MB). */
+  LIVE_ASSEMBLY_PART_MB: int(5, 1024).default(16),
+  /** How long a replica holds a live assembly per playlist update; a killed holder's is taken over after this. */
+  LIVE_ASSEMBLY_LEASE_SECONDS: seconds.default(15),
   /** Most frames in a recording's storyboard sprite: bounds the thumbnail's cost on long streams. */
   STORYBOARD_MAX_TILES: int(1, 400).default(100),
   /** Name of this replica in logs and job claims; infra/stack.sh sets it (convert-1, ...), else host and pid are used. */
@@ -236,6 +242,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       sweepIntervalMs: e.SWEEP_INTERVAL_SECONDS * 1000,
       retentionIntervalMs: e.RETENTION_INTERVAL_SECONDS * 1000,
       workDir: e.WORK_DIR,
+      liveAssembly: { enabled: e.LIVE_ASSEMBLY, partBytes: e.LIVE_ASSEMBLY_PART_MB * 1024 * 1024, leaseMs: e.LIVE_ASSEMBLY_LEASE_SECONDS * 1000 },
       storyboardMaxTiles: e.STORYBOARD_MAX_TILES,
       metricsPort: e.METRICS_PORT,
       replicaId: e.REPLICA_ID,

@@ -19,6 +19,7 @@ import { createJobDir, recordChild, removeDeadJobDirs } from "./workdir.js";
 import { clock, gapWarning, gapsInPart, type Gap, type Packet, type Part } from "./gaps.js";
 import { abortOpenUploads, startStreamingUpload } from "./faststart.js";
 import { backoffDelay, sleep } from "../../lib/time.js";
+import { advanceLiveAssembly, finishLiveAssembly, forgetLiveAssembly, hasLiveAssembly } from "./live-assembly.js";
 
 // convert: a finished HLS folder → one faststart MP4 (every track the source has) in the recordings
 // bucket, its subtitle side-cars, and its row, ready. The handler reads as its stages:
@@ -50,6 +51,8 @@ export const convert: Handler<ConvertState> = async (event, ctx, job) => {
   const lap = stopwatch();
   const resolution = await hls(() => resolveSource(s3, bucket, event.key, ctx.signal));
   if (resolution.kind === "ignore") {
+    // A live playlist update: the broadcast's MP4 is assembled as it grows (live-assembly.ts).
+    if (resolution.live) return advanceLiveAssembly(ctx, event.key, resolution.live);
     ctx.log.debug({ reason: resolution.reason }, "nothing to convert");
     return "ignored";
   }
@@ -81,6 +84,15 @@ export const convert: Handler<ConvertState> = async (event, ctx, job) => {
   const lease = holdLease(ctx, recordingId, claimToken, leaseMs, src.sourcePrefix, log);
   let dir: string | undefined;
   try {
+    // A broadcast assembled while live needs only its tail now; anything that does not match falls through to the whole folder.
+    const instant = await finishLiveAssembly(ctx, src, lease.signal);
+    if (instant.kind === "done") {
+      lease.stop();
+      const out = { size: instant.size, facts: instant.facts, warnings: [] };
+      await record(ctx, { src, recordingId, claimToken, mp4: instant.mp4, out, tracks: instant.tracks, subtitles: [], sourceBytes: instant.sourceBytes, convertMs: Math.round(performance.now() - tJob), log });
+      await forgetLiveAssembly(ctx, src.sourcePrefix);
+      return "done";
+    }
     await removeDeadJobDirs(config.functions.workDir, log);
     dir = await createJobDir(config.functions.workDir);
     const segmentBytes = await waitForSegments(s3, bucket, src, ctx, lease.signal, log);
@@ -129,6 +141,8 @@ async function awaitMaster(ctx: HandlerContext, src: Source): Promise<void> {
   const age = Date.now() - src.playlistModified.getTime();
   if (age >= MASTER_GRACE_MS || ctx.attempt > MASTER_GRACE_ATTEMPTS) return;
   if ((await getRecordingBySourcePrefix(ctx.db, src.sourcePrefix))?.sessionId) return;
+  // A playlist that was assembled while live was the folder's only playlist then: no master is coming.
+  if (await hasLiveAssembly(ctx, src.sourcePrefix)) return;
   if (!(await masterMayFollow(ctx.s3, ctx.config.s3.hlsBucket, src, ctx.signal))) return;
   throw new TransientError(`${src.playlistKey} has no master playlist naming it yet; converting it on its own unless one lands within ${MASTER_GRACE_MS / 1000} s`, {
     retryAfterMs: Math.min(2000, MASTER_GRACE_MS - age + 100),
@@ -265,6 +279,7 @@ export const giveUpConvert: GiveUp<ConvertState> = async (event, reason, ctx, jo
   }
   // A failing job's own upload is aborted where it fails; one left open by a killed replica before it is aborted here.
   if (state?.name !== undefined) await abortOpenUploads(ctx.s3, ctx.config.s3.recordingsBucket, recordingKeys(sourcePrefix, state.name).mp4).catch(() => {});
+  await forgetLiveAssembly(ctx, sourcePrefix, { abort: true }).catch(() => {});
   const written = await markFailed(ctx.db, {
     sourcePrefix,
     playlistKey: state?.playlistKey ?? event.key,

@@ -2,6 +2,7 @@ import type { FunctionSpec } from "../runtime/replica.js";
 import { isPlaylistCreated } from "../events/decode.js";
 import { sweepPeriodically } from "../sweep/periodic.js";
 import { retainPeriodically } from "../retention/periodic.js";
+import { registerLiveAssemblyMetrics } from "./live-assembly.js";
 import { convert, giveUpConvert, prepareConvert, type ConvertState } from "./convert.js";
 
 /** The convert function as the runtime runs it: its events, handler, giveUp, start-up clean-up and the sweep it owns. */
@@ -17,5 +18,7 @@ export const convertFunction: FunctionSpec<ConvertState> = {
   background: (deps) => [
     () => sweepPeriodically({ ...deps, intervalMs: deps.config.functions.sweepIntervalMs }),
     () => retainPeriodically({ ...deps, intervalMs: deps.config.functions.retentionIntervalMs }),
+    // Not a loop: registers the live assembly's metrics (assemblies in progress, fallbacks by reason) on /metrics.
+    async () => registerLiveAssemblyMetrics(deps.registry, deps.db),
   ],
 };

@@ -50,7 +50,8 @@ export interface Source {
 }
 
 export type Resolution =
-  | { kind: "ignore"; reason: string }
+  /** `live`: a playlist still growing (no #EXT-X-ENDLIST yet), parsed, for convert's live assembly. */
+  | { kind: "ignore"; reason: string; live?: MasterPlaylist | MediaPlaylist }
   /**
    * A master whose playlists (the video variant, its audio renditions, its subtitles) are not all
    * uploaded or finished yet: `missing` names them, `since` is when the last of the others landed.
@@ -87,8 +88,8 @@ export async function resolveSource(s3: S3Client, bucket: string, eventKey: stri
   const parsedEvent = looksMaster(event.text) || looksFinished(event.text) ? parsePlaylist(event.text, eventKey) : undefined;
   // A live playlist (no ENDLIST yet) must still be a playlist: a .m3u8 that is not one fails at once.
   if (!parsedEvent) {
-    parsePlaylist(event.text, eventKey);
-    return { kind: "ignore", reason: "the playlist is not finished (no #EXT-X-ENDLIST)" };
+    const live = parsePlaylist(event.text, eventKey);
+    return { kind: "ignore", reason: "the playlist is not finished (no #EXT-X-ENDLIST)", live };
   }
 
   let masterKey: string;
