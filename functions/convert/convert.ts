@@ -8,7 +8,7 @@ import { execa } from "execa";
 import { HLS_PROTOCOLS, hlsInputOptions, resolveFfmpeg } from "../../lib/ffmpeg.js";
 import { HlsError, checkSegments, masterMayFollow, mergeWebVtt, resolveSource, sourceObjects, writeLocalPlaylist, type Resolution, type ResolvedSegment, type Source } from "../../lib/hls/index.js";
 import { folderOf, keysOfRecording, recordingKeys, recordingName, subtitleKey } from "../../lib/layout.js";
-import { deleteKeys, putText } from "../../lib/s3.js";
+import { deleteKeys, payloadNeedsSigning, putText } from "../../lib/s3.js";
 import { publishRecordingEvent } from "../../lib/events.js";
 import { claimRecording, deleteVariantRecordings, getRecordingBySourcePrefix, markFailed, markProgress, markReady, recordingExists, recordingsCoveringPlaylist, releaseClaim } from "../../db/recordings.js";
 import type { RecordingWarning, SubtitleTrack } from "../../db/schema.js";
@@ -472,7 +472,7 @@ async function remuxAndUpload(j: RemuxJob): Promise<{ size: number; facts: Outpu
   const recBucket = j.config.s3.recordingsBucket;
   const reencodes = tracks.filter((t) => t.normalize || !["h264", "hevc", "aac"].includes(t.codec)).map((t) => `${t.kind} ${t.codec}`);
   if (reencodes.length) j.log.info({ reencodes }, "re-encoding what MP4 cannot hold as it is, or what changes format midway");
-  const streamed = j.streaming ? startStreamingUpload(j.s3, recBucket, j.fileKey, output, j.signal, () => {}) : undefined;
+  const streamed = j.streaming ? startStreamingUpload(j.s3, recBucket, j.fileKey, output, j.signal, () => {}, { signPayload: payloadNeedsSigning(j.config.s3.endpoint) }) : undefined;
   const share = streamed ? 0.97 : REMUX_SHARE;
   let facts: OutputFacts | undefined;
   let warnings: RecordingWarning[] | undefined;

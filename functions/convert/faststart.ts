@@ -125,7 +125,7 @@ export function startStreamingUpload(
   file: string,
   signal: AbortSignal,
   onProgress: (uploaded: number) => void,
-  sizes: { headBytes?: number; partBytes?: number; tailMargin?: number } = {},
+  sizes: { headBytes?: number; partBytes?: number; tailMargin?: number; signPayload?: boolean } = {},
 ): StreamingUpload {
   // S3 wants every part but the last to be at least 5 MiB; tests use smaller sizes than these defaults.
   const HEAD_BYTES = sizes.headBytes ?? DEFAULT_HEAD_BYTES;
@@ -145,9 +145,9 @@ export function startStreamingUpload(
   const sendPart = async (partNumber: number, body: Buffer) => {
     uploadId ??= await createUpload();
     const command = new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length, ChecksumCRC32: crc32Of(body) });
-    // A part carrying its CRC32 is not hashed again for the signature (UNSIGNED-PAYLOAD): the store checks
-    // the CRC32 (a mismatch is refused with BadDigest), and the signed headers include it.
-    if (CRC32) {
+    // A part carrying its CRC32 is not hashed again for the signature (UNSIGNED-PAYLOAD) where lib/s3.ts's
+    // payloadNeedsSigning allows it: the store checks the CRC32 (a mismatch is refused with BadDigest).
+    if (CRC32 && !sizes.signPayload) {
       command.middlewareStack.add((next) => async (args) => {
         (args.request as { headers: Record<string, string> }).headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD";
         return next(args);
