@@ -8,7 +8,7 @@ import { HlsError, looksFinished, parsePlaylist, readPlaylist, resolveSegments, 
 import { folderOf, listPrefix, liveHeadKey, recordingKeys, recordingName } from "../../lib/layout.js";
 import { deleteKeys, listObjects } from "../../lib/s3.js";
 import { sleep } from "../../lib/time.js";
-import { abandonAssembly, addAssemblyPart, assemblyParts, nextPartNumber, completeAssembly, countActiveAssemblies, createAssembly, deleteAssembly, getAssembly, releaseAssemblyLease, setAssemblyHead, takeAssemblyLease } from "../../db/live-assemblies.js";
+import { abandonAssembly, addAssemblyPart, assemblyParts, nextPartNumber, completeAssembly, countActiveAssemblies, createAssembly, deleteAssembly, getAssembly, lastPartSize, releaseAssemblyLease, setAssemblyHead, takeAssemblyLease } from "../../db/live-assemblies.js";
 import { getRecordingBySourcePrefix } from "../../db/recordings.js";
 import type { LiveAssembly } from "../../db/schema.js";
 import { TransientError, type HandlerContext, type HandlerResult } from "../runtime/handler.js";
@@ -49,6 +49,8 @@ const HEAD_BYTES = 5 * 1024 * 1024;
  */
 const BATCH_SEGMENTS = 8;
 const PARALLEL_BATCHES = 3;
+/** A part waits for at most this many segments (a broadcast whose first minutes are nearly empty misjudges a part's size). */
+const MAX_PART_SEGMENTS = 64;
 /** Per replica, segments remuxed but not yet in an uploaded part are kept in memory up to this many bytes. */
 const CACHE_LIMIT_BYTES = 256 * 1024 * 1024;
 
@@ -370,13 +372,23 @@ async function step(ctx: HandlerContext, row: LiveAssembly, segments: ResolvedSe
   let signature = row.init ? codecSignature(row.init) : undefined;
   let hvc1 = row.init ? readInitFormat(row.init) === "hvc1" : false;
   let init = row.init;
-  // One FFmpeg run per segment cost more CPU than ingesting the broadcast: while live, segments are remuxed
-  // only in whole batches of LIVE_ASSEMBLY_BATCH_SEGMENTS; the finish takes the fewer left over.
+  // One FFmpeg run per segment cost more CPU than ingesting the broadcast. While live, segments are remuxed only
+  // in whole batches of LIVE_ASSEMBLY_BATCH_SEGMENTS, and once the head is up only when a part's worth has landed
+  // (estimated from the latest part, or the head), so they go straight into a part: nothing waits in one
+  // replica's memory for another replica to remux again. The finish takes what is left (less than a part).
   const batch = ctx.config.functions.liveAssembly.batchSegments;
-  let frontier = segmentsDone;
-  for (let p = c.segments.get(frontier); p; p = c.segments.get(frontier)) frontier += p.count;
-  const readable = frontier + Math.floor((segments.length - frontier) / batch) * batch;
-  if (readable === frontier) return { head: false, parts: 0, segmentsDone };
+  let readable: number;
+  if (row.headSegments === null) {
+    let frontier = segmentsDone;
+    for (let p = c.segments.get(frontier); p; p = c.segments.get(frontier)) frontier += p.count;
+    readable = frontier + Math.floor((segments.length - frontier) / batch) * batch;
+    if (readable === frontier) return { head: false, parts: 0, segmentsDone };
+  } else {
+    const last = (await lastPartSize(ctx.db, row.sourcePrefix)) ?? { bytes: row.headBytes!, segments: row.headSegments };
+    const perPart = Math.ceil(ctx.config.functions.liveAssembly.partBytes / Math.max(1, last.bytes / last.segments));
+    if (segments.length - segmentsDone < Math.max(batch, Math.min(perPart, MAX_PART_SEGMENTS))) return { head: false, parts: 0, segmentsDone };
+    readable = segments.length;
+  }
 
   /** Pieces from segment `from` on until they hold `min` media bytes (whole pieces), or undefined while too few have landed. */
   const collect = async (from: number, min: number) => {
