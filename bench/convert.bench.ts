@@ -1,6 +1,8 @@
-// Convert latency for one hour of 720p at ~3 Mbps (4 s MPEG-TS segments): time from the final playlist
-// PUT to the recording being ready, against a plain copy of the same bytes through the same store in the
-// same run (GET every segment, streamed into one multipart PUT), alternating three times. Target (issue 17): ratio ≤ 1.0×.
+// Convert latency for one hour of 720p at ~3 Mbps (4 s MPEG-TS segments), dropped as a folder alone under
+// its parent (no wait for a master): time from the final playlist PUT to the recording being ready, against
+// a plain copy of the same bytes through the same store in the same run (GET every segment, streamed into
+// one multipart PUT), alternating three times. Target (issue 17): ratio ≤ 1.0×. Each run also prints the load,
+// the CPU seconds of both sides and the convert job's stages (from the replica's "recording ready" line).
 // Run alone: node --import tsx bench/convert.bench.ts   (or `make bench` with every benchmark)
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -27,6 +29,15 @@ async function consumerIdle(e: TestEnv) {
     return i.num_pending === 0 && i.num_ack_pending === 0;
   }, 300_000, 250);
 }
+
+/** CPU seconds a process used so far, on its own and in its waited-for children (FFmpeg, ffprobe): utime + stime, cutime + cstime at 100 ticks a second. */
+async function cpuSeconds(pid: number): Promise<{ own: number; children: number }> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
+  return { own: (f[11]! + f[12]!) / 100, children: (f[13]! + f[14]!) / 100 };
+}
+
+const loadAverage = async () => (await readFile("/proc/loadavg", "utf8")).split(" ")[0];
 
 /** The plain copy: every segment read once and streamed into one object, as a lower bound for convert. */
 async function plainCopy(prefix: string, segments: string[], target: string): Promise<number> {
@@ -59,7 +70,11 @@ try {
     const pairs: { copy: number; convert: number }[] = [];
     let row;
     for (let run = 1; run <= RUNS; run++) {
+      const load = await loadAverage();
+      const copyCpu0 = process.cpuUsage();
       const copy = await plainCopy("bench/hour", segments, `bench/copy-${run}.bin`);
+      const copyCpu = (({ user, system }) => (user + system) / 1e6)(process.cpuUsage(copyCpu0));
+      const convertCpu0 = await cpuSeconds(workers[0]!.proc.pid!);
       // A changed playlist (a comment line) is a new version: convert runs again on the same folder.
       const body = run === 1 ? playlistText : `${playlistText}# run ${run}\n`;
       const t0 = performance.now();
@@ -72,7 +87,16 @@ try {
       const convert = (performance.now() - t0) / 1000;
       if (row.status !== "ready") throw new Error(`conversion failed: ${row.error}`);
       pairs.push({ copy, convert });
-      console.log(`  run ${run}: plain copy ${copy.toFixed(1)} s, playlist PUT → ready ${convert.toFixed(1)} s, ratio ${(convert / copy).toFixed(2)}×`);
+      const cpu = await cpuSeconds(workers[0]!.proc.pid!);
+      const [own, children] = [cpu.own - convertCpu0.own, cpu.children - convertCpu0.children];
+      console.log(`  run ${run}: plain copy ${copy.toFixed(1)} s, playlist PUT → ready ${convert.toFixed(1)} s, ratio ${(convert / copy).toFixed(2)}× (load ${load}; CPU: copy ${copyCpu.toFixed(1)} s in Node, convert ${(own + children).toFixed(1)} s = replica ${own.toFixed(1)} + FFmpeg/ffprobe ${children.toFixed(1)})`);
+      // Where the time went, from the replica's "recording ready" line (ms per stage of the job that made it).
+      const readyLines = () => workers.flatMap((w) => w.output).filter((l) => l.includes('"stage":"ready"'));
+      const ready = await waitFor("the replica's ready line", () => readyLines()[run - 1], 10_000, 50).catch(() => undefined);
+      if (ready) {
+        const { stages } = JSON.parse(ready) as { stages?: Record<string, number> };
+        console.log(`    stages (s): ${Object.entries(stages ?? {}).map(([k, v]) => `${k} ${(v / 1000).toFixed(2)}`).join(", ")}`);
+      }
     }
     const median = [...pairs].sort((a, b) => a.convert / a.copy - b.convert / b.copy)[Math.floor(pairs.length / 2)]!;
     const ratio = median.convert / median.copy;

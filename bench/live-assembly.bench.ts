@@ -11,7 +11,8 @@
 //
 // Env: LIVE_BENCH_HOURS (default "1,4"; fractions allowed, e.g. 0.1), LIVE_BENCH_RUNS (3), LIVE_BENCH_WHOLE_RUNS (1),
 // LIVE_BENCH_SPEED (segments written at this many times real time, default 40), LIVE_BENCH_REPLICAS (2),
-// LIVE_BENCH_STEADY_MINUTES (5) and LIVE_BENCH_STEADY_SPEED (4): the short broadcast the live cost is measured on.
+// LIVE_BENCH_STEADY_MINUTES (5) and LIVE_BENCH_STEADY_SPEED (4): the short broadcast the live cost is measured on;
+// LIVE_BENCH_BATCH (8): LIVE_ASSEMBLY_BATCH_SEGMENTS of the replicas.
 // Run alone: node --import tsx bench/live-assembly.bench.ts
 import { createReadStream, createWriteStream, existsSync } from "node:fs";
 import { pipeline } from "node:stream/promises";
@@ -39,6 +40,7 @@ const REPLICAS = num("LIVE_BENCH_REPLICAS", 2);
 const STEADY_MINUTES = num("LIVE_BENCH_STEADY_MINUTES", 5);
 const STEADY_SPEED = num("LIVE_BENCH_STEADY_SPEED", 4);
 const PART_MB = 16;
+const BATCH = num("LIVE_BENCH_BATCH", 8);
 const TARGET_SECONDS = 5;
 
 /**
@@ -152,14 +154,15 @@ async function broadcast(env: TestEnv, workers: Worker[], prefix: string, segmen
     if (ahead > 0) await new Promise((r) => setTimeout(r, ahead));
   }
   const writeSeconds = (performance.now() - t0) / 1000;
-  // Caught up as a real-time broadcast would be: every full part is up (fewer than one part's segments left).
+  // Caught up as a real-time broadcast would be: every full part is up (fewer than one part's segments left,
+  // plus fewer than a batch not yet remuxed).
   const sample = await Promise.all(segments.slice(0, 20).map((s) => stat(s.file).then((x) => x.size)));
   // Segments per part, counted generously (the MP4's media is a little smaller than the MPEG-TS it came from).
   const perPart = Math.ceil((PART_MB * 1024 * 1024) / (0.9 * (sample.reduce((n, x) => n + x, 0) / sample.length))) + 1;
   const row = await waitFor(`the assembly of ${prefix} to catch up`, async () => {
     const [a] = await env.db.select().from(liveAssemblies).where(eq(liveAssemblies.sourcePrefix, prefix));
     if (a?.status === "abandoned") throw new Error(`the assembly was given up: ${a.reason}`);
-    return a && a.segmentsDone >= segments.length - perPart && a.leaseOwner === null ? a : undefined;
+    return a && a.segmentsDone >= segments.length - perPart - (BATCH - 1) && a.leaseOwner === null ? a : undefined;
   }, 3_600_000, 250);
   const stateBytes = await assemblyStateBytes(env.db, prefix);
   const cpu = (await replicasCpu(workers)) - cpu0;
@@ -185,18 +188,18 @@ async function wholeFolder(env: TestEnv, prefix: string, segments: Segment[], ru
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-const env = await createTestEnv("bench-live", { LIVE_ASSEMBLY_PART_MB: String(PART_MB) });
+const env = await createTestEnv("bench-live", { LIVE_ASSEMBLY_PART_MB: String(PART_MB), LIVE_ASSEMBLY_BATCH_SEGMENTS: String(BATCH) });
 let workers: Worker[] = [];
 try {
   workers = await startWorkers(env, "functions/convert/main.ts", REPLICAS);
   const table: string[] = [];
   // The cost while live, as a real broadcast pays it: segments at a pace the assembly keeps up with (one segment
-  // per update, one FFmpeg run each). Faster than that, updates pile up and are taken in batches, which costs less.
+  // per update; one FFmpeg run per LIVE_ASSEMBLY_BATCH_SEGMENTS of them).
   const steadyHours = STEADY_MINUTES / 60;
   const steady = STEADY_MINUTES <= 0 ? undefined : await broadcast(env, workers, "bench/live-steady", (await broadcastSegments(steadyHours)), steadyHours, STEADY_SPEED);
   await deletePrefix(env.s3, env.config.s3.hlsBucket, "bench/live-steady/");
   await deletePrefix(env.s3, env.config.s3.recordingsBucket, "bench/live-steady/");
-  if (steady) console.log(`  steady state (${STEADY_MINUTES} min at ${STEADY_SPEED}× real time, one segment per update): replicas' CPU ${steady.cpuPerHour.toFixed(1)} s per broadcast hour (${(steady.cpuPerHour / 36).toFixed(2)} % of a core); ENDLIST PUT → ready ${steady.ready.toFixed(2)} s; load ${steady.load.toFixed(1)}`);
+  if (steady) console.log(`  steady state (${STEADY_MINUTES} min at ${STEADY_SPEED}× real time, one segment per update, remuxed in batches of ${BATCH}): replicas' CPU ${steady.cpuPerHour.toFixed(1)} s per broadcast hour (${(steady.cpuPerHour / 36).toFixed(2)} % of a core); ENDLIST PUT → ready ${steady.ready.toFixed(2)} s; load ${steady.load.toFixed(1)}`);
   for (const hours of HOURS) {
     const segments = await broadcastSegments(hours);
     const runs: LiveRun[] = [];
@@ -220,7 +223,7 @@ try {
     table.push(`| ${hours} h (${segments.length} segments) | ${ready.toFixed(2)} s (runs ${runs.map((r) => r.ready.toFixed(2)).join(", ")}) | ${Number.isNaN(w) ? "not run" : `${w.toFixed(1)} s`} | ${Number.isNaN(w) ? "" : `${(w / ready).toFixed(1)}×`} | ${median(runs.map((r) => r.cpuPerHour)).toFixed(1)} s | ${(median(runs.map((r) => r.stateBytes)) / hours / 1024).toFixed(0)} KB | ${ready < TARGET_SECONDS ? "met" : "NOT met"} |`);
   }
   console.log(`\nlive assembly (instant MP4), ${REPLICAS} convert replicas, segments written at ${SPEED}× real time, ${PART_MB} MB parts; load average now ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
-  if (steady) console.log(`live cost: replicas' CPU ${steady.cpuPerHour.toFixed(1)} s per broadcast hour in steady state (one segment per update)`);
+  if (steady) console.log(`live cost: replicas' CPU ${steady.cpuPerHour.toFixed(1)} s per broadcast hour in steady state (one segment per update, remuxed in batches of ${BATCH})`);
   console.log("| broadcast | ENDLIST PUT → ready (median) | whole-folder conversion, same folder | whole / live | replicas' CPU per broadcast hour (segments in batches, as written faster than real time) | state per broadcast hour | target < 5 s |");
   console.log("| --- | --- | --- | --- | --- | --- | --- |");
   for (const line of table) console.log(line);

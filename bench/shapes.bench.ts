@@ -91,7 +91,7 @@ try {
   } finally {
     await stopWorkers(workers);
   }
-  console.log(`\nshapes: ${SECONDS} s of ${SIZE} each; ratio = claim→ready / plain copy of the same bytes. PUT→ready of a folder without a master includes the ${5} s wait for one (MASTER_GRACE_MS).`);
+  console.log(`\nshapes: ${SECONDS} s of ${SIZE} each; ratio = claim→ready / plain copy of the same bytes. PUT→ready of a folder without a master beside other folders includes the ${5} s wait for one (MASTER_GRACE_MS).`);
 } finally {
   await env.close();
 }

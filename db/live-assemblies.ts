@@ -1,4 +1,4 @@
-import { and, asc, eq, sql } from "drizzle-orm";
+import { and, asc, desc, eq, sql } from "drizzle-orm";
 import type { Db } from "./client.js";
 import { liveAssemblies, liveAssemblyParts, type LiveAssembly, type LiveAssemblyPart } from "./schema.js";
 
@@ -77,6 +77,12 @@ export async function addAssemblyPart(db: Db, owner: string, part: LiveAssemblyP
 export async function nextPartNumber(db: Db, sourcePrefix: string): Promise<number> {
   const [row] = await db.select({ n: sql<number>`coalesce(max(${liveAssemblyParts.partNumber}), 1) + 1` }).from(liveAssemblyParts).where(eq(liveAssemblyParts.sourcePrefix, sourcePrefix));
   return Number(row?.n ?? 2);
+}
+
+/** Media bytes and segments of the assembly's latest part (what a part of this broadcast takes now), if any. */
+export async function lastPartSize(db: Db, sourcePrefix: string): Promise<{ bytes: number; segments: number } | undefined> {
+  const [row] = await db.select({ bytes: liveAssemblyParts.bytes, segments: liveAssemblyParts.segments }).from(liveAssemblyParts).where(eq(liveAssemblyParts.sourcePrefix, sourcePrefix)).orderBy(desc(liveAssemblyParts.partNumber)).limit(1);
+  return row ? { bytes: Number(row.bytes), segments: row.segments } : undefined;
 }
 
 export async function assemblyParts(db: Db, sourcePrefix: string): Promise<LiveAssemblyPart[]> {

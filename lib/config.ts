@@ -113,6 +113,8 @@ const schema = z.object({
   LIVE_ASSEMBLY_PART_MB: int(5, 1024).default(16),
   /** How long a replica holds a live assembly per playlist update; a killed holder's is taken over after this. */
   LIVE_ASSEMBLY_LEASE_SECONDS: seconds.default(15),
+  /** While live, new segments are remuxed once this many wait (one FFmpeg run for them all); the finish takes the rest. */
+  LIVE_ASSEMBLY_BATCH_SEGMENTS: int(1, 64).default(8),
   /** Most frames in a recording's storyboard sprite: bounds the thumbnail's cost on long streams. */
   STORYBOARD_MAX_TILES: int(1, 400).default(100),
   /** Name of this replica in logs and job claims; infra/stack.sh sets it (convert-1, ...), else host and pid are used. */
@@ -242,7 +244,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       sweepIntervalMs: e.SWEEP_INTERVAL_SECONDS * 1000,
       retentionIntervalMs: e.RETENTION_INTERVAL_SECONDS * 1000,
       workDir: e.WORK_DIR,
-      liveAssembly: { enabled: e.LIVE_ASSEMBLY, partBytes: e.LIVE_ASSEMBLY_PART_MB * 1024 * 1024, leaseMs: e.LIVE_ASSEMBLY_LEASE_SECONDS * 1000 },
+      liveAssembly: { enabled: e.LIVE_ASSEMBLY, partBytes: e.LIVE_ASSEMBLY_PART_MB * 1024 * 1024, leaseMs: e.LIVE_ASSEMBLY_LEASE_SECONDS * 1000, batchSegments: e.LIVE_ASSEMBLY_BATCH_SEGMENTS },
       storyboardMaxTiles: e.STORYBOARD_MAX_TILES,
       metricsPort: e.METRICS_PORT,
       replicaId: e.REPLICA_ID,

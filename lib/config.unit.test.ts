@@ -25,6 +25,8 @@ test("the defaults describe the local stack", () => {
   // One SRT listener (UDP socket and libsrt receive thread) per CPU.
   assert.equal(c.gateway.srtListeners, availableParallelism());
   assert.equal(loadConfig({ SRT_LISTENERS: "1" }).gateway.srtListeners, 1);
+  assert.equal(c.functions.liveAssembly.batchSegments, 8);
+  assert.equal(loadConfig({ LIVE_ASSEMBLY_BATCH_SEGMENTS: "2" }).functions.liveAssembly.batchSegments, 2);
 });
 
 test("MINIO_ENDPOINT takes the original host:port form as well as a URL", () => {
@@ -43,6 +45,7 @@ test("each malformed variable gives one line naming it and what is expected", ()
   fails({ FUNCTION_CONCURRENCY: "many" }, /^config: FUNCTION_CONCURRENCY: expected an integer from 1 to 64/);
   fails({ FUNCTION_CONCURRENCY: "0" }, /^config: FUNCTION_CONCURRENCY: expected an integer from 1 to 64/);
   fails({ SRT_PORT: "70000" }, /^config: SRT_PORT: expected an integer from 1 to 65535/);
+  fails({ LIVE_ASSEMBLY_BATCH_SEGMENTS: "0" }, /^config: LIVE_ASSEMBLY_BATCH_SEGMENTS: expected an integer from 1 to 64/);
   fails({ SRT_LISTENERS: "0" }, /^config: SRT_LISTENERS: expected an integer from 1 to 64/);
   fails({ OBJECT_STORE: "s3" }, /^config: OBJECT_STORE: expected auto, minio or versitygw/);
   fails({ INGEST_AUTH: "maybe" }, /^config: INGEST_AUTH: expected on or off/);

@@ -63,6 +63,14 @@ export function recordingKeys(sourcePrefix: string, name: string): RecordingKeys
   };
 }
 
+/**
+ * The live assembly's held-back first media bytes (and their sample tables), kept beside the MP4 until its
+ * finish writes them into part 1; deleted with the assembly.
+ */
+export function liveHeadKey(mp4Key: string): string {
+  return `${mp4Key}.live-head`;
+}
+
 /** A subtitle side-car beside the MP4: `<name>.<index>.<language>.vtt`. */
 export function subtitleKey(sourcePrefix: string, name: string, index: number, language: string | undefined): string {
   const lang = (language ?? "und").replace(/[^A-Za-z0-9-]/g, "_") || "und";

@@ -167,6 +167,17 @@ function encodeKey(key: string): string {
 }
 
 /**
+ * Whether an upload's body must be hashed into its SigV4 signature: only over plain http to another machine.
+ * Over https TLS protects the body, and to a loopback store it never leaves the machine; there a CRC32 the store
+ * checks (x-amz-checksum-crc32, itself signed) catches damage for a fraction of SHA-256's cost. Against someone
+ * rewriting traffic on the network, a CRC32 proves nothing: that is what the signed hash is kept for.
+ */
+export function payloadNeedsSigning(endpoint: string): boolean {
+  const url = new URL(endpoint);
+  return url.protocol !== "https:" && !/^(127\.|localhost$|\[?::1\]?$)/.test(url.hostname);
+}
+
+/**
  * PUTs for the gateway's hot path (two per segment per stream): the same SigV4 signer the SDK uses, but without
  * its per-request middleware stack (sorting, endpoint rules, retry tokens, flexible checksums), which cost the
  * gateway's JavaScript thread more than the bytes did. Retries are the caller's (lib/retry.ts). The payload is
@@ -178,7 +189,7 @@ export function createObjectPutter(s3: Pick<S3Settings, "endpoint" | "region" | 
   const https = url.protocol === "https:";
   const agent = https ? new HttpsAgent({ keepAlive: true, maxSockets: 64 }) : new HttpAgent({ keepAlive: true, maxSockets: 64 });
   const send = https ? httpsRequest : httpRequest;
-  const signPayload = !https && !/^(127\.|localhost$|\[?::1\]?$)/.test(url.hostname);
+  const signPayload = payloadNeedsSigning(s3.endpoint);
   const signer = new SignatureV4({
     service: "s3",
     region: s3.region,

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import HLS from "hls-parser";
+import { execa } from "execa";
 import { eq, like } from "drizzle-orm";
 import { consumerIdle, createTestEnv, waitFor, type TestEnv } from "../../test/harness.js";
 import { makeHls, probe } from "../../test/media.js";
@@ -61,6 +62,12 @@ async function mp4Keys(folder: string): Promise<string[]> {
   return keys;
 }
 
+/** Every packet of every stream (timestamps, size, flags), as ffprobe lists them: equal lists mean equal content. */
+async function packets(input: string): Promise<string> {
+  const { stdout } = await execa("ffprobe", ["-v", "error", "-show_entries", "packet=stream_index,pts,dts,duration,size,flags", "-of", "csv=p=0", input]);
+  return stdout;
+}
+
 async function rowsUnder(folder: string) {
   return env.db.select().from(recordings).where(like(recordings.sourcePrefix, `${folder}%`));
 }
@@ -95,6 +102,29 @@ test("an MPEG-TS folder becomes one ready MP4 named after its folder, with size,
   assert.equal(r.title, "ts-folder");
   assert.deepEqual([r.width, r.height, r.videoCodec, r.audioCodec], [320, 180, "h264", "aac"]);
   assert.equal(r.attempts, 1);
+});
+
+test("an MPEG-TS folder's MP4 holds exactly the packets FFmpeg reads from the folder itself", async () => {
+  await upload(join(media, "ts"), "drops/same-packets");
+  const r = await assertConverted("drops/same-packets", playlistSeconds(await readFile(join(media, "ts/index.m3u8"), "utf8")));
+  // The same folder read from local disk by FFmpeg's HLS reader, remuxed by a plain stream copy.
+  const reference = join(media, "reference.mp4");
+  await execa("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-i", join(media, "ts/index.m3u8"), "-map", "0:v:0", "-map", "0:a:0", "-c", "copy", reference]);
+  const url = await presignGet(env.config.s3, env.config.s3.recordingsBucket, r.filePath!);
+  const made = await packets(url);
+  assert.ok(made.split("\n").length > 200, "the MP4 has packets");
+  assert.equal(made, await packets(reference));
+});
+
+test("a folder uploaded alone (nothing beside it a master could name) is converted at once, without the wait for a master", async () => {
+  await upload(join(media, "ts"), "alone/talk");
+  await assertConverted("alone/talk", playlistSeconds(await readFile(join(media, "ts/index.m3u8"), "utf8")));
+  const waited = workers.flatMap((w) => w.output).filter((l) => l.includes("alone/talk/index.m3u8 has no master playlist naming it yet"));
+  assert.deepEqual(waited, []);
+  // A folder with a sibling (another drop, or a master's other variant) still waits for a master.
+  await upload(join(media, "ts"), "drops/with-siblings");
+  await assertConverted("drops/with-siblings", playlistSeconds(await readFile(join(media, "ts/index.m3u8"), "utf8")));
+  assert.ok(workers.flatMap((w) => w.output).some((l) => l.includes("drops/with-siblings/index.m3u8 has no master playlist naming it yet")), "the folder beside others waited for a master");
 });
 
 test("an fMP4 folder (#EXT-X-MAP init section) becomes one ready MP4", async () => {

@@ -3,9 +3,10 @@ import assert from "node:assert/strict";
 import { mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { GetObjectCommand } from "@aws-sdk/client-s3";
+import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand } from "@aws-sdk/client-s3";
 import { execa } from "execa";
 import { createTestEnv, type TestEnv } from "../../test/harness.js";
+import { PermanentError } from "../runtime/handler.js";
 import { readTopLevelAtoms, shiftChunkOffsets, startStreamingUpload } from "./faststart.js";
 
 let env: TestEnv;
@@ -59,7 +60,7 @@ test("moving moov in front of the media, offsets shifted, keeps every packet and
   assert.equal(await packets(join(dir, "moved.mp4")), await packets(join(dir, "plain.mp4")));
 });
 
-async function growAndUpload(key: string, sizes: { headBytes: number; partBytes: number; tailMargin: number }): Promise<Buffer> {
+async function growAndUpload(key: string, sizes: { headBytes: number; partBytes: number; tailMargin: number }, check?: () => Promise<void>): Promise<Buffer> {
   const file = join(dir, `${key}.mp4`);
   const upload = startStreamingUpload(env.s3, env.config.s3.recordingsBucket, key, file, new AbortController().signal, () => {}, sizes);
   // FFmpeg's way of writing: sequential chunks, moov last.
@@ -69,14 +70,17 @@ async function growAndUpload(key: string, sizes: { headBytes: number; partBytes:
     await new Promise((r) => setTimeout(r, 40));
   }
   await fh.close();
-  const size = await upload.finish();
+  const size = await upload.finish(check);
   assert.equal(size, plain.length);
   const res = await env.s3.send(new GetObjectCommand({ Bucket: env.config.s3.recordingsBucket, Key: key }));
   return Buffer.from(await res.Body!.transformToByteArray());
 }
 
-test("a file uploaded in parts while it is written ends up as one faststart object, byte for byte", async () => {
+test("a file uploaded in parts while it is written ends up as one faststart object, byte for byte, each part checked by its CRC32", async () => {
   assert.ok((await growAndUpload("grown.mp4", { headBytes: 5 << 20, partBytes: 5 << 20, tailMargin: 1 << 20 })).equals(await movedMoov()));
+  // The parts went up unsigned with their CRC32, which the store verified and combined (CRC32 of the part CRCs, "-<parts>").
+  const head = await env.s3.send(new HeadObjectCommand({ Bucket: env.config.s3.recordingsBucket, Key: "grown.mp4", ChecksumMode: "ENABLED" }));
+  assert.match(head.ChecksumCRC32 ?? "", /^[A-Za-z0-9+/]{6}==-\d+$/);
 });
 
 test("parts that were uploaded before moov turned out to be in them are redone", async () => {
@@ -85,4 +89,22 @@ test("parts that were uploaded before moov turned out to be in them are redone",
   assert.ok(plain.length >= 15 << 20, `the sample is ${plain.length} bytes`);
   const sizes = { headBytes: plain.length - (10 << 20), partBytes: 5 << 20, tailMargin: 0 };
   assert.ok((await growAndUpload("no-margin.mp4", sizes)).equals(await movedMoov()));
+});
+
+test("the check runs while the last parts go up: the object is completed after it passes, and never when it fails", async () => {
+  const sizes = { headBytes: 5 << 20, partBytes: 5 << 20, tailMargin: 1 << 20 };
+  let passed = false;
+  const made = await growAndUpload("checked.mp4", sizes, async () => {
+    await new Promise((r) => setTimeout(r, 300));
+    passed = true;
+  });
+  assert.ok(passed);
+  assert.ok(made.equals(await movedMoov()));
+
+  await assert.rejects(growAndUpload("refused.mp4", sizes, async () => {
+    throw new PermanentError("the MP4 came out without its audio track");
+  }), /without its audio track/);
+  await assert.rejects(env.s3.send(new HeadObjectCommand({ Bucket: env.config.s3.recordingsBucket, Key: "refused.mp4" })), (err: Error) => err.name === "NotFound");
+  const open = await env.s3.send(new ListMultipartUploadsCommand({ Bucket: env.config.s3.recordingsBucket, Prefix: "refused.mp4" }));
+  assert.deepEqual(open.Uploads ?? [], [], "its parts were dropped");
 });

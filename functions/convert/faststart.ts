@@ -2,6 +2,7 @@ import { open, type FileHandle } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, ListMultipartUploadsCommand, UploadPartCommand, type CompletedPart, type S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
+import * as zlib from "node:zlib";
 import { sleep } from "../../lib/time.js";
 
 // A faststart MP4 uploaded while FFmpeg is still writing it.
@@ -15,8 +16,11 @@ import { sleep } from "../../lib/time.js";
 
 const DEFAULT_HEAD_BYTES = 16 * 1024 * 1024;
 const DEFAULT_PART_BYTES = 16 * 1024 * 1024;
-/** Bytes near the end of the growing file are not uploaded yet: the moov FFmpeg appends last could be among them. */
-const DEFAULT_TAIL_MARGIN = 32 * 1024 * 1024;
+/**
+ * Bytes near the end of the growing file are not uploaded yet: the moov FFmpeg appends last could be among
+ * them (about 2 MB per hour of 720p; a part that caught some of it is redone), and the rest goes up after FFmpeg ends.
+ */
+const DEFAULT_TAIL_MARGIN = 8 * 1024 * 1024;
 const PARALLEL_PARTS = 4;
 const POLL_MS = 200;
 
@@ -89,9 +93,23 @@ export function shiftChunkOffsets(moov: Buffer, delta: number): Buffer {
   return out;
 }
 
+/** node:zlib's CRC32 (Node 20.15+), native and several times cheaper than SigV4's SHA-256 of every byte. */
+const CRC32 = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
+
+/** The part's CRC32 as S3 wants it (base64 of 4 big-endian bytes); undefined where Node lacks zlib.crc32. */
+function crc32Of(body: Uint8Array): string | undefined {
+  if (!CRC32) return undefined;
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(CRC32(body) >>> 0);
+  return b.toString("base64");
+}
+
 export interface StreamingUpload {
-  /** FFmpeg finished writing: put moov first, upload what is left, complete. Returns the object's size. */
-  finish(): Promise<number>;
+  /**
+   * FFmpeg finished writing: put moov first, upload what is left, complete. Returns the object's size.
+   * `check` (the MP4's verification) runs while the last parts go up; the upload completes only if it passes.
+   */
+  finish(check?: () => Promise<void>): Promise<number>;
   /** FFmpeg failed or the job stops: drop the parts. */
   abort(): Promise<void>;
 }
@@ -107,32 +125,55 @@ export function startStreamingUpload(
   file: string,
   signal: AbortSignal,
   onProgress: (uploaded: number) => void,
-  sizes: { headBytes?: number; partBytes?: number; tailMargin?: number } = {},
+  sizes: { headBytes?: number; partBytes?: number; tailMargin?: number; signPayload?: boolean } = {},
 ): StreamingUpload {
   // S3 wants every part but the last to be at least 5 MiB; tests use smaller sizes than these defaults.
   const HEAD_BYTES = sizes.headBytes ?? DEFAULT_HEAD_BYTES;
   const PART_BYTES = sizes.partBytes ?? DEFAULT_PART_BYTES;
   const TAIL_MARGIN = sizes.tailMargin ?? DEFAULT_TAIL_MARGIN;
   let uploadId: string | undefined;
-  const parts = new Map<number, { start: number; end: number; etag: string }>();
   let nextStart = HEAD_BYTES;
   let uploaded = 0;
   let writerDone = false;
   let failure: unknown;
   const inFlight = new Set<Promise<void>>();
 
-  const uploadPart = async (fh: FileHandle, partNumber: number, start: number, end: number) => {
-    const body = Buffer.alloc(end - start);
-    await fh.read(body, 0, body.length, start);
+  const parts = new Map<number, { start: number; end: number; etag: string; checksum?: string }>();
+  // Part buffers are reused: a new 16 MB buffer per part kept the garbage collector busy for a second per GB.
+  const free: Buffer[] = [];
+
+  const sendPart = async (partNumber: number, body: Buffer) => {
     uploadId ??= await createUpload();
-    const res = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length }), { abortSignal: signal });
-    parts.set(partNumber, { start, end, etag: res.ETag! });
-    uploaded += body.length;
-    onProgress(uploaded);
+    const command = new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length, ChecksumCRC32: crc32Of(body) });
+    // A part carrying its CRC32 is not hashed again for the signature (UNSIGNED-PAYLOAD) where lib/s3.ts's
+    // payloadNeedsSigning allows it: the store checks the CRC32 (a mismatch is refused with BadDigest).
+    if (CRC32 && !sizes.signPayload) {
+      command.middlewareStack.add((next) => async (args) => {
+        (args.request as { headers: Record<string, string> }).headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD";
+        return next(args);
+      }, { step: "build", name: "unsignedPayload" });
+    }
+    return s3.send(command, { abortSignal: signal });
+  };
+  const uploadPart = async (fh: FileHandle, partNumber: number, start: number, end: number) => {
+    const buffer = free.pop() ?? Buffer.allocUnsafe(PART_BYTES);
+    try {
+      const body = buffer.subarray(0, end - start);
+      const { bytesRead } = await fh.read(body, 0, body.length, start);
+      if (bytesRead !== body.length) throw new FaststartError(`the MP4 being written is shorter than expected: read ${bytesRead} of ${body.length} bytes at ${start}`);
+      const res = await sendPart(partNumber, body);
+      parts.set(partNumber, { start, end, etag: res.ETag!, checksum: res.ChecksumCRC32 });
+      uploaded += body.length;
+      onProgress(uploaded);
+    } finally {
+      free.push(buffer);
+    }
   };
   let creating: Promise<string> | undefined;
   const createUpload = () =>
-    (creating ??= s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: "video/mp4" }), { abortSignal: signal }).then((r) => r.UploadId!));
+    (creating ??= s3
+      .send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: "video/mp4", ChecksumAlgorithm: CRC32 ? "CRC32" : undefined }), { abortSignal: signal })
+      .then((r) => r.UploadId!));
 
   const follow = (async () => {
     // FFmpeg creates the file when it starts writing; until then there is nothing to follow.
@@ -175,66 +216,88 @@ export function startStreamingUpload(
 
   return {
     abort,
-    async finish() {
-      writerDone = true;
-      await follow;
-      if (failure) throw failure;
-      const fh = await open(file, "r");
+    async finish(check = async () => {}) {
+      let checked = false;
       try {
-        const { size } = await fh.stat();
-        const atoms = await readTopLevelAtoms(fh, size);
-        const moovAt = atoms.findIndex((a) => a.type === "moov");
-        if (atoms[0]?.type !== "ftyp" || moovAt !== atoms.length - 1) {
-          throw new FaststartError(`unexpected MP4 layout ${atoms.map((a) => a.type).join(",")}: expected ftyp first and moov last`);
-        }
-        const ftyp = atoms[0]!;
-        const moovAtom = atoms[moovAt]!;
-        const moov = Buffer.alloc(moovAtom.size);
-        await fh.read(moov, 0, moov.length, moovAtom.start);
-        const head = Buffer.alloc(ftyp.size);
-        await fh.read(head, 0, head.length, 0);
-        const patched = shiftChunkOffsets(moov, moov.length);
-        // Media bytes sit between ftyp and moov; parts beyond their end (moov was larger than the margin) are redone.
-        const mediaEnd = moovAtom.start;
-        for (const [n, p] of parts) {
-          if (p.end > mediaEnd) {
-            parts.delete(n);
-            uploaded -= p.end - p.start;
-            nextStart = Math.min(nextStart, p.start);
-          }
-        }
-        if (!uploadId || parts.size === 0) {
-          // Small file (or nothing streamed): one ordinary upload of ftyp + moov + media.
-          if (uploadId) await abort();
-          const body = Readable.from(concatChunks([head, patched], fh, ftyp.size, mediaEnd, PART_BYTES));
-          const up = new Upload({ client: s3, params: { Bucket: bucket, Key: key, Body: body, ContentType: "video/mp4", ContentLength: size }, partSize: PART_BYTES, queueSize: PARALLEL_PARTS });
-          up.on("httpUploadProgress", (p) => onProgress(p.loaded ?? 0));
-          await up.done();
-          return size;
-        }
-        // The rest of the media, in parts after the ones already up (the last may be short).
-        let partNumber = Math.max(...parts.keys()) + 1;
-        const rest: [number, number, number][] = [];
-        for (let start = Math.max(...[...parts.values()].map((p) => p.end)); start < mediaEnd; start += PART_BYTES) rest.push([partNumber++, start, Math.min(mediaEnd, start + PART_BYTES)]);
-        await runLimited(rest.map(([n, s, e]) => () => uploadPart(fh, n, s, e)), PARALLEL_PARTS);
-        // Part 1: ftyp, the patched moov, and the media bytes before the first streamed part.
-        const media = Buffer.alloc(HEAD_BYTES - ftyp.size);
-        await fh.read(media, 0, media.length, ftyp.size);
-        const part1 = Buffer.concat([head, patched, media]);
-        uploadId ??= await createUpload();
-        const res = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: 1, Body: part1, ContentLength: part1.length }), { abortSignal: signal });
-        const completed: CompletedPart[] = [{ PartNumber: 1, ETag: res.ETag! }, ...[...parts.entries()].sort((a, b) => a[0] - b[0]).map(([n, p]) => ({ PartNumber: n, ETag: p.etag }))];
-        await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: completed } }), { abortSignal: signal });
-        onProgress(size);
-        return size;
+        return await complete(() => {
+          checked = true;
+          return check();
+        });
       } catch (err) {
         await abort();
+        // What the check finds wrong with the MP4 itself says more than how its upload failed.
+        if (!checked) await check();
         throw err;
-      } finally {
-        await fh.close();
       }
     },
   };
+
+  async function complete(check: () => Promise<void>): Promise<number> {
+    writerDone = true;
+    await follow;
+    if (failure) throw failure;
+    const fh = await open(file, "r");
+    try {
+      const { size } = await fh.stat();
+      const atoms = await readTopLevelAtoms(fh, size);
+      const moovAt = atoms.findIndex((a) => a.type === "moov");
+      if (atoms[0]?.type !== "ftyp" || moovAt !== atoms.length - 1) {
+        throw new FaststartError(`unexpected MP4 layout ${atoms.map((a) => a.type).join(",")}: expected ftyp first and moov last`);
+      }
+      const ftyp = atoms[0]!;
+      const moovAtom = atoms[moovAt]!;
+      const moov = Buffer.alloc(moovAtom.size);
+      await fh.read(moov, 0, moov.length, moovAtom.start);
+      const head = Buffer.alloc(ftyp.size);
+      await fh.read(head, 0, head.length, 0);
+      const patched = shiftChunkOffsets(moov, moov.length);
+      // Media bytes sit between ftyp and moov; parts beyond their end (moov was larger than the margin) are redone.
+      const mediaEnd = moovAtom.start;
+      for (const [n, p] of parts) {
+        if (p.end > mediaEnd) {
+          parts.delete(n);
+          uploaded -= p.end - p.start;
+          nextStart = Math.min(nextStart, p.start);
+        }
+      }
+      if (!uploadId || parts.size === 0) {
+        // Small file (or nothing streamed): one ordinary upload of ftyp + moov + media, once the check passed.
+        await check();
+        if (uploadId) await abort();
+        const body = Readable.from(concatChunks([head, patched], fh, ftyp.size, mediaEnd, PART_BYTES));
+        const up = new Upload({ client: s3, params: { Bucket: bucket, Key: key, Body: body, ContentType: "video/mp4", ContentLength: size }, partSize: PART_BYTES, queueSize: PARALLEL_PARTS });
+        up.on("httpUploadProgress", (p) => onProgress(p.loaded ?? 0));
+        await up.done();
+        return size;
+      }
+      // The rest of the media, in parts after the ones already up (the last may be short).
+      let partNumber = Math.max(...parts.keys()) + 1;
+      const rest: [number, number, number][] = [];
+      for (let start = Math.max(...[...parts.values()].map((p) => p.end)); start < mediaEnd; start += PART_BYTES) rest.push([partNumber++, start, Math.min(mediaEnd, start + PART_BYTES)]);
+      // Part 1 (ftyp, the patched moov, and the media bytes before the first streamed part) goes up beside the rest.
+      let first: { ETag?: string; ChecksumCRC32?: string } = {};
+      const sendFirst = async () => {
+        const media = Buffer.alloc(HEAD_BYTES - ftyp.size);
+        await fh.read(media, 0, media.length, ftyp.size);
+        first = await sendPart(1, Buffer.concat([head, patched, media]));
+      };
+      const uploading = runLimited([sendFirst, ...rest.map(([n, s, e]) => () => uploadPart(fh, n, s, e))], PARALLEL_PARTS);
+      // Both settle before anything is decided, so an abort never races a part still going up.
+      const [up, checked] = await Promise.allSettled([uploading, check()]);
+      if (checked.status === "rejected") throw checked.reason;
+      if (up.status === "rejected") throw up.reason;
+      const res = first;
+      const completed: CompletedPart[] = [
+        { PartNumber: 1, ETag: res.ETag!, ChecksumCRC32: res.ChecksumCRC32 },
+        ...[...parts.entries()].sort((a, b) => a[0] - b[0]).map(([n, p]) => ({ PartNumber: n, ETag: p.etag, ChecksumCRC32: p.checksum })),
+      ];
+      await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: completed } }), { abortSignal: signal });
+      onProgress(size);
+      return size;
+    } finally {
+      await fh.close();
+    }
+  }
 }
 
 async function* concatChunks(first: Buffer[], fh: FileHandle, from: number, to: number, chunk: number): AsyncGenerator<Buffer> {

@@ -10,6 +10,7 @@ import { startGatewayProcess, type GatewayProcess } from "../../test/gateway/pro
 import { publish } from "../../test/gateway/caller.js";
 import { readPlaylist, sessionFolders } from "../../test/gateway/store.js";
 import { getText, listObjects, putText } from "../../lib/s3.js";
+import { liveHeadKey } from "../../lib/layout.js";
 import { liveAssemblies, recordings, type LiveAssembly } from "../../db/schema.js";
 import { releaseAssemblyLease, takeAssemblyLease } from "../../db/live-assemblies.js";
 
@@ -28,8 +29,9 @@ const logs = () => everyone.flatMap((w) => w.output);
 const BITRATE = "2M";
 
 before(async () => {
-  // 5 MB parts so that a 2-minute 640x360 broadcast spans several; a short lease so a killed holder is taken over fast.
-  env = await createTestEnv("live-assembly", { LIVE_ASSEMBLY_PART_MB: "5", LIVE_ASSEMBLY_LEASE_SECONDS: "3" });
+  // 5 MB parts so that a 2-minute 640x360 broadcast spans several; a short lease so a killed holder is taken over fast;
+  // batches of 2 segments, so that remuxing waits for a batch and a 60 s broadcast still advances after a kill.
+  env = await createTestEnv("live-assembly", { LIVE_ASSEMBLY_PART_MB: "5", LIVE_ASSEMBLY_LEASE_SECONDS: "3", LIVE_ASSEMBLY_BATCH_SEGMENTS: "2" });
   workers = await startWorkers(env, "functions/convert/main.ts", 2, { LOG_LEVEL: "info" }, "live");
   everyone.push(...workers);
   gw = await startGatewayProcess({ ...env.env, LOG_LEVEL: "info", RECONNECT_GRACE_SECONDS: "20" });
@@ -140,6 +142,7 @@ async function checkInstantMp4(t: { diagnostic(msg: string): void }, folder: str
   const finished = logs().find((l) => l.includes('"msg":"live MP4 completed"') && l.includes(`"sourcePrefix":"${folder}"`));
   assert.ok(finished, `${folder} was finished from its live assembly`);
   assert.ok(JSON.parse(finished).parts >= 3, `the media went up in parts while live: ${finished}`);
+  assert.equal(JSON.parse(finished).headFrom, "kept", `the finish read the head kept while live instead of remuxing it: ${finished}`);
   await waitFor("the assembly's state to be gone once the recording is ready", async () => (await assembly(folder)) === undefined, 30_000);
   const rows = await env.db.select().from(recordings).where(eq(recordings.sourcePrefix, folder));
   assert.equal(rows.length, 1);
@@ -159,6 +162,8 @@ async function checkInstantMp4(t: { diagnostic(msg: string): void }, folder: str
   assert.equal(await framemd5(live), await framemd5(whole), "every packet (timestamps, size, bytes) equals the whole-folder path's");
   const uploads = (await env.s3.send(new ListMultipartUploadsCommand({ Bucket: env.config.s3.recordingsBucket, Prefix: `${folder}/` }))).Uploads ?? [];
   assert.deepEqual(uploads, [], "no multipart upload left open");
+  const kept = await env.s3.send(new HeadObjectCommand({ Bucket: env.config.s3.recordingsBucket, Key: liveHeadKey(rec.filePath!) })).then(() => true, () => false);
+  assert.equal(kept, false, "the head kept while live is deleted with the assembly");
 }
 
 describe("instant MP4 from live broadcasts", { concurrency: true }, () => {

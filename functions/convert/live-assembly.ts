@@ -1,14 +1,14 @@
 import { createHash, randomBytes } from "node:crypto";
-import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, GetObjectCommand, HeadObjectCommand, UploadPartCommand, type S3Client } from "@aws-sdk/client-s3";
+import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, UploadPartCommand, type S3Client } from "@aws-sdk/client-s3";
 import { execa } from "execa";
 import { Counter, Gauge, type Registry } from "prom-client";
 import { dieWithParent } from "../../lib/child.js";
 import { resolveFfmpeg } from "../../lib/ffmpeg.js";
 import { HlsError, looksFinished, parsePlaylist, readPlaylist, resolveSegments, type MasterPlaylist, type MediaPlaylist, type ResolvedSegment, type Source } from "../../lib/hls/index.js";
-import { folderOf, listPrefix, recordingKeys, recordingName } from "../../lib/layout.js";
-import { listObjects } from "../../lib/s3.js";
+import { folderOf, listPrefix, liveHeadKey, recordingKeys, recordingName } from "../../lib/layout.js";
+import { deleteKeys, listObjects } from "../../lib/s3.js";
 import { sleep } from "../../lib/time.js";
-import { abandonAssembly, addAssemblyPart, assemblyParts, nextPartNumber, completeAssembly, countActiveAssemblies, createAssembly, deleteAssembly, getAssembly, releaseAssemblyLease, setAssemblyHead, takeAssemblyLease } from "../../db/live-assemblies.js";
+import { abandonAssembly, addAssemblyPart, assemblyParts, nextPartNumber, completeAssembly, countActiveAssemblies, createAssembly, deleteAssembly, getAssembly, lastPartSize, releaseAssemblyLease, setAssemblyHead, takeAssemblyLease } from "../../db/live-assemblies.js";
 import { getRecordingBySourcePrefix } from "../../db/recordings.js";
 import type { LiveAssembly } from "../../db/schema.js";
 import { TransientError, type HandlerContext, type HandlerResult } from "../runtime/handler.js";
@@ -49,6 +49,8 @@ const HEAD_BYTES = 5 * 1024 * 1024;
  */
 const BATCH_SEGMENTS = 8;
 const PARALLEL_BATCHES = 3;
+/** A part waits for at most this many segments (a broadcast whose first minutes are nearly empty misjudges a part's size). */
+const MAX_PART_SEGMENTS = 64;
 /** Per replica, segments remuxed but not yet in an uploaded part are kept in memory up to this many bytes. */
 const CACHE_LIMIT_BYTES = 256 * 1024 * 1024;
 
@@ -198,7 +200,7 @@ function checkCodecs(tracks: TrackInit[]): Fallback | undefined {
  * Segments [from, to) as pieces in order: cached ones from memory, the rest in batches remuxed a few at once
  * (cached when `c` is given). Every piece must match `signature`.
  */
-async function readPieces(ctx: HandlerContext, segments: ResolvedSegment[], from: number, to: number, c: Cached | undefined, hvc1: boolean, signature: Buffer | undefined, signal: AbortSignal): Promise<Piece[]> {
+async function readPieces(ctx: HandlerContext, segments: ResolvedSegment[], from: number, to: number, c: Cached | undefined, hvc1: boolean, signature: Buffer | undefined, signal: AbortSignal, perRun = BATCH_SEGMENTS): Promise<Piece[]> {
   const plan: { first: number; count: number; cached?: Piece }[] = [];
   for (let i = from; i < to; ) {
     // A cached piece may reach past `to` (read ahead earlier): it is taken whole.
@@ -209,7 +211,7 @@ async function readPieces(ctx: HandlerContext, segments: ResolvedSegment[], from
       continue;
     }
     let n = 1;
-    while (n < BATCH_SEGMENTS && i + n < to && !c?.segments.has(i + n)) n++;
+    while (n < perRun && i + n < to && !c?.segments.has(i + n)) n++;
     plan.push({ first: i, count: n });
     i += n;
   }
@@ -238,6 +240,7 @@ async function abortUpload(s3: S3Client, bucket: string, key: string, uploadId: 
 
 async function giveUp(ctx: HandlerContext, row: LiveAssembly, f: Fallback): Promise<void> {
   await abortUpload(ctx.s3, ctx.config.s3.recordingsBucket, row.mp4Key, row.uploadId);
+  await deleteHead(ctx, row.mp4Key);
   await abandonAssembly(ctx.db, row.sourcePrefix, `${f.reason}: ${f.message}`);
   cache.delete(row.sourcePrefix);
   metrics.fallbacks.inc({ reason: f.reason });
@@ -369,14 +372,31 @@ async function step(ctx: HandlerContext, row: LiveAssembly, segments: ResolvedSe
   let signature = row.init ? codecSignature(row.init) : undefined;
   let hvc1 = row.init ? readInitFormat(row.init) === "hvc1" : false;
   let init = row.init;
+  // One FFmpeg run per segment cost more CPU than ingesting the broadcast. While live, segments are remuxed only
+  // in whole batches of LIVE_ASSEMBLY_BATCH_SEGMENTS, and once the head is up only when a part's worth has landed
+  // (estimated from the latest part, or the head), so they go straight into a part: nothing waits in one
+  // replica's memory for another replica to remux again. The finish takes what is left (less than a part).
+  const batch = ctx.config.functions.liveAssembly.batchSegments;
+  let readable: number;
+  if (row.headSegments === null) {
+    let frontier = segmentsDone;
+    for (let p = c.segments.get(frontier); p; p = c.segments.get(frontier)) frontier += p.count;
+    readable = frontier + Math.floor((segments.length - frontier) / batch) * batch;
+    if (readable === frontier) return { head: false, parts: 0, segmentsDone };
+  } else {
+    const last = (await lastPartSize(ctx.db, row.sourcePrefix)) ?? { bytes: row.headBytes!, segments: row.headSegments };
+    const perPart = Math.ceil(ctx.config.functions.liveAssembly.partBytes / Math.max(1, last.bytes / last.segments));
+    if (segments.length - segmentsDone < Math.max(batch, Math.min(perPart, MAX_PART_SEGMENTS))) return { head: false, parts: 0, segmentsDone };
+    readable = segments.length;
+  }
 
   /** Pieces from segment `from` on until they hold `min` media bytes (whole pieces), or undefined while too few have landed. */
   const collect = async (from: number, min: number) => {
     let bytes = 0;
     let end = from;
     const pieces: Piece[] = [];
-    while (bytes < min && end < segments.length) {
-      const got = await readPieces(ctx, segments, end, Math.min(segments.length, end + BATCH_SEGMENTS * PARALLEL_BATCHES), c, hvc1, signature, signal);
+    while (bytes < min && end < readable) {
+      const got = await readPieces(ctx, segments, end, Math.min(readable, end + Math.max(batch, BATCH_SEGMENTS) * PARALLEL_BATCHES), c, hvc1, signature, signal, batch);
       for (const p of got) {
         if (bytes >= min) break;
         pieces.push(p);
@@ -404,6 +424,8 @@ async function step(ctx: HandlerContext, row: LiveAssembly, segments: ResolvedSe
     init = first!.init;
     const taken = await collect(0, HEAD_BYTES);
     if (!taken) return { head: false, parts: 0, segmentsDone };
+    // Kept in the store before the row names the head, so the finish reads it back instead of remuxing it again.
+    await putHead(ctx, row.mp4Key, taken.pieces, signal);
     if (!(await setAssemblyHead(ctx.db, row.sourcePrefix, owner, { init, headSegments: taken.end, headBytes: taken.bytes, uriHash: uriHash(segments, taken.end) }))) {
       throw new TransientError(`lost the live assembly of ${row.sourcePrefix}`);
     }
@@ -436,6 +458,37 @@ async function step(ctx: HandlerContext, row: LiveAssembly, segments: ResolvedSe
     forget(c, taken.end);
   }
   return { head, parts, segmentsDone };
+}
+
+/** The head object: 4 bytes of table length, the head's packed sample tables, then its media bytes. */
+async function putHead(ctx: HandlerContext, mp4Key: string, pieces: Piece[], signal: AbortSignal): Promise<void> {
+  const tables = packRuns(placeRuns(pieces, 0));
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(tables.length, 0);
+  const body = Buffer.concat([len, tables, ...pieces.map((p) => p.media)]);
+  await ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.recordingsBucket, Key: liveHeadKey(mp4Key), Body: body, ContentLength: body.length }), { abortSignal: signal });
+}
+
+/** The head kept while live, or undefined when it is missing or not the one the row names (then it is remuxed again). */
+async function getHead(ctx: HandlerContext, row: LiveAssembly, signal: AbortSignal): Promise<{ runs: { run: Run; base: number }[]; media: Buffer } | undefined> {
+  const res = await ctx.s3.send(new GetObjectCommand({ Bucket: ctx.config.s3.recordingsBucket, Key: liveHeadKey(row.mp4Key) }), { abortSignal: signal }).catch((err: unknown) => {
+    if (signal.aborted) throw err;
+    return undefined;
+  });
+  if (!res?.Body) return undefined;
+  const body = Buffer.from(await res.Body.transformToByteArray());
+  if (body.length < 4) return undefined;
+  const n = body.readUInt32BE(0);
+  if (4 + n + row.headBytes! !== body.length) return undefined;
+  try {
+    return { runs: unpackRuns(body.subarray(4, 4 + n)), media: body.subarray(4 + n) };
+  } catch {
+    return undefined;
+  }
+}
+
+async function deleteHead(ctx: Pick<HandlerContext, "s3" | "config">, mp4Key: string): Promise<void> {
+  await deleteKeys(ctx.s3, ctx.config.s3.recordingsBucket, [liveHeadKey(mp4Key)]).catch(() => {});
 }
 
 function readInitTracks(init: Buffer): TrackInit[] {
@@ -482,6 +535,7 @@ export async function finishLiveAssembly(ctx: HandlerContext, src: Source, signa
   }
   if (row.status === "abandoned") {
     await abortUpload(ctx.s3, recBucket, row.mp4Key, row.uploadId);
+    await deleteHead(ctx, row.mp4Key);
     await deleteAssembly(ctx.db, row.sourcePrefix);
     const reason = (row.reason?.split(":")[0] ?? "state-missing") as FallbackReason;
     log.info({ reason: row.reason }, "live assembly was given up while live; converting the whole folder");
@@ -512,6 +566,7 @@ export async function finishLiveAssembly(ctx: HandlerContext, src: Source, signa
   } catch (err) {
     if (err instanceof Fallback) {
       await abortUpload(ctx.s3, recBucket, row.mp4Key, row.uploadId);
+      await deleteHead(ctx, row.mp4Key);
       await deleteAssembly(ctx.db, row.sourcePrefix);
       cache.delete(row.sourcePrefix);
       metrics.fallbacks.inc({ reason: err.reason });
@@ -552,17 +607,23 @@ async function finish(ctx: HandlerContext, src: Source, row: LiveAssembly, owner
   const c = cacheFor(row.sourcePrefix, row.uploadId);
   const t0 = performance.now();
   const sourceBytesP = folderBytes(ctx, src, signal);
-  const [headSegs, tailSegs] = await Promise.all([
-    readPieces(ctx, segments, 0, row.headSegments, undefined, hvc1, signature, signal),
+  const headSegments = row.headSegments;
+  const [kept, tailSegs] = await Promise.all([
+    getHead(ctx, row, signal),
     readPieces(ctx, segments, row.segmentsDone, segments.length, c, hvc1, signature, signal),
   ]);
-  const headMedia = Buffer.concat(headSegs.map((s) => s.media));
+  // Assemblies begun before the head was kept (or whose head object is gone) remux the head again.
+  const headFrom = kept ? "kept" : "remuxed";
+  const { runs: headRuns, media: headMedia } = kept ?? (await (async () => {
+    const headSegs = await readPieces(ctx, segments, 0, headSegments, undefined, hvc1, signature, signal);
+    return { runs: placeRuns(headSegs, 0), media: Buffer.concat(headSegs.map((s) => s.media)) };
+  })());
   if (headMedia.length !== row.headBytes) throw new Fallback("nondeterministic", `the first segments remuxed to ${headMedia.length} bytes, not the ${row.headBytes} assembled while live`);
   const tailMedia = Buffer.concat(tailSegs.map((s) => s.media));
   const tRead = performance.now();
 
   // Every run of the MP4 in media order, with its offset from the first media byte.
-  const runs = placeRuns(headSegs, 0);
+  const runs = headRuns;
   let at = row.headBytes;
   for (const p of parts) {
     for (const r of unpackRuns(p.tables)) runs.push({ run: r.run, base: at });
@@ -624,10 +685,11 @@ async function finish(ctx: HandlerContext, src: Source, row: LiveAssembly, owner
   const sourceBytes = await sourceBytesP;
   if (!(await completeAssembly(ctx.db, row.sourcePrefix, owner, { size, facts, tracks, sourceBytes }))) throw new TransientError(`lost the live assembly of ${row.sourcePrefix}`);
   cache.delete(row.sourcePrefix);
+  await deleteHead(ctx, row.mp4Key);
   // Where the finish's time goes: reading the head and tail again, the moov, the last uploads, the store's CompleteMultipartUpload, the checks.
   const ms = (a: number, b: number) => Math.round(b - a);
   const stages = { readMs: ms(t0, tRead), moovMs: ms(tRead, tMoov), uploadMs: ms(tMoov, tUpload), completeMs: ms(tUpload, tComplete), verifyMs: ms(tComplete, performance.now()) };
-  log.info({ parts: completed.length, mediaBytes, moovBytes: plan.moov.length, co64: plan.co64, tailSegments: tailSegs.length, headSegments: headSegs.length, ...stages }, "live MP4 completed");
+  log.info({ parts: completed.length, mediaBytes, moovBytes: plan.moov.length, co64: plan.co64, tailSegments: tailSegs.length, headSegments, headFrom, ...stages }, "live MP4 completed");
   return { kind: "done", mp4: row.mp4Key, size, facts, tracks, sourceBytes };
 }
 
@@ -644,8 +706,9 @@ async function folderBytes(ctx: HandlerContext, src: Source, signal: AbortSignal
 
 /** The recording is ready (or failed): the assembly's row goes, and with a failure its upload. */
 export async function forgetLiveAssembly(ctx: Pick<HandlerContext, "db" | "s3" | "config">, sourcePrefix: string, opts: { abort?: boolean } = {}): Promise<void> {
-  const row = opts.abort ? await getAssembly(ctx.db, sourcePrefix) : undefined;
-  if (row && row.status !== "complete") await abortUpload(ctx.s3, ctx.config.s3.recordingsBucket, row.mp4Key, row.uploadId);
+  const row = await getAssembly(ctx.db, sourcePrefix);
+  if (row && opts.abort && row.status !== "complete") await abortUpload(ctx.s3, ctx.config.s3.recordingsBucket, row.mp4Key, row.uploadId);
+  if (row) await deleteHead(ctx, row.mp4Key);
   await deleteAssembly(ctx.db, sourcePrefix);
 }
 

@@ -94,34 +94,35 @@ function u32s(values: ArrayLike<number>): Buffer {
 
 const MATRIX = [0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000];
 
-/** Run-length pairs (count, value) of a list. */
-function runLengths(values: number[]): [number, number][] {
-  const out: [number, number][] = [];
-  for (const v of values) {
-    const last = out[out.length - 1];
-    if (last && last[1] === v) last[0]++;
-    else out.push([1, v]);
+/** Run-length pairs of a list, flat: count, value, count, value, ... */
+function runLengths(values: number[]): number[] {
+  const out: number[] = [];
+  let last = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (i > 0 && last === v) out[out.length - 2]!++;
+    else out.push(1, v);
+    last = v;
   }
   return out;
 }
 
 function stts(t: TrackSamples): Buffer {
   const pairs = runLengths(t.durations);
-  return fullBox("stts", 0, 0, u32s([pairs.length]), u32s(pairs.flat()));
+  return fullBox("stts", 0, 0, u32s([pairs.length / 2]), u32s(pairs));
 }
 
 function ctts(t: TrackSamples): Buffer | undefined {
-  if (t.cts.every((c) => c === 0)) return undefined;
+  let negative = false;
+  let any = false;
+  for (const c of t.cts) {
+    if (c !== 0) any = true;
+    if (c < 0) negative = true;
+  }
+  if (!any) return undefined;
+  // Negative offsets (version 1) are two's complement: the same 32 bits u32s writes for them.
   const pairs = runLengths(t.cts);
-  const negative = t.cts.some((c) => c < 0);
-  const body = Buffer.alloc(4 + pairs.length * 8);
-  body.writeUInt32BE(pairs.length, 0);
-  pairs.forEach(([n, v], i) => {
-    body.writeUInt32BE(n, 4 + i * 8);
-    if (negative) body.writeInt32BE(v, 8 + i * 8);
-    else body.writeUInt32BE(v, 8 + i * 8);
-  });
-  return fullBox("ctts", negative ? 1 : 0, 0, body);
+  return fullBox("ctts", negative ? 1 : 0, 0, u32s([pairs.length / 2]), u32s(pairs));
 }
 
 function stss(t: TrackSamples): Buffer | undefined {
@@ -192,16 +193,18 @@ export function ftyp(tracks: TrackSamples[]): Buffer {
  */
 export function buildMoov(init: Buffer, tracks: TrackSamples[], ftypBytes: number, mediaBytes: number): MoovPlan {
   // The moov's size does not depend on the offsets' values, and co64 adds 4 bytes per chunk: one sizing pass.
-  const sized = writeMoov(init, tracks, 0, false).moov.length;
+  // The sample tables are written once and reused by the second pass, which only changes the chunk offsets.
+  const tables = new Map<TrackSamples, Buffer[]>();
+  const sized = writeMoov(init, tracks, 0, false, tables).moov.length;
   const chunks = tracks.reduce((n, t) => n + t.chunks.length, 0);
   const co64 = ftypBytes + sized + MDAT_HEADER_BYTES + mediaBytes > 0xffffffff;
   const size = co64 ? sized + 4 * chunks : sized;
-  const plan = writeMoov(init, tracks, ftypBytes + size + MDAT_HEADER_BYTES, co64);
+  const plan = writeMoov(init, tracks, ftypBytes + size + MDAT_HEADER_BYTES, co64, tables);
   if (plan.moov.length !== size) throw new FragmentError(`moov came out ${plan.moov.length} bytes, not the ${size} planned`);
   return plan;
 }
 
-function writeMoov(initBuf: Buffer, tracks: TrackSamples[], mediaStart: number, co64: boolean): MoovPlan {
+function writeMoov(initBuf: Buffer, tracks: TrackSamples[], mediaStart: number, co64: boolean, memo: Map<TrackSamples, Buffer[]>): MoovPlan {
   const [root] = boxes(initBuf);
   if (!root || root.type !== "moov") throw new FragmentError("malformed MP4: expected a moov box");
   const traks = boxes(initBuf, root.payload, root.end).filter((b) => b.type === "trak");
@@ -231,7 +234,12 @@ function writeMoov(initBuf: Buffer, tracks: TrackSamples[], mediaStart: number, 
       elst.writeInt32BE(m, 8 + k * 12);
       elst.writeUInt32BE(0x10000, 12 + k * 12);
     });
-    const stbl = box("stbl", ...[copyOf(initBuf, stblOf(initBuf, trak), "stsd"), stts(t), ctts(t), stss(t), stsc(t), stsz(t), chunkOffsets(t, mediaStart, co64)].filter((b): b is Buffer => Boolean(b)));
+    let fixed = memo.get(t);
+    if (!fixed) {
+      fixed = [copyOf(initBuf, stblOf(initBuf, trak), "stsd"), stts(t), ctts(t), stss(t), stsc(t), stsz(t)].filter((b): b is Buffer => Boolean(b));
+      memo.set(t, fixed);
+    }
+    const stbl = box("stbl", ...fixed, chunkOffsets(t, mediaStart, co64));
     const mdia = need(initBuf, trak, "mdia");
     const minf = need(initBuf, mdia, "minf");
     const minfKids = boxes(initBuf, minf.payload, minf.end).filter((b) => b.type !== "stbl").map((b) => initBuf.subarray(b.start, b.end));

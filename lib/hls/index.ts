@@ -4,5 +4,5 @@ export { isPlaylistText, looksFinished, looksMaster, parsePlaylist, stringifyPla
 export { resolveUri, type UriRole } from "./uri.js";
 export { listedGaps, neededKeys, resolveSegments, totalDuration, writeLocalPlaylist, type ByteRange, type ListedGap, type ResolvedSegment, type SegmentKey } from "./media.js";
 export { memberKeys, pickVariant, planMaster, type MasterPlan, type RenditionRef } from "./master.js";
-export { checkSegments, readPlaylist, resolveSource, sourceObjects, type AudioSource, type PlaylistObject, type Resolution, type SegmentCheck, type Source, type SubtitleSource } from "./source.js";
+export { checkSegments, masterMayFollow, readPlaylist, resolveSource, sourceObjects, type AudioSource, type PlaylistObject, type Resolution, type SegmentCheck, type Source, type SubtitleSource } from "./source.js";
 export { mergeWebVtt } from "./subtitles.js";

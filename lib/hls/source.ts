@@ -191,6 +191,26 @@ async function listPlaylistsIn(s3: S3Client, bucket: string, folder: string, sig
   return out;
 }
 
+/**
+ * Whether a master could still come for a media playlist that has none: false when nothing lies where a
+ * master's other playlists would (the playlist's folder holds only the playlist and what it names, and
+ * the folder above holds nothing but this folder), since a master's variants and renditions arrive with
+ * media of their own. Uploaders may put a master after its variants; a folder uploaded alone has none.
+ */
+export async function masterMayFollow(s3: S3Client, bucket: string, source: Source, signal?: AbortSignal): Promise<boolean> {
+  const own = new Set([source.playlistKey, ...sourceObjects(source)]);
+  let token: string | undefined;
+  do {
+    const res = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: listPrefix(source.sourcePrefix), ContinuationToken: token }), { abortSignal: signal });
+    if ((res.Contents ?? []).some((o) => !own.has(o.Key!))) return true;
+    token = res.IsTruncated ? res.NextContinuationToken : undefined;
+  } while (token);
+  // A top-level playlist's master would sit beside it, in the folder just listed.
+  if (!source.sourcePrefix) return false;
+  const above = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: listPrefix(folderOf(source.sourcePrefix)), Delimiter: "/", MaxKeys: 2 }), { abortSignal: signal });
+  return (above.Contents ?? []).length > 0 || (above.CommonPrefixes ?? []).some((p) => p.Prefix !== `${source.sourcePrefix}/`);
+}
+
 /** Every object the recording reads: the segments, init sections and keys of all its playlists. */
 export function sourceObjects(source: Source): string[] {
   return [...new Set([...neededKeys(source.segments), ...source.audio.flatMap((a) => (a.segments ? neededKeys(a.segments) : [])), ...source.subtitles.flatMap((s) => neededKeys(s.segments))])];
