@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { eq } from "drizzle-orm";
 import { jetstream } from "@nats-io/jetstream";
-import { CreateMultipartUploadCommand, UploadPartCommand } from "@aws-sdk/client-s3";
+import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand } from "@aws-sdk/client-s3";
 import { putText, headObject, listMultipartUploads } from "../../lib/s3.js";
 import { createLogger } from "../../lib/log.js";
 import { liveHeadKey } from "../../lib/layout.js";
@@ -98,6 +98,11 @@ test("the sweep removes idle live assemblies and the uploads and head objects no
   // A packager died long ago (its playlist is gone too); another's events were lost but it still writes its playlist.
   const dead = await assembly("dead/s1", { playlist: false });
   const lost = await assembly("lost/s1", { playlist: true });
+  // A finish completed the upload and its replica died before the head and the row were deleted (its recording is ready).
+  const finished = await assembly("finished/s1", { playlist: false });
+  const part = await env.s3.send(new UploadPartCommand({ Bucket: rec, Key: finished.mp4Key, UploadId: finished.uploadId, PartNumber: 1, Body: Buffer.alloc(1024, 2) }));
+  await env.s3.send(new CompleteMultipartUploadCommand({ Bucket: rec, Key: finished.mp4Key, UploadId: finished.uploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag! }] } }));
+  await env.db.update(liveAssemblies).set({ status: "complete" }).where(eq(liveAssemblies.sourcePrefix, "finished/s1"));
   // A replica holds this one right now.
   const held = await assembly("held/s1", { playlist: true });
   assert.ok(await takeAssemblyLease(env.db, "held/s1", "convert-1/test", 120_000));
@@ -109,7 +114,11 @@ test("the sweep removes idle live assemblies and the uploads and head objects no
   await putText(env.s3, rec, liveHeadKey("stray/s1/s1.mp4"), "head", "application/octet-stream");
 
   const first = await sweep({ s3: env.s3, db: env.db, nc: env.nc, log, config: env.config });
-  assert.deepEqual(first.leftovers, { abandoned: ["dead/s1/index.m3u8"], strayUploads: 0, strayHeads: 0 }, "only the idle assembly goes; what is younger than the idle age stays");
+  assert.deepEqual(first.leftovers?.abandoned.sort(), ["dead/s1/index.m3u8", "finished/s1/index.m3u8"], "only the idle assemblies go");
+  assert.equal(first.leftovers?.strayUploads, 0, "uploads younger than the idle age stay");
+  assert.equal(first.leftovers?.strayHeads, 0, "heads younger than the idle age stay");
+  assert.equal(await exists(liveHeadKey(finished.mp4Key)), false, "the completed assembly's head is deleted");
+  assert.equal((await headObject(env.s3, rec, finished.mp4Key))?.ContentLength, 1024, "and its MP4 (the completed upload) is kept");
   assert.deepEqual(await rows(), ["held/s1", "lost/s1"]);
   assert.equal((await env.db.select().from(liveAssemblyParts).where(eq(liveAssemblyParts.sourcePrefix, "dead/s1"))).length, 0, "its parts' state is gone with it");
   assert.equal(await exists(liveHeadKey(dead.mp4Key)), false, "its head object is deleted");
