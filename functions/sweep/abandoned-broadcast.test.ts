@@ -74,9 +74,10 @@ test("a broadcast cut without ENDLIST: the sweep aborts its upload and drops its
   assert.equal(row.status, "assembling");
   assert.ok(row.partsBytes >= 5 * 1024 * 1024, `parts stored: ${row.partsBytes} bytes`);
   const rec = env.config.s3.recordingsBucket;
+  // Listed by the MP4's key: MinIO lists the uploads of one key, never of a folder.
   const uploads = async () => {
     const ids: string[] = [];
-    for await (const u of listMultipartUploads(env.s3, rec, `${folder}/`)) ids.push(u.uploadId);
+    for await (const u of listMultipartUploads(env.s3, rec, row.mp4Key)) ids.push(u.uploadId);
     return ids;
   };
   assert.deepEqual(await uploads(), [row.uploadId], "the assembly's upload is open with its parts");
@@ -88,7 +89,7 @@ test("a broadcast cut without ENDLIST: the sweep aborts its upload and drops its
   const idleMs = env.config.functions.liveAssembly.idleMs;
   const later = await sweep({ s3: env.s3, db: env.db, nc: env.nc, log, config: env.config, now: () => Date.now() + idleMs + 60_000 });
   assert.deepEqual(later.leftovers?.abandoned, [playlistKey]);
-  assert.deepEqual(await uploads(), [], "ListMultipartUploads shows no upload left on the folder: no parts stored");
+  assert.deepEqual(await uploads(), [], "ListMultipartUploads shows no upload left on the MP4's key: no parts stored");
   assert.equal(await headObject(env.s3, rec, liveHeadKey(row.mp4Key)), undefined, "the head object is deleted");
   assert.equal((await env.db.select().from(liveAssemblies).where(eq(liveAssemblies.sourcePrefix, folder))).length, 0, "the assembly's row is gone");
   assert.equal((await env.db.select().from(liveAssemblyParts).where(eq(liveAssemblyParts.sourcePrefix, folder))).length, 0, "its parts' rows are gone");

@@ -3,7 +3,7 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import type { Config } from "../../lib/config.js";
 import type { Logger } from "../../lib/log.js";
 import { folderOf, liveHeadKey, mp4OfLiveHead } from "../../lib/layout.js";
-import { abortMultipartUpload, deleteKeys, headObject, listMultipartUploads, listObjects } from "../../lib/s3.js";
+import { abortMultipartUpload, abortOpenUploads, deleteKeys, headObject, listMultipartUploads, listObjects } from "../../lib/s3.js";
 import type { Db } from "../../db/client.js";
 import { assemblyObjects, deleteHeldAssembly, idleAssemblies, releaseAssemblyLease, takeIdleAssemblyLease } from "../../db/live-assemblies.js";
 import { recordingClaimed } from "../../db/recordings.js";
@@ -40,6 +40,8 @@ const SWEEP_LEASE_MS = 60_000;
  *   new assembly from the first segment.
  * - an open multipart upload no assembly owns (a replica killed between creating it and recording it, a
  *   conversion or clip killed mid-upload whose folder is never converted again) unless a job holds the folder.
+ *   This needs a store that lists a whole bucket's uploads (AWS, the Versity gateway, most others); MinIO lists
+ *   one key's only, and expires such uploads itself (its api stale_uploads_expiry, 24 h by default).
  * - a head object no assembly owns (its deletion failed, or a stalled replica wrote it after losing its lease).
  */
 export async function sweepLiveLeftovers({ s3, db, log, config, now = Date.now }: LeftoverDeps): Promise<LeftoverResult> {
@@ -62,6 +64,9 @@ export async function sweepLiveLeftovers({ s3, db, log, config, now = Date.now }
       if (!removed) continue;
       // A complete upload is the MP4 itself (its recording is convert's to finish); only an open one is aborted.
       if (taken.status !== "complete") await abortMultipartUpload(s3, recBucket, taken.mp4Key, taken.uploadId);
+      // Uploads replicas killed before recording them left on the same key, unless a conversion holds the folder.
+      // Found by their key, which every store lists (MinIO lists uploads of one key only, never a whole bucket).
+      if (!(await recordingClaimed(db, taken.sourcePrefix))) result.strayUploads += await abortOpenUploads(s3, recBucket, taken.mp4Key);
     } finally {
       if (!removed) await releaseAssemblyLease(db, taken.sourcePrefix, owner).catch(() => {});
     }

@@ -97,6 +97,8 @@ test("the sweep removes idle live assemblies and the uploads and head objects no
 
   // A packager died long ago (its playlist is gone too); another's events were lost but it still writes its playlist.
   const dead = await assembly("dead/s1", { playlist: false });
+  // A replica killed between creating its upload and its row: another replica's row stands for the key.
+  const loser = await openUpload(dead.mp4Key);
   const lost = await assembly("lost/s1", { playlist: true });
   // A finish completed the upload and its replica died before the head and the row were deleted (its recording is ready).
   const finished = await assembly("finished/s1", { playlist: false });
@@ -115,7 +117,7 @@ test("the sweep removes idle live assemblies and the uploads and head objects no
 
   const first = await sweep({ s3: env.s3, db: env.db, nc: env.nc, log, config: env.config });
   assert.deepEqual(first.leftovers?.abandoned.sort(), ["dead/s1/index.m3u8", "finished/s1/index.m3u8"], "only the idle assemblies go");
-  assert.equal(first.leftovers?.strayUploads, 0, "uploads younger than the idle age stay");
+  assert.equal(first.leftovers?.strayUploads, 1, "the killed replica's upload on the idle assembly's key goes with it; uploads younger than the idle age stay");
   assert.equal(first.leftovers?.strayHeads, 0, "heads younger than the idle age stay");
   assert.equal(await exists(liveHeadKey(finished.mp4Key)), false, "the completed assembly's head is deleted");
   assert.equal((await headObject(env.s3, rec, finished.mp4Key))?.ContentLength, 1024, "and its MP4 (the completed upload) is kept");
@@ -123,7 +125,7 @@ test("the sweep removes idle live assemblies and the uploads and head objects no
   assert.equal((await env.db.select().from(liveAssemblyParts).where(eq(liveAssemblyParts.sourcePrefix, "dead/s1"))).length, 0, "its parts' state is gone with it");
   assert.equal(await exists(liveHeadKey(dead.mp4Key)), false, "its head object is deleted");
   const afterFirst = await open();
-  assert.ok(!afterFirst.some((u) => u.endsWith(dead.uploadId)), "its upload is aborted (no parts left stored)");
+  assert.ok(!afterFirst.some((u) => u.endsWith(dead.uploadId) || u.endsWith(loser)), "its upload and the stray one on its key are aborted (no parts left stored)");
   for (const id of [lost.uploadId, held.uploadId, stray, busy]) assert.ok(afterFirst.some((u) => u.endsWith(id)), `${id} stays open`);
 
   // Later: everything is older than the idle age; the playlist of lost/s1 was last written long ago.
