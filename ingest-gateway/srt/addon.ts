@@ -119,6 +119,13 @@ interface Addon {
   parseStreamId(raw: string): { name?: string; error?: string };
   /** A close-on-exec pipe [readFd, writeFd] of 1 MB. */
   makePipe(): [number, number];
+  /**
+   * posix_spawn (vfork-style: costs the same whatever the gateway's memory, unlike Node's fork-based spawn) with
+   * stdinFd as the child's stdin and pipes for stdout and stderr. Throws when the program cannot be started.
+   */
+  spawn(file: string, args: readonly string[], stdinFd: number): { pid: number; stdoutFd: number; stderrFd: number };
+  /** Calls back once the child exits: its exit code (null when killed) and the signal number (0 when none). */
+  waitExit(pid: number, onExit: (code: number | null, signal: number) => void): void;
   /** The receive thread's probe over these chunks (tests). */
   probeTs(chunks: Buffer[], segmentSeconds: number): ProbeDecision | undefined;
   hasIdrSlice(b: Buffer): boolean;

@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "srt_ingest",
-      "sources": ["src/addon.cc", "src/server.cc", "src/streamid.cc", "src/ts_probe.cc"],
+      "sources": ["src/addon.cc", "src/server.cc", "src/streamid.cc", "src/ts_probe.cc", "src/spawn.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "cflags_cc": ["<!@(pkg-config --cflags srt)", "-std=c++17", "-fexceptions", "-Wall"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],

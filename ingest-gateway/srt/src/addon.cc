@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "server.h"
+#include "spawn.h"
 #include "ts_probe.h"
 #include "streamid.h"
 
@@ -69,6 +70,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("makePipe", Napi::Function::New(env, MakePipe));
   exports.Set("hasIdrSlice", Napi::Function::New(env, HasIdrSliceJs));
   exports.Set("probeTs", Napi::Function::New(env, ProbeTsJs));
+  InitSpawn(env, exports);
   return exports;
 }
 
