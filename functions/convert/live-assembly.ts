@@ -238,11 +238,12 @@ async function abortUpload(s3: S3Client, bucket: string, key: string, uploadId: 
 }
 
 /**
- * The store no longer has the assembly's upload: the sweep aborted it as idle, or an earlier finish completed it
- * and died before recording that. Either way the parts are gone: the whole-folder path makes the MP4.
+ * The store no longer has the assembly's upload: an earlier finish completed it and died before recording that,
+ * or it was aborted behind the assembly's back (a lifecycle rule, an operator; the sweep deletes the row first).
+ * Either way the parts are out of reach: the whole-folder path makes the MP4.
  */
 function uploadGone(err: unknown): never {
-  if (isNoSuchUpload(err)) throw new Fallback("state-missing", "the assembly's multipart upload is no longer open (aborted as idle, or completed by a finish that died)");
+  if (isNoSuchUpload(err)) throw new Fallback("state-missing", "the assembly's multipart upload is no longer open (completed by a finish that died, or aborted)");
   throw err;
 }
 
