@@ -19,7 +19,7 @@ import { recoverSessions } from "./session/recovery.js";
 import { StreamTable } from "./session/stream-table.js";
 import { SegmentMarks } from "./session/segment-marks.js";
 import { watchBroadcastLimits } from "./session/limits.js";
-import { daemonPath, loadAddon } from "./srt/addon.js";
+import { daemonPath, loadAddon, type SrtStats } from "./srt/addon.js";
 import { retry } from "../lib/retry.js";
 import { SpoolBudget } from "./uploader/spool-budget.js";
 
@@ -60,7 +60,23 @@ export async function startGateway(config: Config, log: Logger): Promise<{ close
     }
   });
   manager.server = server;
-  const sampler = setInterval(() => manager.sampleBytes((id) => server.stats(id)), 5000).unref();
+  // All connections' figures in one round trip to the listener process, shared by callers within 250 ms
+  // (the byte sampler, GET /streams): one question per stream made the JavaScript thread wait on the listener's.
+  let snapshot: { at: number; byId: Map<number, SrtStats> } | undefined;
+  const stats = (id: number): SrtStats | undefined => {
+    if (!snapshot || Date.now() - snapshot.at > 250) {
+      let all: Record<string, SrtStats> = {};
+      try {
+        all = server.statsAll();
+      } catch (err) {
+        // The listener is gone: its fatal event ends the gateway; until then there are no figures.
+        log.warn({ err: (err as Error).message }, "no SRT statistics");
+      }
+      snapshot = { at: Date.now(), byId: new Map(Object.entries(all).map(([k, v]) => [Number(k), v])) };
+    }
+    return snapshot.byId.get(id);
+  };
+  const sampler = setInterval(() => manager.sampleBytes(stats), 5000).unref();
   const table = new StreamTable(db, server, log);
 
   // The DB may still be starting (make up): the table and recovery need it before callers are let in.
@@ -85,7 +101,7 @@ export async function startGateway(config: Config, log: Logger): Promise<{ close
   if (!config.gateway.auth) log.warn("INGEST_AUTH=off: any stream name is accepted without a passphrase (development only)");
   if (!config.gateway.apiToken) log.warn("API_TOKEN is not set: creating, deleting and stopping streams is refused until it is");
 
-  const api = createApp({ db, log, config, manager, stats: (id) => server.stats(id), refreshStreams: () => table.refresh(), holdStream: (name) => table.hold(name, STOP_HOLD_MS) });
+  const api = createApp({ db, log, config, manager, stats, refreshStreams: () => table.refresh(), holdStream: (name) => table.hold(name, STOP_HOLD_MS) });
   const app = createHttpApp({ log, realm: "ingest-gateway" });
   app.use(httpMetrics(metrics.registry));
   mountOps(app, {

@@ -114,11 +114,14 @@ export interface NativeIngestServer {
   close(id: number): boolean;
   /**
    * Hands the connection's receive thread a pipe's write end (the segmenter's stdin): it writes what it
-   * holds, then every byte as it arrives, and closes the fd when the connection ends. false: the
-   * connection is gone or already attached (the fd stays the caller's to close).
+   * holds, then every byte as it arrives, and closes the fd when the connection ends. Sent without waiting:
+   * the fd is closed here once sent (a connection already gone closes the listener's copy, and the segmenter
+   * reads end of input). false: the listener could not be reached (the fd stays the caller's to close).
    */
   attach(id: number, fd: number): boolean;
   stats(id: number): SrtStats | undefined;
+  /** Every live connection's figures, by connection id, in one round trip to the listener. */
+  statsAll(): Record<string, SrtStats>;
   stop(): void;
 }
 

@@ -42,6 +42,7 @@ Napi::Function IngestServer::Init(Napi::Env env) {
                          InstanceMethod("close", &IngestServer::CloseConnection),
                          InstanceMethod("attach", &IngestServer::Attach),
                          InstanceMethod("stats", &IngestServer::Stats),
+                         InstanceMethod("statsAll", &IngestServer::StatsAll),
                          InstanceMethod("stop", &IngestServer::Stop),
                          InstanceAccessor("pid", &IngestServer::Pid, nullptr),
                      });
@@ -158,21 +159,36 @@ Napi::Value IngestServer::SetStreams(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+bool IngestServer::Post(json cmd, int fd) {
+  // Sent without waiting for the answer: a round trip per call made the JavaScript thread wait for the
+  // listener's thread to be scheduled, and on busy cores 100 of them in a row stalled it for seconds.
+  cmd["noReply"] = true;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (dead_) return false;
+  }
+  return SendLine(sock_, cmd.dump(), fd);
+}
+
 Napi::Value IngestServer::CloseConnection(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  json r = Request(env, {{"op", "close"}, {"id", info[0].ToNumber().Int64Value()}});
-  return Napi::Boolean::New(env, r.is_boolean() && r.get<bool>());
+  return Napi::Boolean::New(env, Post({{"op", "close"}, {"id", info[0].ToNumber().Int64Value()}}));
 }
 
 Napi::Value IngestServer::Attach(const Napi::CallbackInfo& info) {
-  // attach(id, fd): the daemon's receive thread gets a copy of the fd; once it took it, ours is closed here
-  // (false: not taken, and the fd stays the caller's to close, as before).
+  // attach(id, fd): the fd travels to the listener (SCM_RIGHTS duplicates it in flight), so ours is closed as soon as
+  // it is sent. A connection already gone closes the listener's copy, and FFmpeg reads end of input.
+  // false: it could not be sent, and the fd stays the caller's to close, as before.
   Napi::Env env = info.Env();
   int fd = info[1].ToNumber().Int32Value();
-  json r = Request(env, {{"op", "attach"}, {"id", info[0].ToNumber().Int64Value()}}, fd);
-  bool ok = r.is_boolean() && r.get<bool>();
-  if (ok) close(fd);
-  return Napi::Boolean::New(env, ok);
+  bool sent = Post({{"op", "attach"}, {"id", info[0].ToNumber().Int64Value()}}, fd);
+  if (sent) close(fd);
+  return Napi::Boolean::New(env, sent);
+}
+
+Napi::Value IngestServer::StatsAll(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Parse(env, Request(env, {{"op", "statsAll"}}).dump());
 }
 
 Napi::Value IngestServer::Stats(const Napi::CallbackInfo& info) {

@@ -24,6 +24,8 @@ class IngestServer : public Napi::ObjectWrap<IngestServer> {
   Napi::Value CloseConnection(const Napi::CallbackInfo& info);
   Napi::Value Attach(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value StatsAll(const Napi::CallbackInfo& info);
+  bool Post(nlohmann::json cmd, int fd = -1);
   Napi::Value Stop(const Napi::CallbackInfo& info);
   Napi::Value Pid(const Napi::CallbackInfo& info);
   nlohmann::json Request(Napi::Env env, nlohmann::json cmd, int fd = -1);

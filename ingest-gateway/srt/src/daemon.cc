@@ -91,6 +91,19 @@ int main() {
         reply["result"] = ok;
       } else if (op == "stats") {
         reply["result"] = ConnectionStats(*core, Num(cmd, "id", SRT_INVALID_SOCK));
+      } else if (op == "statsAll") {
+        // Every connection's figures in one answer: one round trip per sampling, not one per stream.
+        std::vector<SRTSOCKET> ids;
+        {
+          std::lock_guard<std::mutex> l(core->connsMu);
+          for (auto& [id, c] : core->conns) ids.push_back(id);
+        }
+        json all = json::object();
+        for (SRTSOCKET id : ids) {
+          json st = ConnectionStats(*core, id);
+          if (!st.is_null()) all[std::to_string(id)] = std::move(st);
+        }
+        reply["result"] = std::move(all);
       } else if (op == "stop") {
         core->Stop();
         reply["result"] = true;
@@ -102,7 +115,8 @@ int main() {
     } catch (const std::exception& e) {
       reply["error"] = e.what();
     }
-    send(reply);
+    // Commands sent without waiting (attach, close) want no answer.
+    if (!cmd.value("noReply", false)) send(reply);
   }
   // The gateway closed the socket without "stop" (it is exiting): end the connections, then this process.
   core->Stop();
