@@ -51,6 +51,14 @@ const BATCH_SEGMENTS = 8;
 const PARALLEL_BATCHES = 3;
 /** A part waits for at most this many segments (a broadcast whose first minutes are nearly empty misjudges a part's size). */
 const MAX_PART_SEGMENTS = 64;
+/**
+ * Every part but the last ends on this boundary of the final object (zeros after a part's media, inside the mdat;
+ * a `free` box after the moov in part 1). A store that joins parts with copy_file_range on a filesystem with
+ * reflink (the Versity gateway's posix backend on XFS or btrfs) then clones their extents instead of copying the
+ * bytes: the kernel clones only block-aligned ranges, and one part ending off a block makes every later one a copy.
+ * 4 KiB is the block of XFS, btrfs and ext4 as made by default; it costs under 4 KiB per part.
+ */
+const PART_ALIGN_BYTES = 4096;
 /** Per replica, segments remuxed but not yet in an uploaded part are kept in memory up to this many bytes. */
 const CACHE_LIMIT_BYTES = 256 * 1024 * 1024;
 
@@ -447,7 +455,7 @@ async function step(ctx: HandlerContext, row: LiveAssembly, segments: ResolvedSe
       if (err instanceof TimelineError) throw new Fallback("timestamp-jump", err.message);
       throw err;
     }
-    const body = Buffer.concat(taken.pieces.map((s) => s.media));
+    const body = Buffer.concat([...taken.pieces.map((s) => s.media), Buffer.alloc(padding(taken.bytes))]);
     const res = await ctx.s3.send(new UploadPartCommand({ Bucket: ctx.config.s3.recordingsBucket, Key: row.mp4Key, UploadId: row.uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length }), { abortSignal: signal });
     const ok = await addAssemblyPart(ctx.db, owner, { sourcePrefix: row.sourcePrefix, partNumber, etag: res.ETag!, firstSegment: segmentsDone, segments: taken.end - segmentsDone, bytes: body.length, tables: packRuns(runs) }, uriHash(segments, taken.end));
     if (!ok) throw new TransientError(`lost the live assembly of ${row.sourcePrefix}`);
@@ -458,6 +466,11 @@ async function step(ctx: HandlerContext, row: LiveAssembly, segments: ResolvedSe
     forget(c, taken.end);
   }
   return { head, parts, segmentsDone };
+}
+
+/** Zeros after `bytes` to the next PART_ALIGN_BYTES boundary. */
+function padding(bytes: number): number {
+  return (PART_ALIGN_BYTES - (bytes % PART_ALIGN_BYTES)) % PART_ALIGN_BYTES;
 }
 
 /** The head object: 4 bytes of table length, the head's packed sample tables, then its media bytes. */
@@ -640,7 +653,11 @@ async function finish(ctx: HandlerContext, src: Source, row: LiveAssembly, owner
     throw err;
   }
   const head = ftyp(tables);
-  const plan = buildMoov(row.init, tables, head.length, mediaBytes);
+  // Part 1 ends on a block boundary too: a free box after the moov takes up the difference (a box is at least 8 bytes).
+  const plan = buildMoov(row.init, tables, head.length, mediaBytes, (moovBytes) => {
+    const pad = padding(head.length + moovBytes + MDAT_HEADER_BYTES + row.headBytes!);
+    return pad === 0 ? 0 : pad < 8 ? pad + PART_ALIGN_BYTES : pad;
+  });
   // Damage is located and told by the whole-folder path (warnings), not here.
   const target = Math.max(...segments.map((s) => s.duration));
   if (src.seconds - plan.duration > Math.max(1, target / 2)) throw new Fallback("damaged", `the segments hold ${plan.duration.toFixed(1)} s of the ${src.seconds.toFixed(1)} s the playlist lists`);
@@ -650,7 +667,7 @@ async function finish(ctx: HandlerContext, src: Source, row: LiveAssembly, owner
   mdat.writeUInt32BE(1, 0);
   mdat.write("mdat", 4, "latin1");
   mdat.writeBigUInt64BE(BigInt(MDAT_HEADER_BYTES + mediaBytes), 8);
-  const part1 = Buffer.concat([head, plan.moov, mdat, headMedia]);
+  const part1 = Buffer.concat([head, plan.moov, plan.free, mdat, headMedia]);
   const lastNumber = parts.length + 2;
   const upload = (n: number, body: Buffer) => ctx.s3.send(new UploadPartCommand({ Bucket: recBucket, Key: row.mp4Key, UploadId: row.uploadId, PartNumber: n, Body: body, ContentLength: body.length }), { abortSignal: signal });
   const [r1, rLast] = await Promise.all([upload(1, part1), tailMedia.length ? upload(lastNumber, tailMedia) : undefined]);
