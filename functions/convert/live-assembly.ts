@@ -15,6 +15,7 @@ import { TransientError, type HandlerContext, type HandlerResult } from "../runt
 import { abortOpenUploads } from "./faststart.js";
 import { codecSignature, FragmentError, readFragmented, readInit, type Run, type SegmentMedia, type TrackInit } from "./fragments.js";
 import { buildMoov, ftyp, joinRuns, MDAT_HEADER_BYTES, packRuns, TimelineError, unpackRuns, videoSize } from "./moov.js";
+import { alignFreeBytes, alignPadding } from "./part-alignment.js";
 import type { OutputFacts, Track } from "./remux.js";
 
 /**
@@ -51,14 +52,6 @@ const BATCH_SEGMENTS = 8;
 const PARALLEL_BATCHES = 3;
 /** A part waits for at most this many segments (a broadcast whose first minutes are nearly empty misjudges a part's size). */
 const MAX_PART_SEGMENTS = 64;
-/**
- * Every part but the last ends on this boundary of the final object (zeros after a part's media, inside the mdat;
- * a `free` box after the moov in part 1). A store that joins parts with copy_file_range on a filesystem with
- * reflink (the Versity gateway's posix backend on XFS or btrfs) then clones their extents instead of copying the
- * bytes: the kernel clones only block-aligned ranges, and one part ending off a block makes every later one a copy.
- * 4 KiB is the block of XFS, btrfs and ext4 as made by default; it costs under 4 KiB per part.
- */
-const PART_ALIGN_BYTES = 4096;
 /** Per replica, segments remuxed but not yet in an uploaded part are kept in memory up to this many bytes. */
 const CACHE_LIMIT_BYTES = 256 * 1024 * 1024;
 
@@ -455,7 +448,8 @@ async function step(ctx: HandlerContext, row: LiveAssembly, segments: ResolvedSe
       if (err instanceof TimelineError) throw new Fallback("timestamp-jump", err.message);
       throw err;
     }
-    const body = Buffer.concat([...taken.pieces.map((s) => s.media), Buffer.alloc(padding(taken.bytes))]);
+    // Zeros up to a block boundary (part-alignment.ts), inside the mdat: no sample points at them.
+    const body = Buffer.concat([...taken.pieces.map((s) => s.media), Buffer.alloc(alignPadding(taken.bytes))]);
     const res = await ctx.s3.send(new UploadPartCommand({ Bucket: ctx.config.s3.recordingsBucket, Key: row.mp4Key, UploadId: row.uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length }), { abortSignal: signal });
     const ok = await addAssemblyPart(ctx.db, owner, { sourcePrefix: row.sourcePrefix, partNumber, etag: res.ETag!, firstSegment: segmentsDone, segments: taken.end - segmentsDone, bytes: body.length, tables: packRuns(runs) }, uriHash(segments, taken.end));
     if (!ok) throw new TransientError(`lost the live assembly of ${row.sourcePrefix}`);
@@ -466,11 +460,6 @@ async function step(ctx: HandlerContext, row: LiveAssembly, segments: ResolvedSe
     forget(c, taken.end);
   }
   return { head, parts, segmentsDone };
-}
-
-/** Zeros after `bytes` to the next PART_ALIGN_BYTES boundary. */
-function padding(bytes: number): number {
-  return (PART_ALIGN_BYTES - (bytes % PART_ALIGN_BYTES)) % PART_ALIGN_BYTES;
 }
 
 /** The head object: 4 bytes of table length, the head's packed sample tables, then its media bytes. */
@@ -653,11 +642,8 @@ async function finish(ctx: HandlerContext, src: Source, row: LiveAssembly, owner
     throw err;
   }
   const head = ftyp(tables);
-  // Part 1 ends on a block boundary too: a free box after the moov takes up the difference (a box is at least 8 bytes).
-  const plan = buildMoov(row.init, tables, head.length, mediaBytes, (moovBytes) => {
-    const pad = padding(head.length + moovBytes + MDAT_HEADER_BYTES + row.headBytes!);
-    return pad === 0 ? 0 : pad < 8 ? pad + PART_ALIGN_BYTES : pad;
-  });
+  // Part 1 ends on a block boundary too (part-alignment.ts): a free box after the moov takes up the difference.
+  const plan = buildMoov(row.init, tables, head.length, mediaBytes, (moovBytes) => alignFreeBytes(head.length + moovBytes + MDAT_HEADER_BYTES + row.headBytes!));
   // Damage is located and told by the whole-folder path (warnings), not here.
   const target = Math.max(...segments.map((s) => s.duration));
   if (src.seconds - plan.duration > Math.max(1, target / 2)) throw new Fallback("damaged", `the segments hold ${plan.duration.toFixed(1)} s of the ${src.seconds.toFixed(1)} s the playlist lists`);

@@ -1,5 +1,6 @@
 import { deflateSync, inflateSync } from "node:zlib";
 import { boxes, child, FragmentError, readInit, type Box, type Run, type TrackInit } from "./fragments.js";
+import { freeBox } from "./part-alignment.js";
 
 // An ordinary (not fragmented) faststart MP4's index, written from the sample tables of runs of samples that
 // were appended one after another to the file's single mdat: [ftyp][moov][mdat header][media].
@@ -206,12 +207,7 @@ export function buildMoov(init: Buffer, tracks: TrackSamples[], ftypBytes: numbe
   if (freeBytes !== 0 && freeBytes < 8) throw new FragmentError(`a free box cannot be ${freeBytes} bytes`);
   const plan = writeMoov(init, tracks, ftypBytes + size + freeBytes + MDAT_HEADER_BYTES, co64, tables);
   if (plan.moov.length !== size) throw new FragmentError(`moov came out ${plan.moov.length} bytes, not the ${size} planned`);
-  const free = Buffer.alloc(freeBytes);
-  if (freeBytes) {
-    free.writeUInt32BE(freeBytes, 0);
-    free.write("free", 4, "latin1");
-  }
-  return { ...plan, free };
+  return { ...plan, free: freeBox(freeBytes) };
 }
 
 function writeMoov(initBuf: Buffer, tracks: TrackSamples[], mediaStart: number, co64: boolean, memo: Map<TrackSamples, Buffer[]>): Omit<MoovPlan, "free"> {
