@@ -37,7 +37,7 @@ import { createTestEnv, waitFor, type TestEnv } from "../test/harness.js";
 import { startWorkers, stopWorkers, type Worker } from "../test/workers.js";
 import { startPrivateStack, type PrivateStack } from "../test/private-stack.js";
 import { freeTcpPort } from "../test/ports.js";
-import { liveAssemblies, recordings } from "../db/schema.js";
+import { liveAssemblies, liveAssemblyParts, recordings } from "../db/schema.js";
 import { assemblyStateBytes } from "../db/live-assemblies.js";
 import { BENCH_CACHE, cachedHls, cacheName, HOUR_720P } from "./media.js";
 
@@ -178,6 +178,7 @@ async function broadcast(env: TestEnv, workers: Worker[], prefix: string, segmen
     return a && a.segmentsDone >= segments.length - perPart - (BATCH - 1) && a.leaseOwner === null ? a : undefined;
   }, 3_600_000, 250);
   const stateBytes = await assemblyStateBytes(env.db, prefix);
+  const partSizes = (await env.db.select({ bytes: liveAssemblyParts.bytes }).from(liveAssemblyParts).where(eq(liveAssemblyParts.sourcePrefix, prefix))).map((p) => Number(p.bytes));
   const cpu = (await replicasCpu(workers)) - cpu0;
   const load = loadavg()[0]!;
   const tEnd = performance.now();
@@ -187,7 +188,9 @@ async function broadcast(env: TestEnv, workers: Worker[], prefix: string, segmen
   if (rec.status !== "ready") throw new Error(`${prefix} failed: ${rec.error}`);
   const finished = workers.flatMap((w) => w.output).filter((l) => l.includes('"msg":"live MP4 completed"') && l.includes(`"sourcePrefix":"${prefix}"`)).at(-1);
   const f = finished ? (JSON.parse(finished) as Record<string, number>) : undefined;
-  const stages = f ? `read ${f.readMs} ms, moov ${f.moovMs} ms, last uploads ${f.uploadMs} ms, store's CompleteMultipartUpload ${f.completeMs} ms, checks ${f.verifyMs} ms` : "not finished from the live assembly";
+  // A reflink store clones only parts that end on a block (functions/convert/part-alignment.ts): say whether they all did.
+  const offBlock = [...(f ? [f.part1Bytes!] : []), ...partSizes].filter((b) => b % 4096 !== 0).length;
+  const stages = f ? `parts ending off a 4 KiB block ${offBlock} of ${partSizes.length + 1} (the last excepted); read ${f.readMs} ms, moov ${f.moovMs} ms, last uploads ${f.uploadMs} ms, store's CompleteMultipartUpload ${f.completeMs} ms, checks ${f.verifyMs} ms` : "not finished from the live assembly";
   const complete = f ? f.completeMs! / 1000 : NaN;
   return { stages, complete, ready, cpuPerHour: cpu / hours, stateBytes, leftForFinish: segments.length - row.segmentsDone, load, size: rec.fileSizeBytes ?? 0, duration: rec.durationSeconds ?? 0, writeSeconds };
 }

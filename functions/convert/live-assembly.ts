@@ -692,7 +692,7 @@ async function finish(ctx: HandlerContext, src: Source, row: LiveAssembly, owner
   // Where the finish's time goes: reading the head and tail again, the moov, the last uploads, the store's CompleteMultipartUpload, the checks.
   const ms = (a: number, b: number) => Math.round(b - a);
   const stages = { readMs: ms(t0, tRead), moovMs: ms(tRead, tMoov), uploadMs: ms(tMoov, tUpload), completeMs: ms(tUpload, tComplete), verifyMs: ms(tComplete, performance.now()) };
-  log.info({ parts: completed.length, mediaBytes, moovBytes: plan.moov.length, co64: plan.co64, tailSegments: tailSegs.length, headSegments, headFrom, ...stages }, "live MP4 completed");
+  log.info({ parts: completed.length, part1Bytes: part1.length, mediaBytes, moovBytes: plan.moov.length, co64: plan.co64, tailSegments: tailSegs.length, headSegments, headFrom, ...stages }, "live MP4 completed");
   return { kind: "done", mp4: row.mp4Key, size, facts, tracks, sourceBytes };
 }
 
