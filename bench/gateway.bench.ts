@@ -32,19 +32,20 @@ const FFMPEG_CALLERS = process.env.GATEWAY_BENCH_CALLERS === "ffmpeg";
 const CALLER_PORTS = Number(process.env.GATEWAY_BENCH_CALLER_PORTS ?? 16);
 /** Another checkout of the project (e.g. main as it was) whose gateway runs right after ours at each passthrough step. */
 const COMPARE = process.env.GATEWAY_BENCH_COMPARE;
-const FILE_SECONDS = 60;
+// Long enough that every caller still sends when the measuring window closes (the window must not see the streams end).
+const FILE_SECONDS = Math.max(60, Math.ceil((SECONDS + 15) / 10) * 10);
 const CLK_TCK = 100;
 const CORES = availableParallelism();
 
-/** 60 s of 720p at 3 Mbps, H.264 (keyframe every 2 s) + AAC, as OBS would send it. */
+/** FILE_SECONDS of 720p at 3 Mbps, H.264 (keyframe every 2 s) + AAC, as OBS would send it. */
 async function sourceFile(): Promise<string> {
-  const file = join(BENCH_CACHE, "gateway-720p-3M-60s.ts");
+  const file = join(BENCH_CACHE, `gateway-720p-3M-${FILE_SECONDS}s.ts`);
   if (existsSync(file)) return file;
   await mkdir(BENCH_CACHE, { recursive: true });
-  process.stderr.write("gateway bench: making 60 s of 720p 3 Mbps H.264/AAC (once, cached)\n");
+  process.stderr.write(`gateway bench: making ${FILE_SECONDS} s of 720p 3 Mbps H.264/AAC (once, cached)\n`);
   await execa("ffmpeg", [
     "-hide_banner", "-loglevel", "error", "-y",
-    "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=60", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=60",
+    "-f", "lavfi", "-i", `testsrc2=size=1280x720:rate=25:duration=${FILE_SECONDS}`, "-f", "lavfi", "-i", `sine=frequency=440:sample_rate=48000:duration=${FILE_SECONDS}`,
     "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-b:v", "3M", "-maxrate", "3M", "-bufsize", "3M", "-g", "50", "-keyint_min", "50", "-sc_threshold", "0",
     "-c:a", "aac", "-b:a", "128k", "-f", "mpegts", `${file}.part`,
   ]);
@@ -174,19 +175,46 @@ interface StoredLine {
   stream: string;
   ms: number;
   at: number;
+  /** Where a slow store's time went (the gateway logs it for stores of 1 s or more). */
+  stages?: { notice: number; wait: number; read: number; segmentPut: number; playlistPut: number };
 }
 
 function storedLines(gw: GatewayProcess, from: number): StoredLine[] {
   const out: StoredLine[] = [];
   for (const l of gw.logs.slice(from)) {
     if (!l.includes('"stage":"segment-stored"')) continue;
-    const j = JSON.parse(l) as { stream: string; ms: number; time: string };
-    out.push({ stream: j.stream, ms: j.ms, at: Date.parse(j.time) });
+    const j = JSON.parse(l) as { stream: string; ms: number; time: string; noticeMs?: number; waitMs?: number; readMs?: number; segmentPutMs?: number; playlistPutMs?: number };
+    const stages = j.waitMs === undefined ? undefined : { notice: j.noticeMs ?? 0, wait: j.waitMs, read: j.readMs ?? 0, segmentPut: j.segmentPutMs ?? 0, playlistPut: j.playlistPutMs ?? 0 };
+    out.push({ stream: j.stream, ms: j.ms, at: Date.parse(j.time), stages });
   }
   return out;
 }
 
 const BENCH_SECRET = "bench-secret-0123456789";
+/** GATEWAY_BENCH_DIAG=1: where slow stores come from, printed per step (a timeline of store times and the event loop's delay). */
+const DIAG = process.env.GATEWAY_BENCH_DIAG === "1";
+
+async function diagnose(gw: GatewayProcess, lines: StoredLine[], t0: number, tag: string): Promise<void> {
+  const slow = lines.filter((l) => l.ms >= 1000);
+  const buckets = new Map<number, { n: number; slow: number; max: number }>();
+  for (const l of lines) {
+    const b = Math.floor((l.at - t0) / 5000) * 5;
+    const e = buckets.get(b) ?? { n: 0, slow: 0, max: 0 };
+    e.n++;
+    if (l.ms >= 1000) e.slow++;
+    e.max = Math.max(e.max, l.ms);
+    buckets.set(b, e);
+  }
+  process.stderr.write(`gateway bench diag ${tag}: ${slow.length}/${lines.length} stores ≥ 1 s; per 5 s of the window (s: stored/slow/max ms): ${[...buckets].sort((a, b) => a[0] - b[0]).map(([b, e]) => `${b}:${e.n}/${e.slow}/${e.max}`).join(" ")}\n`);
+  const staged = slow.flatMap((l) => (l.stages ? [l.stages] : []));
+  if (staged.length) {
+    const med = (k: keyof NonNullable<StoredLine["stages"]>) => percentile(staged.map((s) => s[k]), 50);
+    process.stderr.write(`gateway bench diag ${tag}: slow stores' median ms: notice ${med("notice")}, queue ${med("wait")}, read ${med("read")}, segment PUT ${med("segmentPut")}, playlist PUT ${med("playlistPut")}\n`);
+  }
+  const text = await (await fetch(`${gw.http}/metrics`)).text();
+  const pick = text.split("\n").filter((l) => /^(nodejs_eventloop_lag_(p50|p99|max)_seconds|nodejs_gc_duration_seconds_sum|gateway_upload_retries_total|nodejs_active_handles_total|process_cpu_seconds_total)[ {]/.test(l));
+  process.stderr.write(`gateway bench diag ${tag}: ${pick.join("; ")}\n`);
+}
 
 async function createStreams(gw: GatewayProcess, prefix: string, n: number): Promise<string[]> {
   const urls: string[] = [];
@@ -278,6 +306,7 @@ async function runStep(env: TestEnv, file: string, profile: "auto" | "transcode"
     const c1 = procs.map((p) => treeUsage(p.pid!));
     const elapsed = (Date.now() - t0) / 1000;
     const lines = storedLines(gw, from);
+    if (DIAG) await diagnose(gw, lines, t0, tag);
     for (const p of procs) p.kill("SIGTERM");
     await Promise.all(procs);
     const ms = lines.map((l) => l.ms);

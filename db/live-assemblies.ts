@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, sql } from "drizzle-orm";
+import { and, asc, desc, eq, lt, sql } from "drizzle-orm";
 import type { Db } from "./client.js";
 import { liveAssemblies, liveAssemblyParts, type LiveAssembly, type LiveAssemblyPart } from "./schema.js";
 
@@ -109,6 +109,34 @@ export async function completeAssembly(db: Db, sourcePrefix: string, owner: stri
 
 export async function deleteAssembly(db: Db, sourcePrefix: string): Promise<void> {
   await db.delete(liveAssemblies).where(eq(liveAssemblies.sourcePrefix, sourcePrefix));
+}
+
+const leaseFree = sql`(${liveAssemblies.leaseOwner} is null or ${liveAssemblies.leaseExpiresAt} < now())`;
+
+/** Assemblies (in any state) untouched since `before` and held by no replica: the sweep's candidates for abandoning. */
+export async function idleAssemblies(db: Db, before: Date): Promise<LiveAssembly[]> {
+  return db.select().from(liveAssemblies).where(and(lt(liveAssemblies.updatedAt, before), leaseFree)).orderBy(asc(liveAssemblies.updatedAt));
+}
+
+/** Takes the lease of an assembly only if it is still untouched since `before` (a live update since then keeps it). */
+export async function takeIdleAssemblyLease(db: Db, sourcePrefix: string, owner: string, leaseMs: number, before: Date): Promise<LiveAssembly | undefined> {
+  const [row] = await db
+    .update(liveAssemblies)
+    .set({ leaseOwner: owner, leaseExpiresAt: sql`now() + ${leaseMs} * interval '1 millisecond'` })
+    .where(and(eq(liveAssemblies.sourcePrefix, sourcePrefix), lt(liveAssemblies.updatedAt, before), leaseFree))
+    .returning();
+  return row;
+}
+
+/** Deletes an assembly (its parts go with it) while holding its lease; false when the lease was lost. */
+export async function deleteHeldAssembly(db: Db, sourcePrefix: string, owner: string): Promise<boolean> {
+  const rows = await db.delete(liveAssemblies).where(held(sourcePrefix, owner)).returning({ p: liveAssemblies.sourcePrefix });
+  return rows.length === 1;
+}
+
+/** Every assembly's MP4 key and upload: what the store's open uploads and head objects are checked against. */
+export async function assemblyObjects(db: Db): Promise<{ mp4Key: string; uploadId: string }[]> {
+  return db.select({ mp4Key: liveAssemblies.mp4Key, uploadId: liveAssemblies.uploadId }).from(liveAssemblies);
 }
 
 /** Assemblies in progress (the live_assemblies_active gauge). */

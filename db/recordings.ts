@@ -160,6 +160,12 @@ export async function markFailed(db: Db, f: FailRequest): Promise<boolean> {
   return rows.length > 0;
 }
 
+/** Whether a job holds the folder's recording right now (a conversion in progress, whose upload is not a stray). */
+export async function recordingClaimed(db: Db, sourcePrefix: string): Promise<boolean> {
+  const [row] = await db.select({ id: recordings.id }).from(recordings).where(and(eq(recordings.sourcePrefix, sourcePrefix), sql`${recordings.claimExpiresAt} > now()`)).limit(1);
+  return Boolean(row);
+}
+
 export async function getRecordingBySourcePrefix(db: Db, sourcePrefix: string): Promise<Recording | undefined> {
   const [row] = await db.select().from(recordings).where(eq(recordings.sourcePrefix, sourcePrefix));
   return row;

@@ -9,6 +9,7 @@ import { startGatewayProcess, type GatewayProcess } from "../test/gateway/proces
 import { publish } from "../test/gateway/caller.js";
 import { send } from "../test/gateway/sender.js";
 import { missingSegments, readPlaylist, sessionFolders } from "../test/gateway/store.js";
+import { freeTcpPort } from "../test/ports.js";
 
 let env: TestEnv;
 let gw: GatewayProcess;
@@ -150,14 +151,16 @@ test("with SRT_LISTENERS=2 callers from many addresses share the one port: each 
   ]);
   const two = await startGatewayProcess({ ...env.env, LOG_LEVEL: "info", SRT_LISTENERS: "2" });
   try {
-    const up = JSON.parse(await waitFor("the listener", () => two.logs.find((l) => l.includes("SRT listener up")), 10_000)) as { listeners: number; receiveThreadsRaised: number };
+    const up = JSON.parse(await waitFor("the listener", () => two.logs.find((l) => l.includes("SRT listener up")), 10_000)) as { listeners: number; receiveThreadsRaised: number; listenerPid: number };
     assert.equal(up.listeners, 2);
+    // libsrt's threads live in the listener process (srt-ingestd), none in the gateway's Node process.
+    const pid = up.listenerPid;
+    assert.deepEqual(await threadRunNs(two.proc.pid!, "SRT:"), [], "no libsrt thread in the Node process");
     // Root (as here) may raise priorities: both receive threads run at nice -10; without the right it is 0 and they run at the process's own.
     if (process.getuid?.() === 0) {
       assert.equal(up.receiveThreadsRaised, 2);
-      assert.deepEqual(await threadNice(two.proc.pid!, "SRT:RcvQ"), [-10, -10]);
+      assert.deepEqual(await threadNice(pid, "SRT:RcvQ"), [-10, -10]);
     }
-    const pid = two.proc.pid!;
     const before = await threadRunNs(pid, "SRT:RcvQ");
     assert.equal(before.length, 2, "one libsrt receive thread per listener");
     const secret = "many-listeners-secret-0123";
@@ -180,5 +183,47 @@ test("with SRT_LISTENERS=2 callers from many addresses share the one port: each 
     }
   } finally {
     await two.stop();
+  }
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test("the SRT listener is a process of its own: killed, the gateway stops with exit 1 and says why; the gateway killed -9 takes it along, so a new gateway binds the same port", async () => {
+  const ports = { http: 0, srt: 0 };
+  const first = await startGatewayProcess({ ...env.env, LOG_LEVEL: "info" });
+  ports.srt = first.srtPort;
+  const up = JSON.parse(await waitFor("the listener", () => first.logs.find((l) => l.includes("SRT listener up")), 10_000)) as { listenerPid: number };
+  assert.ok(alive(up.listenerPid));
+  // The gateway killed -9: nothing closes the listener's socket gracefully, the kernel's parent-death signal ends it.
+  await first.kill9();
+  await waitFor("the listener process to end with its gateway", () => !alive(up.listenerPid), 5_000);
+
+  // A new gateway on the same UDP port (it would fail to bind if the old listener lived on) takes callers.
+  ports.http = await freeTcpPort();
+  const second = await startGatewayProcess({ ...env.env, LOG_LEVEL: "info" }, ports);
+  try {
+    const up2 = JSON.parse(await waitFor("the new listener", () => second.logs.find((l) => l.includes("SRT listener up")), 10_000)) as { listenerPid: number };
+    const r = await second.api("POST", "/streams", { name: "isolated" });
+    assert.equal(r.status, 201, JSON.stringify(r.json));
+    const published = await publish(r.json.obs.server, { seconds: 6 });
+    assert.equal(published.exitCode, 0, published.stderr);
+    const [folder] = await waitFor("the session", async () => (await sessionFolders(env.s3, bucket, "isolated")).length ? sessionFolders(env.s3, bucket, "isolated") : undefined, 20_000);
+    await waitFor("its final playlist", async () => (await readPlaylist(env.s3, bucket, `${folder}/index.m3u8`))?.ended, 20_000);
+
+    // The listener killed: the gateway cannot take callers any more, so it closes and exits 1 for its supervisor.
+    process.kill(up2.listenerPid, "SIGKILL");
+    const result = await second.proc;
+    assert.equal(result.exitCode, 1);
+    const fatal = second.logs.map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => l.level === 60);
+    assert.ok(fatal.some((l) => /SRT listener process \(srt-ingestd, pid \d+\) killed by signal 9/.test(l.msg)), JSON.stringify(fatal));
+  } finally {
+    await second.stop();
   }
 });

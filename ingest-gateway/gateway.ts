@@ -19,7 +19,7 @@ import { recoverSessions } from "./session/recovery.js";
 import { StreamTable } from "./session/stream-table.js";
 import { SegmentMarks } from "./session/segment-marks.js";
 import { watchBroadcastLimits } from "./session/limits.js";
-import { loadAddon } from "./srt/addon.js";
+import { daemonPath, loadAddon } from "./srt/addon.js";
 import { retry } from "../lib/retry.js";
 import { SpoolBudget } from "./uploader/spool-budget.js";
 
@@ -44,7 +44,15 @@ export async function startGateway(config: Config, log: Logger): Promise<{ close
   const events = createEventPublisher({ nats: nats.current, config, log, registry: metrics.registry });
   const marks = new SegmentMarks(db, log);
   const manager = new SessionManager({ s3, putter, marks, db, log, config, metrics, budget, ffmpeg, events }, log, () => addon.makePipe());
-  const server = new addon.IngestServer({ auth: config.gateway.auth, peerIdleMs: PEER_IDLE_MS, segmentSeconds: config.gateway.segmentSeconds, stallMs: STALL_MS, udpReceiveBuffer: config.gateway.srtUdpReceiveBuffer, listeners: config.gateway.srtListeners }, (ev) => {
+  // Set once the gateway is up: a dead listener process ends the gateway (exit 1) after a graceful close.
+  let fail: ((message: string) => void) | undefined;
+  const server = new addon.IngestServer({ daemon: daemonPath, auth: config.gateway.auth, peerIdleMs: PEER_IDLE_MS, segmentSeconds: config.gateway.segmentSeconds, stallMs: STALL_MS, udpReceiveBuffer: config.gateway.srtUdpReceiveBuffer, listeners: config.gateway.srtListeners }, (ev) => {
+    if (ev.type === "fatal") {
+      log.fatal({ pid: server.pid }, ev.message);
+      if (fail) fail(ev.message);
+      else process.exit(1);
+      return;
+    }
     try {
       manager.handle(ev);
     } catch (err) {
@@ -73,7 +81,7 @@ export async function startGateway(config: Config, log: Logger): Promise<{ close
       `the kernel caps the SRT UDP receive buffer at ${mb(udp.udpReceiveBufferGranted)} MB (asked ${mb(udp.udpReceiveBufferRequested)} MB): many streams will lose packets under load; raise it with 'sysctl -w net.core.rmem_max=${udp.udpReceiveBufferRequested}' (infra/stack.sh up does so as root) or lower SRT_UDP_RCVBUF_MB`,
     );
   }
-  log.info({ srt: `${config.gateway.srtHost}:${config.gateway.srtPort}`, listeners: udp.listeners, receiveThreadsRaised: udp.receiveThreadsRaised, auth: config.gateway.auth, profile: config.gateway.profile, srtVersion: addon.srtVersion }, "SRT listener up");
+  log.info({ srt: `${config.gateway.srtHost}:${config.gateway.srtPort}`, listenerPid: server.pid, listeners: udp.listeners, receiveThreadsRaised: udp.receiveThreadsRaised, auth: config.gateway.auth, profile: config.gateway.profile, srtVersion: addon.srtVersion }, "SRT listener up");
   if (!config.gateway.auth) log.warn("INGEST_AUTH=off: any stream name is accepted without a passphrase (development only)");
   if (!config.gateway.apiToken) log.warn("API_TOKEN is not set: creating, deleting and stopping streams is refused until it is");
 
@@ -87,20 +95,29 @@ export async function startGateway(config: Config, log: Logger): Promise<{ close
   app.route("/", api);
   const http: ServerType = await listen(app, config.gateway.httpPort, log);
 
-  return {
-    async close() {
-      table.stop();
-      limits.stop();
-      clearInterval(sampler);
-      server.stop();
-      await manager.suspendAll();
-      await marks.stop();
-      await new Promise<void>((r) => http.close(() => r()));
-      await events.flush();
-      await nats.close();
-      await closeDb(db);
-      s3.destroy();
-      putter.destroy();
-    },
+  let closing: Promise<void> | undefined;
+  const close = () => (closing ??= closeAll());
+  fail = (message) => {
+    // What was received is on disk or in FFmpeg: the graceful close stores it; the next start recovers the rest.
+    void close().finally(() => {
+      log.fatal({ message }, "the gateway stopped because its SRT listener process died; start it again (a supervisor does)");
+      process.exit(1);
+    });
   };
+  return { close };
+
+  async function closeAll(): Promise<void> {
+    table.stop();
+    limits.stop();
+    clearInterval(sampler);
+    server.stop();
+    await manager.suspendAll();
+    await marks.stop();
+    await new Promise<void>((r) => http.close(() => r()));
+    await events.flush();
+    await nats.close();
+    await closeDb(db);
+    s3.destroy();
+    putter.destroy();
+  }
 }

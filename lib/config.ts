@@ -115,6 +115,11 @@ const schema = z.object({
   LIVE_ASSEMBLY_LEASE_SECONDS: seconds.default(15),
   /** While live, new segments are remuxed once this many wait (one FFmpeg run for them all); the finish takes the rest. */
   LIVE_ASSEMBLY_BATCH_SEGMENTS: int(1, 64).default(8),
+  /**
+   * A live playlist neither updated nor assembled this long is abandoned (its packager died without ENDLIST): the
+   * sweep aborts its upload and drops its state; stray uploads and heads older than this go too.
+   */
+  LIVE_ASSEMBLY_IDLE_MINUTES: z.coerce.number({ error: "expected a number of minutes" }).min(1, "expected at least 1 minute (longer than any reconnect grace)").max(7 * 24 * 60, "expected at most 10080 minutes (a week)").default(30),
   /** Most frames in a recording's storyboard sprite: bounds the thumbnail's cost on long streams. */
   STORYBOARD_MAX_TILES: int(1, 400).default(100),
   /** Name of this replica in logs and job claims; infra/stack.sh sets it (convert-1, ...), else host and pid are used. */
@@ -244,7 +249,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       sweepIntervalMs: e.SWEEP_INTERVAL_SECONDS * 1000,
       retentionIntervalMs: e.RETENTION_INTERVAL_SECONDS * 1000,
       workDir: e.WORK_DIR,
-      liveAssembly: { enabled: e.LIVE_ASSEMBLY, partBytes: e.LIVE_ASSEMBLY_PART_MB * 1024 * 1024, leaseMs: e.LIVE_ASSEMBLY_LEASE_SECONDS * 1000, batchSegments: e.LIVE_ASSEMBLY_BATCH_SEGMENTS },
+      liveAssembly: { enabled: e.LIVE_ASSEMBLY, partBytes: e.LIVE_ASSEMBLY_PART_MB * 1024 * 1024, leaseMs: e.LIVE_ASSEMBLY_LEASE_SECONDS * 1000, batchSegments: e.LIVE_ASSEMBLY_BATCH_SEGMENTS, idleMs: e.LIVE_ASSEMBLY_IDLE_MINUTES * 60_000 },
       storyboardMaxTiles: e.STORYBOARD_MAX_TILES,
       metricsPort: e.METRICS_PORT,
       replicaId: e.REPLICA_ID,

@@ -27,6 +27,8 @@ test("the defaults describe the local stack", () => {
   assert.equal(loadConfig({ SRT_LISTENERS: "1" }).gateway.srtListeners, 1);
   assert.equal(c.functions.liveAssembly.batchSegments, 8);
   assert.equal(loadConfig({ LIVE_ASSEMBLY_BATCH_SEGMENTS: "2" }).functions.liveAssembly.batchSegments, 2);
+  assert.equal(c.functions.liveAssembly.idleMs, 30 * 60_000);
+  assert.equal(loadConfig({ LIVE_ASSEMBLY_IDLE_MINUTES: "1.5" }).functions.liveAssembly.idleMs, 90_000);
 });
 
 test("MINIO_ENDPOINT takes the original host:port form as well as a URL", () => {
@@ -46,6 +48,8 @@ test("each malformed variable gives one line naming it and what is expected", ()
   fails({ FUNCTION_CONCURRENCY: "0" }, /^config: FUNCTION_CONCURRENCY: expected an integer from 1 to 64/);
   fails({ SRT_PORT: "70000" }, /^config: SRT_PORT: expected an integer from 1 to 65535/);
   fails({ LIVE_ASSEMBLY_BATCH_SEGMENTS: "0" }, /^config: LIVE_ASSEMBLY_BATCH_SEGMENTS: expected an integer from 1 to 64/);
+  fails({ LIVE_ASSEMBLY_IDLE_MINUTES: "0.5" }, /^config: LIVE_ASSEMBLY_IDLE_MINUTES: expected at least 1 minute/);
+  fails({ LIVE_ASSEMBLY_IDLE_MINUTES: "soon" }, /^config: LIVE_ASSEMBLY_IDLE_MINUTES: expected a number of minutes/);
   fails({ SRT_LISTENERS: "0" }, /^config: SRT_LISTENERS: expected an integer from 1 to 64/);
   fails({ OBJECT_STORE: "s3" }, /^config: OBJECT_STORE: expected auto, minio or versitygw/);
   fails({ INGEST_AUTH: "maybe" }, /^config: INGEST_AUTH: expected on or off/);

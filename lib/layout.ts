@@ -63,12 +63,19 @@ export function recordingKeys(sourcePrefix: string, name: string): RecordingKeys
   };
 }
 
+const LIVE_HEAD_SUFFIX = ".live-head";
+
 /**
  * The live assembly's held-back first media bytes (and their sample tables), kept beside the MP4 until its
  * finish writes them into part 1; deleted with the assembly.
  */
 export function liveHeadKey(mp4Key: string): string {
-  return `${mp4Key}.live-head`;
+  return `${mp4Key}${LIVE_HEAD_SUFFIX}`;
+}
+
+/** The MP4 key a live assembly's head object belongs to, or undefined when `key` is not a head object. */
+export function mp4OfLiveHead(key: string): string | undefined {
+  return key.endsWith(LIVE_HEAD_SUFFIX) && key.length > LIVE_HEAD_SUFFIX.length ? key.slice(0, -LIVE_HEAD_SUFFIX.length) : undefined;
 }
 
 /** A subtitle side-car beside the MP4: `<name>.<index>.<language>.vtt`. */

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { clipKeys, clipPrefix, folderOf, holdsClips, keyIn, keysOfRecording, listPrefix, livePlaylistKey, recordingKeys, recordingName, sessionPrefix, subtitleKey } from "./layout.js";
+import { clipKeys, clipPrefix, folderOf, holdsClips, keyIn, keysOfRecording, listPrefix, liveHeadKey, livePlaylistKey, mp4OfLiveHead, recordingKeys, recordingName, sessionPrefix, subtitleKey } from "./layout.js";
 
 test("a broadcast session's source prefix and live playlist sit under its stream", () => {
   assert.equal(sessionPrefix("studio-a", "2025-06-01T10-00-00Z"), "studio-a/2025-06-01T10-00-00Z");
@@ -53,4 +53,12 @@ test("a clip's files sit under its own prefix, never under its parent's (which d
   assert.equal(holdsClips("clips-2025"), false);
   assert.equal(holdsClips("cam/s1"), false);
   assert.equal(holdsClips(""), false);
+});
+
+test("a live assembly's head object names the MP4 it belongs to; other keys are no head", () => {
+  const mp4 = recordingKeys("cam/s1", "s1").mp4;
+  assert.equal(mp4OfLiveHead(liveHeadKey(mp4)), mp4);
+  assert.equal(mp4OfLiveHead(mp4), undefined);
+  assert.equal(mp4OfLiveHead("cam/s1/thumbnail.jpg"), undefined);
+  assert.equal(mp4OfLiveHead(".live-head"), undefined);
 });

@@ -5,6 +5,8 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
   DeleteObjectsCommand,
+  ListMultipartUploadsCommand,
+  AbortMultipartUploadCommand,
   NoSuchKey,
   NotFound,
 } from "@aws-sdk/client-s3";
@@ -82,6 +84,57 @@ export async function deleteKeys(client: S3Client, bucket: string, keys: readonl
     await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }));
   }
   return unique.length;
+}
+
+export interface OpenUpload {
+  key: string;
+  uploadId: string;
+  initiated: Date;
+}
+
+/** Every multipart upload open in a bucket (under `prefix`): started and neither completed nor aborted. */
+export async function* listMultipartUploads(client: S3Client, bucket: string, prefix = "", signal?: AbortSignal): AsyncGenerator<OpenUpload> {
+  let keyMarker: string | undefined;
+  let uploadIdMarker: string | undefined;
+  for (;;) {
+    const page = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix || undefined, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }), { abortSignal: signal });
+    for (const u of page.Uploads ?? []) {
+      if (u.Key && u.UploadId) yield { key: u.Key, uploadId: u.UploadId, initiated: u.Initiated ?? new Date(0) };
+    }
+    if (!page.IsTruncated) return;
+    keyMarker = page.NextKeyMarker;
+    uploadIdMarker = page.NextUploadIdMarker;
+  }
+}
+
+/** Aborts a multipart upload, dropping its stored parts; one already gone (aborted or completed) is not an error. */
+export async function abortMultipartUpload(client: S3Client, bucket: string, key: string, uploadId: string, signal?: AbortSignal): Promise<void> {
+  try {
+    await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }), { abortSignal: signal });
+  } catch (err) {
+    if (isNoSuchUpload(err)) return;
+    throw err;
+  }
+}
+
+/** The store no longer knows the upload: it was aborted (by the sweep, or a fallback) or completed. */
+export function isNoSuchUpload(err: unknown): boolean {
+  const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === "NoSuchUpload" || e?.Code === "NoSuchUpload" || e?.$metadata?.httpStatusCode === 404;
+}
+
+/**
+ * A replica killed with -9 mid-upload leaves its multipart upload open, its parts stored and billed but
+ * in no object. The job that claims the recording next owns its key: it aborts every upload open on it.
+ */
+export async function abortOpenUploads(client: S3Client, bucket: string, key: string, signal?: AbortSignal): Promise<number> {
+  let aborted = 0;
+  for await (const u of listMultipartUploads(client, bucket, key, signal)) {
+    if (u.key !== key) continue;
+    await abortMultipartUpload(client, bucket, key, u.uploadId, signal);
+    aborted++;
+  }
+  return aborted;
 }
 
 export async function deletePrefix(client: S3Client, bucket: string, prefix: string): Promise<number> {

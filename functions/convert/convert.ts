@@ -8,7 +8,7 @@ import { execa } from "execa";
 import { HLS_PROTOCOLS, hlsInputOptions, resolveFfmpeg } from "../../lib/ffmpeg.js";
 import { HlsError, checkSegments, masterMayFollow, mergeWebVtt, resolveSource, sourceObjects, writeLocalPlaylist, type Resolution, type ResolvedSegment, type Source } from "../../lib/hls/index.js";
 import { folderOf, keysOfRecording, recordingKeys, recordingName, subtitleKey } from "../../lib/layout.js";
-import { deleteKeys, payloadNeedsSigning, putText } from "../../lib/s3.js";
+import { abortOpenUploads, deleteKeys, payloadNeedsSigning, putText } from "../../lib/s3.js";
 import { publishRecordingEvent } from "../../lib/events.js";
 import { claimRecording, deleteVariantRecordings, getRecordingBySourcePrefix, markFailed, markProgress, markReady, recordingExists, recordingsCoveringPlaylist, releaseClaim } from "../../db/recordings.js";
 import type { RecordingWarning, SubtitleTrack } from "../../db/schema.js";
@@ -17,7 +17,7 @@ import type { StorageEvent } from "../events/decode.js";
 import { probeInput, probeOutput, remux, type InputStreams, type OutputFacts, type Tools, type Track } from "./remux.js";
 import { createJobDir, recordChild, removeDeadJobDirs } from "./workdir.js";
 import { clock, gapWarning, gapsInPart, type Gap, type Packet, type Part } from "./gaps.js";
-import { abortOpenUploads, startStreamingUpload } from "./faststart.js";
+import { startStreamingUpload } from "./faststart.js";
 import { backoffDelay, sleep } from "../../lib/time.js";
 import { advanceLiveAssembly, finishLiveAssembly, forgetLiveAssembly, hasLiveAssembly } from "./live-assembly.js";
 

@@ -1,6 +1,6 @@
 import { open, type FileHandle } from "node:fs/promises";
 import { Readable } from "node:stream";
-import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, ListMultipartUploadsCommand, UploadPartCommand, type CompletedPart, type S3Client } from "@aws-sdk/client-s3";
+import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand, type CompletedPart, type S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import * as zlib from "node:zlib";
 import { sleep } from "../../lib/time.js";
@@ -318,25 +318,4 @@ async function runLimited(tasks: (() => Promise<void>)[], limit: number): Promis
   await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, async () => {
     while (next < tasks.length) await tasks[next++]!();
   }));
-}
-
-/**
- * A replica killed with -9 mid-upload leaves its multipart upload open, its parts stored and billed but
- * in no object. The job that claims the recording next owns its key: it aborts every upload open on it.
- */
-export async function abortOpenUploads(s3: S3Client, bucket: string, key: string, signal?: AbortSignal): Promise<number> {
-  let aborted = 0;
-  let keyMarker: string | undefined;
-  let uploadIdMarker: string | undefined;
-  for (;;) {
-    const page = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }), { abortSignal: signal });
-    for (const u of page.Uploads ?? []) {
-      if (u.Key !== key || !u.UploadId) continue;
-      await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: u.UploadId }), { abortSignal: signal });
-      aborted++;
-    }
-    if (!page.IsTruncated) return aborted;
-    keyMarker = page.NextKeyMarker;
-    uploadIdMarker = page.NextUploadIdMarker;
-  }
 }

@@ -1,18 +1,17 @@
 import { createHash, randomBytes } from "node:crypto";
-import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, UploadPartCommand, type S3Client } from "@aws-sdk/client-s3";
+import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, UploadPartCommand, type S3Client } from "@aws-sdk/client-s3";
 import { execa } from "execa";
 import { Counter, Gauge, type Registry } from "prom-client";
 import { dieWithParent } from "../../lib/child.js";
 import { resolveFfmpeg } from "../../lib/ffmpeg.js";
 import { HlsError, looksFinished, parsePlaylist, readPlaylist, resolveSegments, type MasterPlaylist, type MediaPlaylist, type ResolvedSegment, type Source } from "../../lib/hls/index.js";
 import { folderOf, listPrefix, liveHeadKey, recordingKeys, recordingName } from "../../lib/layout.js";
-import { deleteKeys, listObjects } from "../../lib/s3.js";
+import { abortMultipartUpload, abortOpenUploads, deleteKeys, isNoSuchUpload, listObjects } from "../../lib/s3.js";
 import { sleep } from "../../lib/time.js";
 import { abandonAssembly, addAssemblyPart, assemblyParts, nextPartNumber, completeAssembly, countActiveAssemblies, createAssembly, deleteAssembly, getAssembly, lastPartSize, releaseAssemblyLease, setAssemblyHead, takeAssemblyLease } from "../../db/live-assemblies.js";
 import { getRecordingBySourcePrefix } from "../../db/recordings.js";
 import type { LiveAssembly } from "../../db/schema.js";
 import { TransientError, type HandlerContext, type HandlerResult } from "../runtime/handler.js";
-import { abortOpenUploads } from "./faststart.js";
 import { codecSignature, FragmentError, readFragmented, readInit, type Run, type SegmentMedia, type TrackInit } from "./fragments.js";
 import { buildMoov, ftyp, joinRuns, MDAT_HEADER_BYTES, packRuns, TimelineError, unpackRuns, videoSize } from "./moov.js";
 import { alignFreeBytes, alignPadding } from "./part-alignment.js";
@@ -236,7 +235,17 @@ async function readPieces(ctx: HandlerContext, segments: ResolvedSegment[], from
 }
 
 async function abortUpload(s3: S3Client, bucket: string, key: string, uploadId: string): Promise<void> {
-  await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })).catch(() => {});
+  await abortMultipartUpload(s3, bucket, key, uploadId).catch(() => {});
+}
+
+/**
+ * The store no longer has the assembly's upload: an earlier finish completed it and died before recording that,
+ * or it was aborted behind the assembly's back (a lifecycle rule, an operator; the sweep deletes the row first).
+ * Either way the parts are out of reach: the whole-folder path makes the MP4.
+ */
+function uploadGone(err: unknown): never {
+  if (isNoSuchUpload(err)) throw new Fallback("state-missing", "the assembly's multipart upload is no longer open (completed by a finish that died, or aborted)");
+  throw err;
 }
 
 async function giveUp(ctx: HandlerContext, row: LiveAssembly, f: Fallback): Promise<void> {
@@ -450,7 +459,7 @@ async function step(ctx: HandlerContext, row: LiveAssembly, segments: ResolvedSe
     }
     // Zeros up to a block boundary (part-alignment.ts), inside the mdat: no sample points at them.
     const body = Buffer.concat([...taken.pieces.map((s) => s.media), Buffer.alloc(alignPadding(taken.bytes))]);
-    const res = await ctx.s3.send(new UploadPartCommand({ Bucket: ctx.config.s3.recordingsBucket, Key: row.mp4Key, UploadId: row.uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length }), { abortSignal: signal });
+    const res = await ctx.s3.send(new UploadPartCommand({ Bucket: ctx.config.s3.recordingsBucket, Key: row.mp4Key, UploadId: row.uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length }), { abortSignal: signal }).catch(uploadGone);
     const ok = await addAssemblyPart(ctx.db, owner, { sourcePrefix: row.sourcePrefix, partNumber, etag: res.ETag!, firstSegment: segmentsDone, segments: taken.end - segmentsDone, bytes: body.length, tables: packRuns(runs) }, uriHash(segments, taken.end));
     if (!ok) throw new TransientError(`lost the live assembly of ${row.sourcePrefix}`);
     metrics.parts.inc();
@@ -554,6 +563,8 @@ export async function finishLiveAssembly(ctx: HandlerContext, src: Source, signa
       row = taken;
       break;
     }
+    // The sweep removed it as idle while we waited: the folder is converted whole.
+    if (!(await getAssembly(ctx.db, src.sourcePrefix))) return { kind: "none" };
     if (Date.now() > waitUntil) throw new TransientError(`the live assembly of ${src.sourcePrefix} stays held by another replica`, { retryAfterMs: 1000 });
     await sleep(100);
   }
@@ -655,11 +666,11 @@ async function finish(ctx: HandlerContext, src: Source, row: LiveAssembly, owner
   mdat.writeBigUInt64BE(BigInt(MDAT_HEADER_BYTES + mediaBytes), 8);
   const part1 = Buffer.concat([head, plan.moov, plan.free, mdat, headMedia]);
   const lastNumber = parts.length + 2;
-  const upload = (n: number, body: Buffer) => ctx.s3.send(new UploadPartCommand({ Bucket: recBucket, Key: row.mp4Key, UploadId: row.uploadId, PartNumber: n, Body: body, ContentLength: body.length }), { abortSignal: signal });
+  const upload = (n: number, body: Buffer) => ctx.s3.send(new UploadPartCommand({ Bucket: recBucket, Key: row.mp4Key, UploadId: row.uploadId, PartNumber: n, Body: body, ContentLength: body.length }), { abortSignal: signal }).catch(uploadGone);
   const [r1, rLast] = await Promise.all([upload(1, part1), tailMedia.length ? upload(lastNumber, tailMedia) : undefined]);
   const completed = [{ PartNumber: 1, ETag: r1.ETag! }, ...parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })), ...(rLast ? [{ PartNumber: lastNumber, ETag: rLast.ETag! }] : [])];
   const tUpload = performance.now();
-  await ctx.s3.send(new CompleteMultipartUploadCommand({ Bucket: recBucket, Key: row.mp4Key, UploadId: row.uploadId, MultipartUpload: { Parts: completed } }), { abortSignal: signal });
+  await ctx.s3.send(new CompleteMultipartUploadCommand({ Bucket: recBucket, Key: row.mp4Key, UploadId: row.uploadId, MultipartUpload: { Parts: completed } }), { abortSignal: signal }).catch(uploadGone);
   const tComplete = performance.now();
   const size = part1.length + (at - row.headBytes) + tailMedia.length;
   // Verified cheaply: the moov's facts are known; the stored object must have exactly the bytes written.

@@ -20,7 +20,7 @@ process.on("SIGINT", () => stop.abort());
 try {
   if (process.argv.includes("--once")) {
     const r = await sweep({ s3, db, nc, log, config });
-    log.info({ playlists: r.playlists, published: r.published.length }, "sweep done");
+    log.info({ playlists: r.playlists, published: r.published.length, idleAssemblies: r.leftovers?.abandoned.length, strayUploads: r.leftovers?.strayUploads, strayHeads: r.leftovers?.strayHeads }, "sweep done");
   } else {
     await sweepPeriodically({ s3, db, nc, log, config, intervalMs: config.functions.sweepIntervalMs, signal: stop.signal });
   }

@@ -14,6 +14,12 @@ export async function sweepPeriodically(deps: SweepDeps & { intervalMs: number; 
   const { log, signal, registry } = deps;
   const registers = registry ? [registry] : [];
   const recovered = new Counter({ name: "sweep_recovered_total", help: "Events the sweep re-published for finished playlists without an up-to-date recording", registers });
+  const leftovers = new Counter({
+    name: "sweep_live_leftovers_total",
+    help: "What the sweep removed after live broadcasts that never ended or replicas killed mid-upload: idle-assembly (upload aborted, head and state deleted), stray-upload, stray-head",
+    labelNames: ["what"],
+    registers,
+  });
   const oldest = new Gauge({ name: "sweep_oldest_unconverted_seconds", help: "Age of the oldest finished playlist (ENDLIST) without an up-to-date recording, at the last sweep", registers });
   while (!signal.aborted) {
     try {
@@ -22,7 +28,13 @@ export async function sweepPeriodically(deps: SweepDeps & { intervalMs: number; 
       if (r) {
         recovered.inc(r.published.length);
         oldest.set(r.oldestUnconvertedSeconds);
-        log.info({ stage: "sweep", playlists: r.playlists, published: r.published.length }, "sweep done");
+        const l = r.leftovers;
+        if (l) {
+          leftovers.inc({ what: "idle-assembly" }, l.abandoned.length);
+          leftovers.inc({ what: "stray-upload" }, l.strayUploads);
+          leftovers.inc({ what: "stray-head" }, l.strayHeads);
+        }
+        log.info({ stage: "sweep", playlists: r.playlists, published: r.published.length, idleAssemblies: l?.abandoned.length, strayUploads: l?.strayUploads, strayHeads: l?.strayHeads }, "sweep done");
       } else {
         oldest.reset();
       }

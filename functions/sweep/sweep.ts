@@ -9,13 +9,16 @@ import { getText, listObjects } from "../../lib/s3.js";
 import type { Db } from "../../db/client.js";
 import { recordingsCoveringPlaylist } from "../../db/recordings.js";
 import { encodeSweepEvent, isPlaylistKey } from "../events/decode.js";
+import { sweepLiveLeftovers, type LeftoverResult } from "./leftovers.js";
 
 export interface SweepDeps {
   s3: S3Client;
   db: Db;
   nc: NatsConnection;
   log: Logger;
-  config: Pick<Config, "s3" | "nats">;
+  config: Pick<Config, "s3" | "nats" | "functions">;
+  /** The clock idle ages are judged by (tests move it forward instead of waiting). */
+  now?: () => number;
 }
 
 export interface SweepResult {
@@ -23,13 +26,16 @@ export interface SweepResult {
   published: string[];
   /** Age of the oldest finished playlist with no up-to-date recording (0 when there is none). */
   oldestUnconvertedSeconds: number;
+  /** What idle live assemblies and killed uploads left behind, removed; undefined when that part failed (logged). */
+  leftovers?: LeftoverResult;
 }
 
 /**
  * Events are hints and any store can lose one: find every finished playlist (#EXT-X-ENDLIST)
- * with no recording, or only one older than the playlist, and publish its event again.
+ * with no recording, or only one older than the playlist, and publish its event again. Then remove what
+ * live assemblies of playlists that never finished left behind (leftovers.ts).
  */
-export async function sweep({ s3, db, nc, log, config }: SweepDeps): Promise<SweepResult> {
+export async function sweep({ s3, db, nc, log, config, now }: SweepDeps): Promise<SweepResult> {
   const js = jetstream(nc);
   const bucket = config.s3.hlsBucket;
   const result: SweepResult = { playlists: 0, published: [], oldestUnconvertedSeconds: 0 };
@@ -58,6 +64,11 @@ export async function sweep({ s3, db, nc, log, config }: SweepDeps): Promise<Swe
     result.published.push(obj.key);
     result.oldestUnconvertedSeconds = Math.max(result.oldestUnconvertedSeconds, (Date.now() - obj.lastModified.getTime()) / 1000);
     log.info({ key: obj.key, stage: "sweep" }, "re-published event for a finished playlist with no recording");
+  }
+  try {
+    result.leftovers = await sweepLiveLeftovers({ s3, db, log, config, now });
+  } catch (err) {
+    log.warn({ stage: "sweep", err: (err as Error).message }, "sweep could not remove live assembly leftovers; next one at the next interval");
   }
   return result;
 }

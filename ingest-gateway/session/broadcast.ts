@@ -13,7 +13,7 @@ import { failEmptyRecording, getRecordingBySourcePrefix } from "../../db/recordi
 import { publishRecordingEvent, type EventPublisher } from "../../lib/events.js";
 import { sessionPrefix } from "../../lib/layout.js";
 import type { GatewayMetrics } from "../metrics.js";
-import { SessionUploader } from "../uploader/uploader.js";
+import { SessionUploader, type StoreStages } from "../uploader/uploader.js";
 import { retry } from "../../lib/retry.js";
 import type { SpoolBudget } from "../uploader/spool-budget.js";
 import { Connection, type ConnectionEnd } from "./connection.js";
@@ -115,7 +115,7 @@ export class Broadcast {
       metrics: d.metrics,
       budget: d.budget,
       context: { stream, session },
-      onStored: (seg, ms) => this.segmentStored(seg.name, ms),
+      onStored: (seg, ms, stages) => this.segmentStored(seg.name, ms, stages),
     });
     if (resumed) {
       this.recordingId = resumed.recordingId;
@@ -190,11 +190,12 @@ export class Broadcast {
     void this.uploader.enqueue({ name: s.name, path: s.path, duration: s.duration, closedAt: s.closedAt, discontinuity });
   }
 
-  private segmentStored(name: string, ms: number): void {
+  private segmentStored(name: string, ms: number, stages: StoreStages): void {
     this.lastSegmentAt = new Date();
     this.d.metrics.segmentsStored.inc();
     this.d.metrics.segmentStoreSeconds.observe(ms / 1000);
-    this.log.info({ segment: name, ms, stage: "segment-stored" }, "segment stored");
+    // A slow one says where its time went (queue, disk, store): the figure operators ask about first.
+    this.log.info({ segment: name, ms, stage: "segment-stored", ...(ms >= 1000 ? stages : {}) }, "segment stored");
     this.d.marks.mark(this.stream, this.lastSegmentAt);
   }
 

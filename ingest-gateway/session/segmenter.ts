@@ -2,11 +2,10 @@
 // and one CSV line on stdout per finished segment (the segment muxer writes it when the file is closed).
 import { createInterface } from "node:readline";
 import { join } from "node:path";
-import { spawn, type ChildProcessByStdio } from "node:child_process";
-import type { Readable } from "node:stream";
 import type { Logger } from "../../lib/log.js";
 import type { Profile } from "./ts-probe.js";
 import { dieWithParent } from "../../lib/child.js";
+import { spawnNative, type NativeChild } from "./native-child.js";
 
 export interface FinishedSegment {
   name: string;
@@ -50,23 +49,23 @@ export function segmenterArgs(o: Pick<SegmenterOptions, "dir" | "startIndex" | "
 }
 
 export class Segmenter {
-  private readonly proc: ChildProcessByStdio<null, Readable, Readable>;
+  private readonly proc?: NativeChild;
   private stderrTail = "";
   /** Resolves when FFmpeg exited and every segment line was read. */
   readonly exited: Promise<{ code: number | undefined; error?: string }>;
 
   constructor(private readonly o: SegmenterOptions) {
-    // node's spawn (not execa) because stdin is a file descriptor the addon writes into.
+    // The addon's posix_spawn, not Node's spawn: a burst of callers must not stall the event loop (see native-child.ts).
     // dieWithParent: a gateway killed with -9 must not leave its transcoding FFmpeg running (orphans were seen at full CPU).
     const [command, args] = dieWithParent(o.ffmpeg, segmenterArgs(o));
-    this.proc = spawn(command, args, { stdio: [o.stdinFd, "pipe", "pipe"] }) as ChildProcessByStdio<null, Readable, Readable>;
-    const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-      this.proc.once("error", (err) => {
-        this.stderrTail += `cannot run ${o.ffmpeg}: ${err.message}`;
-        resolve({ code: null, signal: null });
-      });
-      this.proc.once("exit", (code, signal) => resolve({ code, signal }));
-    });
+    try {
+      this.proc = spawnNative(command, args, o.stdinFd);
+    } catch (err) {
+      this.stderrTail = (err as Error).message;
+      this.exited = Promise.resolve({ code: undefined, error: `ffmpeg could not start: ${this.stderrTail}` });
+      return;
+    }
+    const exit = this.proc.exit;
     this.proc.stderr.on("data", (d: Buffer) => {
       this.stderrTail = (this.stderrTail + d.toString()).slice(-2000);
     });
@@ -91,6 +90,6 @@ export class Segmenter {
   }
 
   kill(): void {
-    this.proc.kill("SIGKILL");
+    this.proc?.kill("SIGKILL");
   }
 }

@@ -6,6 +6,8 @@ import { dirname, join } from "node:path";
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const addonPath = join(here, "build", "Release", "srt_ingest.node");
+/** The SRT listener process (src/daemon.cc): libsrt and every media byte live there, not in the Node process. */
+export const daemonPath = join(here, "build", "Release", "srt-ingestd");
 
 export type RefusalReason =
   | "bad-streamid"
@@ -30,7 +32,9 @@ export type SrtEvent =
    */
   | { type: "close"; id: number; stream: string; reason: CloseReason; detail?: string; idleMs: number; bytes: number; bytesDropped: number }
   | { type: "refused"; stream: string; peer: string; reason: RefusalReason; message: string; code: number }
-  | { type: "log"; level: "error" | "warn"; area: string; message: string };
+  | { type: "log"; level: "error" | "warn"; area: string; message: string }
+  /** The listener process died (it is not restarted: the gateway must end so its supervisor starts a whole new one). */
+  | { type: "fatal"; message: string };
 
 export type CloseReason = "closed" | "timeout" | "stopped" | "stalled";
 
@@ -68,6 +72,8 @@ export interface StreamAccess {
 }
 
 export interface IngestServerOptions {
+  /** Path of srt-ingestd (daemonPath), started as a child process by the constructor. */
+  daemon: string;
   /** false: any stream name is accepted without a passphrase (development). */
   auth: boolean;
   /** Silence after which libsrt declares the caller gone. */
@@ -100,6 +106,8 @@ export interface ListenResult {
 }
 
 export interface NativeIngestServer {
+  /** The srt-ingestd process's pid. */
+  readonly pid: number;
   listen(host: string, port: number): ListenResult;
   /** Replaces the table the listen callback answers from (it must never wait for the DB). */
   setStreams(streams: StreamAccess[]): void;
@@ -119,6 +127,13 @@ interface Addon {
   parseStreamId(raw: string): { name?: string; error?: string };
   /** A close-on-exec pipe [readFd, writeFd] of 1 MB. */
   makePipe(): [number, number];
+  /**
+   * posix_spawn (vfork-style: costs the same whatever the gateway's memory, unlike Node's fork-based spawn) with
+   * stdinFd as the child's stdin and pipes for stdout and stderr. Throws when the program cannot be started.
+   */
+  spawn(file: string, args: readonly string[], stdinFd: number): { pid: number; stdoutFd: number; stderrFd: number };
+  /** Calls back once the child exits: its exit code (null when killed) and the signal number (0 when none). */
+  waitExit(pid: number, onExit: (code: number | null, signal: number) => void): void;
   /** The receive thread's probe over these chunks (tests). */
   probeTs(chunks: Buffer[], segmentSeconds: number): ProbeDecision | undefined;
   hasIdrSlice(b: Buffer): boolean;
@@ -134,8 +149,9 @@ let loaded: Addon | undefined;
 
 export function loadAddon(): Addon {
   if (loaded) return loaded;
-  if (!existsSync(addonPath))
-    throw new AddonMissingError(`the SRT addon is not built (${addonPath} is missing); run 'bash infra/install.sh' or 'npx node-gyp rebuild' in ingest-gateway/srt`);
+  for (const path of [addonPath, daemonPath])
+    if (!existsSync(path))
+      throw new AddonMissingError(`the SRT addon is not built (${path} is missing); run 'bash infra/install.sh' or 'npx node-gyp rebuild' in ingest-gateway/srt`);
   loaded = createRequire(import.meta.url)(addonPath) as Addon;
   return loaded;
 }

@@ -16,8 +16,21 @@ export interface QueuedSegment {
   discontinuity: boolean;
   closedAt: number;
   bytes: number;
+  /** When FFmpeg last wrote the file (its mtime): closedAt minus this is how late JavaScript heard of it. */
+  writtenAt: number;
   /** Dropped from the full spool: its file is gone; the playlist lists it as a gap when its turn comes. */
   dropped?: boolean;
+}
+
+/** Where a segment's time from FFmpeg closing it to its playlist being stored went, in ms (the log line of a slow store says which). */
+export interface StoreStages {
+  /** From FFmpeg's last write of the file to JavaScript reading its line (the event loop's delay). */
+  noticeMs: number;
+  /** Waiting behind this session's earlier segments (and for the event loop). */
+  waitMs: number;
+  readMs: number;
+  segmentPutMs: number;
+  playlistPutMs: number;
 }
 
 export interface UploaderDeps {
@@ -31,8 +44,8 @@ export interface UploaderDeps {
   metrics: GatewayMetrics;
   budget: SpoolBudget;
   context: Record<string, unknown>;
-  /** Called after the playlist naming this segment is stored. */
-  onStored(seg: QueuedSegment, storeMs: number): void;
+  /** Called after the playlist naming this segment is stored, with where the time went. */
+  onStored(seg: QueuedSegment, storeMs: number, stages: StoreStages): void;
 }
 
 export class SessionUploader {
@@ -46,16 +59,19 @@ export class SessionUploader {
     return this.queue.length;
   }
 
-  async enqueue(seg: Omit<QueuedSegment, "bytes">): Promise<void> {
+  async enqueue(seg: Omit<QueuedSegment, "bytes" | "writtenAt">): Promise<void> {
     // Synchronous on purpose: segments must enter the queue in the order FFmpeg finished them.
     let bytes = 0;
+    let writtenAt = seg.closedAt;
     try {
-      bytes = statSync(seg.path).size;
+      const st = statSync(seg.path);
+      bytes = st.size;
+      writtenAt = Math.min(seg.closedAt, Math.round(st.mtimeMs));
     } catch {
       // FFmpeg reported a file that is gone: the loop skips it.
     }
     this.d.budget.take(bytes);
-    this.queue.push({ ...seg, bytes });
+    this.queue.push({ ...seg, bytes, writtenAt });
     // Bounded disk: when the store cannot keep up, the oldest waiting segment of this session goes first
     // (never the one being stored, nor the newest). It keeps its place in the queue, so the playlist
     // lists it as a gap with its real duration where it was: the timeline stays true.
@@ -87,22 +103,28 @@ export class SessionUploader {
       const key = `${this.d.prefix}/${seg.name}`;
       // A gap costs no request of its own: the next stored segment's playlist (or the final one) lists it.
       if (seg.dropped) this.d.playlist.add({ uri: seg.name, duration: seg.duration, discontinuity: seg.discontinuity, gap: true });
+      const picked = Date.now();
       const read = seg.dropped ? undefined : await readSegment(seg.path);
       const body = read?.body;
+      const stages: StoreStages = { noticeMs: seg.closedAt - seg.writtenAt, waitMs: picked - seg.closedAt, readMs: Date.now() - picked, segmentPutMs: 0, playlistPutMs: 0 };
       if (read) {
+        const putStart = Date.now();
         await retry(() => this.putSegment(key, read.body), {
           what: "storing a segment", log: this.d.log, context: { ...this.d.context, key }, signal: this.abort.signal,
           onRetry: () => this.d.metrics.uploadRetries.inc(),
         });
         // The store has answered: no write of the body is pending any more.
         giveBack(read.buffer);
+        const playlistStart = Date.now();
+        stages.segmentPutMs = playlistStart - putStart;
         this.d.playlist.add({ uri: seg.name, duration: seg.duration, discontinuity: seg.discontinuity });
         await this.writePlaylist(false);
+        stages.playlistPutMs = Date.now() - playlistStart;
       }
       this.queue.shift();
       this.d.budget.give(seg.bytes);
       await removeFile(seg.path);
-      if (body) this.d.onStored(seg, Date.now() - seg.closedAt);
+      if (body) this.d.onStored(seg, Date.now() - seg.closedAt, stages);
     }
   }
 

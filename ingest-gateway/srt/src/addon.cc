@@ -7,7 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "server.h"
+#include "client.h"
+#include "spawn.h"
 #include "ts_probe.h"
 #include "streamid.h"
 
@@ -61,14 +62,13 @@ Napi::Value HasIdrSliceJs(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  srt_startup();
-  InstallLogHandler();
   exports.Set("IngestServer", IngestServer::Init(env));
   exports.Set("parseStreamId", Napi::Function::New(env, ParseStreamIdJs));
   exports.Set("srtVersion", Napi::String::New(env, SRT_VERSION_STRING));
   exports.Set("makePipe", Napi::Function::New(env, MakePipe));
   exports.Set("hasIdrSlice", Napi::Function::New(env, HasIdrSliceJs));
   exports.Set("probeTs", Napi::Function::New(env, ProbeTsJs));
+  InitSpawn(env, exports);
   return exports;
 }
 

@@ -82,34 +82,18 @@ void InstallLogHandler() {
   srt_setlogflags(SRT_LOGF_DISABLE_TIME | SRT_LOGF_DISABLE_THREADNAME | SRT_LOGF_DISABLE_EOL);
 }
 
-void Core::Emit(std::function<void(Napi::Env, Napi::Function)> fn) {
+void Core::Emit(const nlohmann::json& ev) {
   std::lock_guard<std::mutex> l(emitMu);
-  if (released) return;
-  tsfn.NonBlockingCall(std::move(fn));
+  if (released || !sink) return;
+  sink(ev);
 }
 
 void Core::EmitRefused(const std::string& stream, const std::string& peer, const std::string& reason, const std::string& message, int code) {
-  Emit([stream, peer, reason, message, code](Napi::Env env, Napi::Function fn) {
-    auto ev = Napi::Object::New(env);
-    ev.Set("type", "refused");
-    ev.Set("stream", stream);
-    ev.Set("peer", peer);
-    ev.Set("reason", reason);
-    ev.Set("message", message);
-    ev.Set("code", code);
-    fn.Call({ev});
-  });
+  Emit({{"type", "refused"}, {"stream", stream}, {"peer", peer}, {"reason", reason}, {"message", message}, {"code", code}});
 }
 
 void Core::EmitLog(int level, const std::string& area, const std::string& message) {
-  Emit([level, area, message](Napi::Env env, Napi::Function fn) {
-    auto ev = Napi::Object::New(env);
-    ev.Set("type", "log");
-    ev.Set("level", level <= LOG_ERR ? "error" : "warn");
-    ev.Set("area", area);
-    ev.Set("message", message);
-    fn.Call({ev});
-  });
+  Emit({{"type", "log"}, {"level", level <= LOG_ERR ? "error" : "warn"}, {"area", area}, {"message", message}});
 }
 
 int Core::OnListen(SRTSOCKET ns, int hsversion, const sockaddr* peerAddr, const char* streamid) {
@@ -351,14 +335,7 @@ void Core::AcceptLoop(SRTSOCKET listener) {
       std::lock_guard<std::mutex> l(threadsMu);
       liveThreads++;
     }
-    Emit([conn](Napi::Env env, Napi::Function fn) {
-      auto ev = Napi::Object::New(env);
-      ev.Set("type", "connect");
-      ev.Set("id", static_cast<double>(conn->sock));
-      ev.Set("stream", conn->stream);
-      ev.Set("peer", conn->peer);
-      fn.Call({ev});
-    });
+    Emit({{"type", "connect"}, {"id", conn->sock}, {"stream", conn->stream}, {"peer", conn->peer}});
     auto self = shared_from_this();
     std::thread([self, conn] { self->RecvLoop(conn); }).detach();
   }
@@ -372,17 +349,11 @@ constexpr int64_t kBatchMs = 100;
 
 void Core::EmitProbe(const std::shared_ptr<Connection>& conn) {
   ProbeDecision d = *conn->probe->decision();
-  Emit([conn, d](Napi::Env env, Napi::Function fn) {
-    auto ev = Napi::Object::New(env);
-    ev.Set("type", "probe");
-    ev.Set("id", static_cast<double>(conn->sock));
-    ev.Set("profile", d.profile);
-    ev.Set("reason", d.reason);
-    if (!d.video.empty()) ev.Set("video", d.video);
-    if (!d.audio.empty()) ev.Set("audio", d.audio);
-    if (d.keyframeIntervalSeconds >= 0) ev.Set("keyframeIntervalSeconds", d.keyframeIntervalSeconds);
-    fn.Call({ev});
-  });
+  nlohmann::json ev{{"type", "probe"}, {"id", conn->sock}, {"profile", d.profile}, {"reason", d.reason}};
+  if (!d.video.empty()) ev["video"] = d.video;
+  if (!d.audio.empty()) ev["audio"] = d.audio;
+  if (d.keyframeIntervalSeconds >= 0) ev["keyframeIntervalSeconds"] = d.keyframeIntervalSeconds;
+  Emit(ev);
 }
 
 Core::SinkResult Core::WriteSink(Connection& conn, int fd, const char* data, size_t len, int64_t& lastProgressMs) {
@@ -583,18 +554,9 @@ void Core::RecvLoop(std::shared_ptr<Connection> conn) {
   uint64_t dropped = conn->bytesDropped + unwritten;
   if (reason == "stalled" && detail.empty())
     detail = "no data arrived for " + std::to_string(stallMs / 1000) + " s while connected";
-  Emit([conn, reason, detail, idleMs, bytes, dropped](Napi::Env env, Napi::Function fn) {
-    auto ev = Napi::Object::New(env);
-    ev.Set("type", "close");
-    ev.Set("id", static_cast<double>(conn->sock));
-    ev.Set("stream", conn->stream);
-    ev.Set("reason", reason);
-    ev.Set("idleMs", static_cast<double>(idleMs));
-    ev.Set("bytes", static_cast<double>(bytes));
-    ev.Set("bytesDropped", static_cast<double>(dropped));
-    if (!detail.empty()) ev.Set("detail", detail);
-    fn.Call({ev});
-  });
+  nlohmann::json ev{{"type", "close"}, {"id", conn->sock}, {"stream", conn->stream}, {"reason", reason}, {"idleMs", idleMs}, {"bytes", bytes}, {"bytesDropped", dropped}};
+  if (!detail.empty()) ev["detail"] = detail;
+  Emit(ev);
   std::lock_guard<std::mutex> l(threadsMu);
   liveThreads--;
   threadsCv.notify_all();
@@ -628,133 +590,67 @@ void Core::Stop() {
     }
   }
   std::lock_guard<std::mutex> l(emitMu);
-  if (!released) {
-    released = true;
-    tsfn.Release();
-  }
+  released = true;
 }
 
-Napi::Function IngestServer::Init(Napi::Env env) {
-  return DefineClass(env, "IngestServer",
-                     {
-                         InstanceMethod("listen", &IngestServer::Listen),
-                         InstanceMethod("setStreams", &IngestServer::SetStreams),
-                         InstanceMethod("close", &IngestServer::CloseConnection),
-                         InstanceMethod("attach", &IngestServer::Attach),
-                         InstanceMethod("stats", &IngestServer::Stats),
-                         InstanceMethod("stop", &IngestServer::Stop),
-                     });
-}
-
-IngestServer::IngestServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<IngestServer>(info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction())
-    throw Napi::TypeError::New(env, "new IngestServer(options, onEvent): expected an options object and a function");
-  auto opts = info[0].As<Napi::Object>();
-  core_ = std::make_shared<Core>();
-  if (opts.Has("auth")) core_->auth = opts.Get("auth").ToBoolean();
-  if (opts.Has("peerIdleMs")) core_->peerIdleMs = opts.Get("peerIdleMs").ToNumber().Int32Value();
-  if (opts.Has("latencyMs")) core_->latencyMs = opts.Get("latencyMs").ToNumber().Int32Value();
-  if (opts.Has("maxPendingBytes")) core_->maxPending = static_cast<size_t>(opts.Get("maxPendingBytes").ToNumber().Int64Value());
-  if (opts.Has("segmentSeconds")) core_->segmentSeconds = opts.Get("segmentSeconds").ToNumber().DoubleValue();
-  if (opts.Has("stallMs")) core_->stallMs = opts.Get("stallMs").ToNumber().Int32Value();
-  if (opts.Has("udpReceiveBuffer")) core_->udpReceiveBuffer = opts.Get("udpReceiveBuffer").ToNumber().Int32Value();
-  if (opts.Has("listeners")) core_->listenerCount = std::max(1, opts.Get("listeners").ToNumber().Int32Value());
-  if (opts.Has("lingerMs")) core_->lingerMs = opts.Get("lingerMs").ToNumber().Int32Value();
-  core_->tsfn = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "srt-ingest", 0, 1);
-}
-
-IngestServer::~IngestServer() {
-  if (core_) core_->Stop();
-}
-
-Napi::Value IngestServer::Listen(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string host = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "0.0.0.0";
-  int port = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 9999;
-  try {
-    core_->Start(host, port);
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(env, e.what());
-  }
-  auto o = Napi::Object::New(env);
-  o.Set("udpReceiveBufferRequested", core_->udpReceiveBuffer);
-  o.Set("udpReceiveBufferGranted", core_->udpReceiveBufferGranted);
-  o.Set("listeners", static_cast<double>(core_->listeners.size()));
-  o.Set("receiveThreadsRaised", core_->receiveThreadsRaised);
-  return o;
-}
-
-Napi::Value IngestServer::SetStreams(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsArray()) throw Napi::TypeError::New(env, "setStreams(list): expected an array of {name, passphrase, disabled}");
-  auto arr = info[0].As<Napi::Array>();
+void SetStreamTable(Core& core, const nlohmann::json& streams) {
   std::unordered_map<std::string, StreamEntry> next;
-  for (uint32_t i = 0; i < arr.Length(); i++) {
-    auto o = arr.Get(i).As<Napi::Object>();
+  for (const auto& o : streams) {
+    if (!o.is_object() || !o.contains("name") || !o["name"].is_string()) continue;
     StreamEntry e;
-    e.passphrase = o.Get("passphrase").ToString().Utf8Value();
-    e.disabled = o.Has("disabled") && o.Get("disabled").ToBoolean();
-    if (o.Has("hold") && o.Get("hold").IsString()) e.hold = o.Get("hold").As<Napi::String>().Utf8Value();
-    next[o.Get("name").ToString().Utf8Value()] = std::move(e);
+    if (o.contains("passphrase") && o["passphrase"].is_string()) e.passphrase = o["passphrase"].get<std::string>();
+    e.disabled = o.contains("disabled") && o["disabled"].is_boolean() && o["disabled"].get<bool>();
+    if (o.contains("hold") && o["hold"].is_string()) e.hold = o["hold"].get<std::string>();
+    next[o["name"].get<std::string>()] = std::move(e);
   }
-  std::lock_guard<std::mutex> l(core_->tableMu);
-  core_->table.swap(next);
-  return env.Undefined();
+  std::lock_guard<std::mutex> l(core.tableMu);
+  core.table.swap(next);
 }
 
-static std::shared_ptr<Connection> FindConn(Core& core, const Napi::CallbackInfo& info) {
-  SRTSOCKET id = static_cast<SRTSOCKET>(info[0].ToNumber().Int64Value());
+std::shared_ptr<Connection> FindConnection(Core& core, SRTSOCKET id) {
   std::lock_guard<std::mutex> l(core.connsMu);
   auto it = core.conns.find(id);
   return it == core.conns.end() ? nullptr : it->second;
 }
 
-Napi::Value IngestServer::CloseConnection(const Napi::CallbackInfo& info) {
-  auto conn = FindConn(*core_, info);
-  if (!conn) return Napi::Boolean::New(info.Env(), false);
+bool CloseConnection(Core& core, SRTSOCKET id) {
+  auto conn = FindConnection(core, id);
+  if (!conn) return false;
   conn->closing = true;
   conn->cv.notify_all();
   srt_close(conn->sock);
-  return Napi::Boolean::New(info.Env(), true);
+  return true;
 }
 
-Napi::Value IngestServer::Attach(const Napi::CallbackInfo& info) {
-  // attach(id, fd): the receive thread takes the fd (a pipe's write end) and closes it at the end.
-  auto conn = FindConn(*core_, info);
-  int fd = info[1].ToNumber().Int32Value();
-  if (!conn) return Napi::Boolean::New(info.Env(), false);
+// The receive thread takes the fd (a pipe's write end, received over the control socket) and closes it at the end.
+bool AttachSink(Core& core, SRTSOCKET id, int fd) {
+  auto conn = FindConnection(core, id);
+  if (!conn) return false;
   int flags = fcntl(fd, F_GETFL);
   fcntl(fd, F_SETFL, flags | O_NONBLOCK);
   {
     std::lock_guard<std::mutex> l(conn->mu);
-    if (conn->sinkFd >= 0) return Napi::Boolean::New(info.Env(), false);
+    if (conn->sinkFd >= 0) return false;
     conn->sinkFd = fd;
   }
   conn->cv.notify_all();
-  return Napi::Boolean::New(info.Env(), true);
+  return true;
 }
 
-Napi::Value IngestServer::Stats(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto conn = FindConn(*core_, info);
-  if (!conn) return env.Undefined();
+nlohmann::json ConnectionStats(Core& core, SRTSOCKET id) {
+  auto conn = FindConnection(core, id);
+  if (!conn) return nullptr;
   SRT_TRACEBSTATS perf{};
-  if (srt_bstats(conn->sock, &perf, 0) == SRT_ERROR) return env.Undefined();
-  auto o = Napi::Object::New(env);
-  o.Set("bytesReceived", static_cast<double>(conn->bytes.load()));
-  o.Set("bytesToSegmenter", static_cast<double>(conn->bytesWritten.load()));
-  o.Set("bytesDropped", static_cast<double>(conn->bytesDropped.load()));
-  o.Set("backpressureMs", static_cast<double>(conn->blockedMs.load()));
-  o.Set("mbpsReceiveRate", perf.mbpsRecvRate);
-  o.Set("packetsLost", static_cast<double>(perf.pktRcvLossTotal));
-  o.Set("packetsDropped", static_cast<double>(perf.pktRcvDropTotal));
-  o.Set("rttMs", perf.msRTT);
-  o.Set("msLatency", perf.msRcvTsbPdDelay);
-  return o;
-}
-
-Napi::Value IngestServer::Stop(const Napi::CallbackInfo& info) {
-  core_->Stop();
-  return info.Env().Undefined();
+  if (srt_bstats(conn->sock, &perf, 0) == SRT_ERROR) return nullptr;
+  return {
+      {"bytesReceived", conn->bytes.load()},
+      {"bytesToSegmenter", conn->bytesWritten.load()},
+      {"bytesDropped", conn->bytesDropped.load()},
+      {"backpressureMs", conn->blockedMs.load()},
+      {"mbpsReceiveRate", perf.mbpsRecvRate},
+      {"packetsLost", perf.pktRcvLossTotal},
+      {"packetsDropped", perf.pktRcvDropTotal},
+      {"rttMs", perf.msRTT},
+      {"msLatency", perf.msRcvTsbPdDelay},
+  };
 }

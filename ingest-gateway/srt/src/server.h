@@ -1,8 +1,12 @@
 // SRT listeners on one UDP port serving many publishers, routed by streamid: one libsrt multiplexer
 // (UDP socket + receive and send threads) per listener, the kernel spreading callers over them (SO_REUSEPORT).
+// Runs in srt-ingestd (daemon.cc), a process of its own beside the gateway's Node process: libsrt's threads
+// and every media byte stay out of the JavaScript process; events leave as JSON through `sink`.
 #pragma once
-#include <napi.h>
 #include <srt/srt.h>
+
+#include <functional>
+#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <condition_variable>
@@ -58,7 +62,8 @@ struct PendingHandshake {
 
 class Core : public std::enable_shared_from_this<Core> {
  public:
-  Napi::ThreadSafeFunction tsfn;
+  // Where events go (the daemon's control socket); called from libsrt's and the receive threads.
+  std::function<void(const nlohmann::json&)> sink;
   // One per multiplexer: each has its own UDP socket on the same port and its own libsrt receive thread.
   std::vector<SRTSOCKET> listeners;
   int listenerCount = 1;
@@ -95,7 +100,7 @@ class Core : public std::enable_shared_from_this<Core> {
   std::mutex emitMu;
   bool released = false;
 
-  void Emit(std::function<void(Napi::Env, Napi::Function)> fn);
+  void Emit(const nlohmann::json& ev);
   void EmitRefused(const std::string& stream, const std::string& peer, const std::string& reason, const std::string& message, int code);
   void EmitLog(int level, const std::string& area, const std::string& message);
 
@@ -117,21 +122,11 @@ class Core : public std::enable_shared_from_this<Core> {
   bool OnAuthFailureLog(const std::string& message, bool unsecure);
 };
 
-class IngestServer : public Napi::ObjectWrap<IngestServer> {
- public:
-  static Napi::Function Init(Napi::Env env);
-  explicit IngestServer(const Napi::CallbackInfo& info);
-  ~IngestServer() override;
-
- private:
-  Napi::Value Listen(const Napi::CallbackInfo& info);
-  Napi::Value SetStreams(const Napi::CallbackInfo& info);
-  Napi::Value CloseConnection(const Napi::CallbackInfo& info);
-  Napi::Value Attach(const Napi::CallbackInfo& info);
-  Napi::Value Stats(const Napi::CallbackInfo& info);
-  Napi::Value Stop(const Napi::CallbackInfo& info);
-
-  std::shared_ptr<Core> core_;
-};
+// Commands from the gateway (daemon.cc): a connection's current state.
+std::shared_ptr<Connection> FindConnection(Core& core, SRTSOCKET id);
+nlohmann::json ConnectionStats(Core& core, SRTSOCKET id);
+bool AttachSink(Core& core, SRTSOCKET id, int fd);
+bool CloseConnection(Core& core, SRTSOCKET id);
+void SetStreamTable(Core& core, const nlohmann::json& streams);
 
 void InstallLogHandler();
