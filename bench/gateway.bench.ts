@@ -122,14 +122,14 @@ function treeUsage(pid: number): { cpu: Map<number, number>; rssMb: number } {
 }
 
 /** CPU seconds of each thread of a process, keyed by thread id, with its name (libsrt's "SRT:RcvQ:w1", our "srt-recv"). */
-function threadCpu(pid: number): Map<number, { name: string; sec: number }> {
+function threadCpu(pid: number, mainName = "js-main"): Map<number, { name: string; sec: number }> {
   const out = new Map<number, { name: string; sec: number }>();
   try {
     for (const t of readdirSync(`/proc/${pid}/task`)) {
       try {
         const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, "utf8");
         const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        const name = Number(t) === pid ? "js-main" : stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")).replace(/:w\d+$/, "");
+        const name = Number(t) === pid ? mainName : stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")).replace(/:w\d+$/, "");
         out.set(Number(t), { name, sec: (Number(f[11]) + Number(f[12])) / CLK_TCK });
       } catch {
         // the thread ended while we looked
@@ -234,8 +234,9 @@ interface StepResult {
   p50StoreMs: number;
   p95StoreMs: number;
   maxStoreMs: number;
-  /** % of one core per stream: the gateway's Node process, its FFmpeg children, the object store, and the three together. */
+  /** % of one core per stream: the gateway's Node process, its SRT listener process (srt-ingestd: libsrt and the media bytes), its FFmpeg children, the object store, and all together. */
   nodePct: number;
+  listenerPct: number;
   ffmpegPct: number;
   storePct: number;
   totalPct: number;
@@ -243,8 +244,8 @@ interface StepResult {
   pssMbPerStream: number;
   nodeRssMb: number;
   callerCpuPct: number;
-  /** The Node process's CPU per stream by thread: JavaScript, libsrt's UDP receive thread, its TSBPD threads, our receive threads. */
-  nodeThreads: string;
+  /** The SRT listener process's CPU per stream by thread (the Node process's when libsrt runs inside it, as in older checkouts): libsrt's UDP receive thread, its TSBPD threads, our receive threads. */
+  srtThreads: string;
   /** % of one core per stream of each libsrt receive thread (one per SRT listener): how evenly callers spread. */
   rcvqEach: string;
   /** UDP datagrams dropped by the kernel during the window (full receive buffer). */
@@ -285,8 +286,13 @@ async function runStep(env: TestEnv, file: string, profile: "auto" | "transcode"
     const from = gw.logs.length;
     const store = storePid();
     const node = gw.proc.pid!;
+    // The SRT listener process (srt-ingestd); a checkout from before it ran libsrt inside Node.
+    const upLine = gw.logs.find((l) => l.includes("SRT listener up"));
+    const listener = upLine ? ((JSON.parse(upLine) as { listenerPid?: number }).listenerPid ?? 0) : 0;
+    const srtPid = listener || node;
     const u0 = treeUsage(node);
-    const th0 = threadCpu(node);
+    const mainName = listener ? "control" : "js-main";
+    const th0 = threadCpu(srtPid, mainName);
     const d0 = udpReceiveDrops();
     const s0 = cpuOf(store);
     const c0 = procs.map((p) => treeUsage(p.pid!));
@@ -300,7 +306,7 @@ async function runStep(env: TestEnv, file: string, profile: "auto" | "transcode"
       nodeRss = Math.max(nodeRss, rssMb(node));
     }
     const u1 = treeUsage(node);
-    const th1 = threadCpu(node);
+    const th1 = threadCpu(srtPid, mainName);
     const d1 = udpReceiveDrops();
     const s1 = cpuOf(store);
     const c1 = procs.map((p) => treeUsage(p.pid!));
@@ -312,6 +318,7 @@ async function runStep(env: TestEnv, file: string, profile: "auto" | "transcode"
     const ms = lines.map((l) => l.ms);
     const all = cpuBetween(u0.cpu, u1.cpu);
     const nodeCpu = (u1.cpu.get(node) ?? 0) - (u0.cpu.get(node) ?? 0);
+    const listenerCpu = listener ? (u1.cpu.get(listener) ?? 0) - (u0.cpu.get(listener) ?? 0) : 0;
     const pct = (sec: number) => Number(((sec / elapsed / n) * 100).toFixed(2));
     const callerPct = (c0.reduce((s, c, i) => s + cpuBetween(c.cpu, c1[i]!.cpu), 0) / elapsed) * 100;
     const expected = Math.floor((elapsed / 4) * n);
@@ -326,13 +333,14 @@ async function runStep(env: TestEnv, file: string, profile: "auto" | "transcode"
       p95StoreMs: p95,
       maxStoreMs: Math.max(...ms),
       nodePct: pct(nodeCpu),
-      ffmpegPct: pct(all - nodeCpu),
+      listenerPct: pct(listenerCpu),
+      ffmpegPct: pct(all - nodeCpu - listenerCpu),
       storePct: pct(s1 - s0),
       totalPct: pct(all + s1 - s0),
       pssMbPerStream: Number(((rssPeak - base) / n).toFixed(1)),
       nodeRssMb: Math.round(nodeRss),
       callerCpuPct: Math.round(callerPct),
-      nodeThreads: threadSplit(th0, th1, elapsed, n),
+      srtThreads: threadSplit(th0, th1, elapsed, n),
       rcvqEach: rcvq.map((x) => x.toFixed(2)).join(" / "),
       udpDrops: d1 - d0,
       // Holds: the store keeps up (p95 < 1 s) and no stream falls behind real time.

@@ -2,6 +2,7 @@
 // Commands are answered synchronously (a round trip over a Unix socket, tens of microseconds); events arrive
 // on a reader thread and reach JavaScript through a thread-safe function. No media byte passes through here.
 #include "client.h"
+#include "spawn.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -64,13 +65,7 @@ IngestServer::IngestServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<In
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
   posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t all, none;
-  sigfillset(&all);
-  sigemptyset(&none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  InitChildAttributes(&attr);
   char* argv[] = {const_cast<char*>(daemon.c_str()), nullptr};
   int rc = posix_spawn(&pid_, daemon.c_str(), &fa, &attr, argv, environ);
   posix_spawn_file_actions_destroy(&fa);

@@ -17,6 +17,17 @@
 
 extern char** environ;
 
+void InitChildAttributes(posix_spawnattr_t* attr) {
+  posix_spawnattr_init(attr);
+  // Node ignores SIGPIPE and blocks some signals in its threads; the child starts with defaults, as libuv's do.
+  sigset_t all, none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  posix_spawnattr_setsigdefault(attr, &all);
+  posix_spawnattr_setsigmask(attr, &none);
+  posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+}
+
 namespace {
 
 // spawn(file, args, stdinFd) → { pid, stdoutFd, stderrFd }; stdout and stderr are pipes whose read ends
@@ -46,14 +57,7 @@ Napi::Value SpawnJs(const Napi::CallbackInfo& info) {
   posix_spawn_file_actions_adddup2(&fa, out[1], 1);
   posix_spawn_file_actions_adddup2(&fa, err[1], 2);
   posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  // Node ignores SIGPIPE and blocks some signals in its threads; the child starts with defaults, as libuv's do.
-  sigset_t all, none;
-  sigfillset(&all);
-  sigemptyset(&none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  InitChildAttributes(&attr);
   pid_t pid = 0;
   int rc = posix_spawnp(&pid, file.c_str(), &fa, &attr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);

@@ -75,8 +75,19 @@ bool TsProbe::Push(const uint8_t* data, size_t len) {
   size_t off = 0;
   while (off + 188 <= rest_.size()) {
     if (rest_[off] != 0x47) {
+      locked_ = false;
       off++;
       continue;
+    }
+    // Out of step, a 0x47 counts as a packet start only when two more follow 188 and 376 bytes on: in random
+    // bytes one position in 256 holds 0x47, and one such "packet" in 8192 reads as a PAT (PID 0).
+    if (!locked_) {
+      if (off + 3 * 188 > rest_.size()) break;
+      if (rest_[off + 188] != 0x47 || rest_[off + 376] != 0x47) {
+        off++;
+        continue;
+      }
+      locked_ = true;
     }
     syncPackets_++;
     Packet(rest_.data() + off);

@@ -54,6 +54,8 @@ class TsProbe {
   int losses_ = 0;
   size_t bytesSeen_ = 0;
   uint64_t syncPackets_ = 0;
+  // In step with the 188-byte packets (three sync bytes in a row were seen).
+  bool locked_ = false;
   std::optional<ProbeDecision> decision_;
 };
 
