@@ -9,6 +9,12 @@
 // is caught up when it ends: before each ENDLIST the bench waits until the assembly has put every full part up,
 // and says how many segments were still left for the finish.
 //
+// Two stores side by side, run by run: (a) the shared stack's store as it runs here (the Versity gateway on ext4:
+// its CompleteMultipartUpload copies every part into the object), and (b) a private Versity gateway (with its own
+// NATS for the bucket events and its own convert replicas) whose posix root is an XFS filesystem with reflink in a
+// sparse loop-mounted image (infra/reflink-store.sh; needs root and loop devices, else the row is skipped with the
+// reason): there complete clones the parts' extents, costing metadata only, as MinIO's complete keeps its parts.
+//
 // Env: LIVE_BENCH_HOURS (default "1,4"; fractions allowed, e.g. 0.1), LIVE_BENCH_RUNS (3), LIVE_BENCH_WHOLE_RUNS (1),
 // LIVE_BENCH_SPEED (segments written at this many times real time, default 40), LIVE_BENCH_REPLICAS (2),
 // LIVE_BENCH_STEADY_MINUTES (5) and LIVE_BENCH_STEADY_SPEED (4): the short broadcast the live cost is measured on;
@@ -17,16 +23,21 @@
 import { createReadStream, createWriteStream, existsSync } from "node:fs";
 import { pipeline } from "node:stream/promises";
 import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
-import { loadavg } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { eq } from "drizzle-orm";
 import { execa } from "execa";
 import { parsePlaylist, type MediaPlaylist } from "../lib/hls/index.js";
+import type { Config } from "../lib/config.js";
 import { deletePrefix } from "../lib/s3.js";
+import { detectStore } from "../infra/provision.js";
 import { createTestEnv, waitFor, type TestEnv } from "../test/harness.js";
 import { startWorkers, stopWorkers, type Worker } from "../test/workers.js";
-import { liveAssemblies, recordings } from "../db/schema.js";
+import { startPrivateStack, type PrivateStack } from "../test/private-stack.js";
+import { freeTcpPort } from "../test/ports.js";
+import { liveAssemblies, liveAssemblyParts, recordings } from "../db/schema.js";
 import { assemblyStateBytes } from "../db/live-assemblies.js";
 import { BENCH_CACHE, cachedHls, cacheName, HOUR_720P } from "./media.js";
 
@@ -133,6 +144,8 @@ async function readyRow(env: TestEnv, prefix: string, etag: string) {
 interface LiveRun {
   /** Where the finish's time went, from the replica's log line. */
   stages: string;
+  /** The store's CompleteMultipartUpload as the replica waited for it, in seconds (NaN when not finished live). */
+  complete: number;
   ready: number;
   cpuPerHour: number;
   stateBytes: number;
@@ -165,6 +178,7 @@ async function broadcast(env: TestEnv, workers: Worker[], prefix: string, segmen
     return a && a.segmentsDone >= segments.length - perPart - (BATCH - 1) && a.leaseOwner === null ? a : undefined;
   }, 3_600_000, 250);
   const stateBytes = await assemblyStateBytes(env.db, prefix);
+  const partSizes = (await env.db.select({ bytes: liveAssemblyParts.bytes }).from(liveAssemblyParts).where(eq(liveAssemblyParts.sourcePrefix, prefix))).map((p) => Number(p.bytes));
   const cpu = (await replicasCpu(workers)) - cpu0;
   const load = loadavg()[0]!;
   const tEnd = performance.now();
@@ -174,8 +188,11 @@ async function broadcast(env: TestEnv, workers: Worker[], prefix: string, segmen
   if (rec.status !== "ready") throw new Error(`${prefix} failed: ${rec.error}`);
   const finished = workers.flatMap((w) => w.output).filter((l) => l.includes('"msg":"live MP4 completed"') && l.includes(`"sourcePrefix":"${prefix}"`)).at(-1);
   const f = finished ? (JSON.parse(finished) as Record<string, number>) : undefined;
-  const stages = f ? `read ${f.readMs} ms, moov ${f.moovMs} ms, last uploads ${f.uploadMs} ms, store's CompleteMultipartUpload ${f.completeMs} ms, checks ${f.verifyMs} ms` : "not finished from the live assembly";
-  return { stages, ready, cpuPerHour: cpu / hours, stateBytes, leftForFinish: segments.length - row.segmentsDone, load, size: rec.fileSizeBytes ?? 0, duration: rec.durationSeconds ?? 0, writeSeconds };
+  // A reflink store clones only parts that end on a block (functions/convert/part-alignment.ts): say whether they all did.
+  const offBlock = [...(f ? [f.part1Bytes!] : []), ...partSizes].filter((b) => b % 4096 !== 0).length;
+  const stages = f ? `parts ending off a 4 KiB block ${offBlock} of ${partSizes.length + 1} (the last excepted); read ${f.readMs} ms, moov ${f.moovMs} ms, last uploads ${f.uploadMs} ms, store's CompleteMultipartUpload ${f.completeMs} ms, checks ${f.verifyMs} ms` : "not finished from the live assembly";
+  const complete = f ? f.completeMs! / 1000 : NaN;
+  return { stages, complete, ready, cpuPerHour: cpu / hours, stateBytes, leftForFinish: segments.length - row.segmentsDone, load, size: rec.fileSizeBytes ?? 0, duration: rec.durationSeconds ?? 0, writeSeconds };
 }
 
 async function wholeFolder(env: TestEnv, prefix: string, segments: Segment[], run: number): Promise<number> {
@@ -188,46 +205,122 @@ async function wholeFolder(env: TestEnv, prefix: string, segments: Segment[], ru
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-const env = await createTestEnv("bench-live", { LIVE_ASSEMBLY_PART_MB: String(PART_MB), LIVE_ASSEMBLY_BATCH_SEGMENTS: String(BATCH) });
-let workers: Worker[] = [];
+/** One object store the broadcasts are written to, with its own test env (buckets, consumers, database) and replicas. */
+interface Store {
+  label: string;
+  env: TestEnv;
+  workers: Worker[];
+}
+
+/** The filesystem a folder is on (ext4, xfs, …), as findmnt names it. */
+async function fsType(path: string): Promise<string> {
+  const r = await execa("findmnt", ["-n", "-o", "FSTYPE", "--target", path], { reject: false });
+  return r.exitCode === 0 ? r.stdout.trim() : "unknown filesystem";
+}
+
+const replicaEnv = { LIVE_ASSEMBLY_PART_MB: String(PART_MB), LIVE_ASSEMBLY_BATCH_SEGMENTS: String(BATCH) };
+const root = fileURLToPath(new URL("..", import.meta.url));
+const reflinkScript = join(root, "infra", "reflink-store.sh");
+const reflinkDir = join(tmpdir(), `vod-bench-reflink-${process.pid}`);
+let reflinkUp = false;
+let reflinkSkipped: string | undefined;
+let privateStack: PrivateStack | undefined;
+const stores: Store[] = [];
+
+/**
+ * Row (b): a private Versity gateway (and NATS for its events) whose posix root is on an XFS filesystem with
+ * reflink, so CompleteMultipartUpload clones the parts' extents as MinIO renames its parts. Undefined, with the
+ * reason printed, when the filesystem cannot be made here.
+ */
+async function reflinkStore(main: Config): Promise<Store | undefined> {
+  const up = await execa("bash", [reflinkScript, "up", reflinkDir], { reject: false });
+  if (up.exitCode !== 0) {
+    reflinkSkipped = up.stderr.trim() || `infra/reflink-store.sh exited ${up.exitCode}`;
+    console.log(`  reflink row skipped: ${reflinkSkipped}`);
+    return undefined;
+  }
+  reflinkUp = true;
+  const data = join(up.stdout.trim(), "versitygw");
+  privateStack = await startPrivateStack({ natsPort: await freeTcpPort(), s3Port: await freeTcpPort(), subject: main.nats.subject, store: "versitygw", accessKey: main.s3.accessKey, secretKey: main.s3.secretKey, storeDir: data });
+  const env = await createTestEnv("bench-live-reflink", { ...replicaEnv, NATS_URL: privateStack.natsUrl, MINIO_ENDPOINT: privateStack.s3Endpoint, OBJECT_STORE: "versitygw" });
+  stores.push({ label: `versitygw, posix root on ${await fsType(data)} with reflink (complete clones extents)`, env, workers: [] });
+  stores.at(-1)!.workers = await startWorkers(env, "functions/convert/main.ts", REPLICAS, {}, "rl");
+  return stores.at(-1)!;
+}
+
+let cleaned: Promise<void> | undefined;
+/** Replicas, test envs, the private stack, then the XFS image: also on failure and on Ctrl-C. */
+function cleanup(): Promise<void> {
+  cleaned ??= (async () => {
+    for (const s of stores) await stopWorkers(s.workers);
+    for (const s of stores) await s.env.close().catch((err: Error) => process.stderr.write(`closing ${s.label}: ${err.message}\n`));
+    await privateStack?.close();
+    if (reflinkUp) {
+      const down = await execa("bash", [reflinkScript, "down", reflinkDir], { reject: false });
+      if (down.exitCode !== 0) process.stderr.write(`${down.stderr.trim()}\n`);
+    }
+  })();
+  return cleaned;
+}
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => void cleanup().finally(() => process.exit(130)));
+
 try {
-  workers = await startWorkers(env, "functions/convert/main.ts", REPLICAS);
-  const table: string[] = [];
+  const sharedEnv = await createTestEnv("bench-live", replicaEnv);
+  const sharedKind = await detectStore(sharedEnv.config);
+  const sharedFs = sharedKind === "versitygw" ? `, posix root on ${await fsType(join(root, ".state", "versitygw"))} (complete copies the parts)` : " (complete keeps the parts)";
+  stores.push({ label: `shared ${sharedKind}${sharedFs}`, env: sharedEnv, workers: [] });
+  stores[0]!.workers = await startWorkers(sharedEnv, "functions/convert/main.ts", REPLICAS);
+  const shared = stores[0]!;
+  await reflinkStore(sharedEnv.config);
+
   // The cost while live, as a real broadcast pays it: segments at a pace the assembly keeps up with (one segment
-  // per update; one FFmpeg run per LIVE_ASSEMBLY_BATCH_SEGMENTS of them).
+  // per update; one FFmpeg run per LIVE_ASSEMBLY_BATCH_SEGMENTS of them). The store does not change it: measured once.
   const steadyHours = STEADY_MINUTES / 60;
-  const steady = STEADY_MINUTES <= 0 ? undefined : await broadcast(env, workers, "bench/live-steady", (await broadcastSegments(steadyHours)), steadyHours, STEADY_SPEED);
-  await deletePrefix(env.s3, env.config.s3.hlsBucket, "bench/live-steady/");
-  await deletePrefix(env.s3, env.config.s3.recordingsBucket, "bench/live-steady/");
+  const steady = STEADY_MINUTES <= 0 ? undefined : await broadcast(shared.env, shared.workers, "bench/live-steady", (await broadcastSegments(steadyHours)), steadyHours, STEADY_SPEED);
+  await deletePrefix(shared.env.s3, shared.env.config.s3.hlsBucket, "bench/live-steady/");
+  await deletePrefix(shared.env.s3, shared.env.config.s3.recordingsBucket, "bench/live-steady/");
   if (steady) console.log(`  steady state (${STEADY_MINUTES} min at ${STEADY_SPEED}× real time, one segment per update, remuxed in batches of ${BATCH}): replicas' CPU ${steady.cpuPerHour.toFixed(1)} s per broadcast hour (${(steady.cpuPerHour / 36).toFixed(2)} % of a core); ENDLIST PUT → ready ${steady.ready.toFixed(2)} s; load ${steady.load.toFixed(1)}`);
+
+  const table: string[] = [];
+  const s = (x: number, digits = 2) => (Number.isNaN(x) ? "–" : `${x.toFixed(digits)} s`);
   for (const hours of HOURS) {
     const segments = await broadcastSegments(hours);
-    const runs: LiveRun[] = [];
-    const whole: number[] = [];
+    const runs = new Map<Store, LiveRun[]>(stores.map((st) => [st, []]));
+    const whole = new Map<Store, number[]>(stores.map((st) => [st, []]));
+    // The stores take turns run by run, so both see the same spread of load from the rest of the machine.
     for (let run = 1; run <= RUNS; run++) {
-      const prefix = `bench/live-${hours}h-${run}`;
-      const r = await broadcast(env, workers, prefix, segments, hours);
-      runs.push(r);
-      console.log(`  ${hours} h run ${run}: written in ${r.writeSeconds.toFixed(0)} s (${(hours * 3600 / r.writeSeconds).toFixed(0)}× real time); ENDLIST PUT → ready ${r.ready.toFixed(2)} s (${r.leftForFinish} segments left for the finish); replicas' CPU ${r.cpuPerHour.toFixed(1)} s per broadcast hour; state ${(r.stateBytes / 1024).toFixed(0)} KB; MP4 ${(r.size / 1e9).toFixed(2)} GB, ${r.duration.toFixed(1)} s; load ${r.load.toFixed(1)}\n    finish: ${r.stages}`);
-      if (run <= WHOLE_RUNS) {
-        const w = await wholeFolder(env, prefix, segments, run);
-        whole.push(w);
-        console.log(`  ${hours} h run ${run}: whole-folder conversion of the same folder (playlist PUT → ready) ${w.toFixed(1)} s; load ${loadavg()[0]!.toFixed(1)}`);
+      for (const [i, st] of stores.entries()) {
+        const prefix = `bench/live-${hours}h-${run}`;
+        const tag = i === 0 ? "shared " : "reflink";
+        const r = await broadcast(st.env, st.workers, prefix, segments, hours);
+        runs.get(st)!.push(r);
+        console.log(`  ${tag} ${hours} h run ${run}: written in ${r.writeSeconds.toFixed(0)} s (${(hours * 3600 / r.writeSeconds).toFixed(0)}× real time); ENDLIST PUT → ready ${r.ready.toFixed(2)} s (${r.leftForFinish} segments left for the finish); replicas' CPU ${r.cpuPerHour.toFixed(1)} s per broadcast hour; state ${(r.stateBytes / 1024).toFixed(0)} KB; MP4 ${(r.size / 1e9).toFixed(2)} GB, ${r.duration.toFixed(1)} s; load ${r.load.toFixed(1)}\n    finish: ${r.stages}`);
+        if (run <= WHOLE_RUNS) {
+          const w = await wholeFolder(st.env, prefix, segments, run);
+          whole.get(st)!.push(w);
+          console.log(`  ${tag} ${hours} h run ${run}: whole-folder conversion of the same folder (playlist PUT → ready) ${w.toFixed(1)} s; load ${loadavg()[0]!.toFixed(1)}`);
+        }
+        // Each run's folder and MP4 go (a 4 h run is 5-6 GB of each).
+        await deletePrefix(st.env.s3, st.env.config.s3.hlsBucket, `${prefix}/`);
+        await deletePrefix(st.env.s3, st.env.config.s3.recordingsBucket, `${prefix}/`);
       }
-      // Each run's folder and MP4 go (a 4 h run is 5-6 GB of each).
-      await deletePrefix(env.s3, env.config.s3.hlsBucket, `${prefix}/`);
-      await deletePrefix(env.s3, env.config.s3.recordingsBucket, `${prefix}/`);
     }
-    const ready = median(runs.map((r) => r.ready));
-    const w = whole.length ? median(whole) : NaN;
-    table.push(`| ${hours} h (${segments.length} segments) | ${ready.toFixed(2)} s (runs ${runs.map((r) => r.ready.toFixed(2)).join(", ")}) | ${Number.isNaN(w) ? "not run" : `${w.toFixed(1)} s`} | ${Number.isNaN(w) ? "" : `${(w / ready).toFixed(1)}×`} | ${median(runs.map((r) => r.cpuPerHour)).toFixed(1)} s | ${(median(runs.map((r) => r.stateBytes)) / hours / 1024).toFixed(0)} KB | ${ready < TARGET_SECONDS ? "met" : "NOT met"} |`);
+    for (const st of stores) {
+      const rs = runs.get(st)!;
+      const ready = median(rs.map((r) => r.ready));
+      const complete = median(rs.map((r) => r.complete));
+      const ours = median(rs.map((r) => r.ready - r.complete));
+      const ws = whole.get(st)!;
+      const w = ws.length ? median(ws) : NaN;
+      table.push(`| ${hours} h (${segments.length} segments) | ${st.label} | ${s(ready)} (runs ${rs.map((r) => r.ready.toFixed(2)).join(", ")}) | ${s(ours)} | ${s(complete)} (runs ${rs.map((r) => r.complete.toFixed(2)).join(", ")}) | ${(ready / TARGET_SECONDS).toFixed(2)}× (${ready < TARGET_SECONDS ? "met" : "NOT met"}) | ${s(w, 1)} | ${median(rs.map((r) => r.cpuPerHour)).toFixed(1)} s | ${(median(rs.map((r) => r.stateBytes)) / hours / 1024).toFixed(0)} KB |`);
+    }
   }
-  console.log(`\nlive assembly (instant MP4), ${REPLICAS} convert replicas, segments written at ${SPEED}× real time, ${PART_MB} MB parts; load average now ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
+  console.log(`\nlive assembly (instant MP4), ${REPLICAS} convert replicas per store, segments written at ${SPEED}× real time, ${PART_MB} MB parts; load average now ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
   if (steady) console.log(`live cost: replicas' CPU ${steady.cpuPerHour.toFixed(1)} s per broadcast hour in steady state (one segment per update, remuxed in batches of ${BATCH})`);
-  console.log("| broadcast | ENDLIST PUT → ready (median) | whole-folder conversion, same folder | whole / live | replicas' CPU per broadcast hour (segments in batches, as written faster than real time) | state per broadcast hour | target < 5 s |");
-  console.log("| --- | --- | --- | --- | --- | --- | --- |");
+  if (reflinkSkipped) console.log(`reflink row skipped: ${reflinkSkipped}`);
+  console.log(`| broadcast | store | ENDLIST PUT → ready (median) | ours (ready − the store's complete) | the store's CompleteMultipartUpload | ready / ${TARGET_SECONDS} s target | whole-folder conversion, same folder | replicas' CPU per broadcast hour (written faster than real time) | state per broadcast hour |`);
+  console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
   for (const line of table) console.log(line);
 } finally {
-  await stopWorkers(workers);
-  await env.close();
+  await cleanup();
 }

@@ -14,5 +14,6 @@ NATS_EXPORTER_VERSION=v0.20.1
 # Schemathesis (PyPI) fuzzes both OpenAPI documents (make test-fuzz); it lives in a venv under .cache.
 SCHEMATHESIS_VERSION=4.32.5
 # prometheus brings promtool, which tests the alert rules; prometheus-postgres-exporter gives PostgreSQL a
-# /metrics; python3-venv lets Debian's python3 make the venv.
-APT_PACKAGES="postgresql ffmpeg libsrt-openssl-dev nlohmann-json3-dev pkg-config curl chromium prometheus prometheus-postgres-exporter python3-venv srt-tools gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav"
+# /metrics; python3-venv lets Debian's python3 make the venv; xfsprogs makes the XFS (reflink) filesystem
+# bench/live-assembly.bench.ts puts a second Versity gateway on (infra/reflink-store.sh).
+APT_PACKAGES="postgresql ffmpeg libsrt-openssl-dev nlohmann-json3-dev pkg-config curl chromium prometheus prometheus-postgres-exporter python3-venv srt-tools gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav xfsprogs"

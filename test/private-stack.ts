@@ -65,8 +65,10 @@ async function stop(p: ChildProcess | undefined): Promise<void> {
 /**
  * `natsNodes: 3` starts a NATS cluster (routes, JetStream on every node): node i listens on natsPort + i,
  * monitors on natsPort + 100 + i and routes on natsPort + 200 + i. One node keeps natsPort and monitors on a port the system gives.
+ * `storeDir`: the object store's data folder (e.g. on another filesystem), made if missing and left in place by
+ * close(); by default a folder in the stack's temporary directory.
  */
-export async function startPrivateStack(opts: { natsPort: number; s3Port: number; subject: string; store: "minio" | "versitygw"; accessKey: string; secretKey: string; natsNodes?: number }): Promise<PrivateStack> {
+export async function startPrivateStack(opts: { natsPort: number; s3Port: number; subject: string; store: "minio" | "versitygw"; accessKey: string; secretKey: string; natsNodes?: number; storeDir?: string }): Promise<PrivateStack> {
   const dir = await mkdtemp(join(tmpdir(), "vod-private-"));
   const count = opts.natsNodes ?? 1;
   // A lone node's monitoring port is asked of the system too: natsPort + 1 can be anyone's (even this stack's s3Port).
@@ -102,7 +104,7 @@ export async function startPrivateStack(opts: { natsPort: number; s3Port: number
   if (opts.store === "minio" && !minio) throw new Error("the shared stack runs MinIO but no MinIO binary was found for the private stack");
   const startStore = async () => {
     if (minio) {
-      store = spawn(minio, ["server", join(dir, "minio"), "--address", `127.0.0.1:${opts.s3Port}`, "--console-address", `127.0.0.1:${opts.s3Port + 1}`], {
+      store = spawn(minio, ["server", opts.storeDir ?? join(dir, "minio"), "--address", `127.0.0.1:${opts.s3Port}`, "--console-address", `127.0.0.1:${opts.s3Port + 1}`], {
         stdio: "ignore",
         env: {
           ...process.env,
@@ -117,10 +119,11 @@ export async function startPrivateStack(opts: { natsPort: number; s3Port: number
       });
       await waitFor("private MinIO", async () => (await fetch(`${s3Endpoint}/minio/health/live`)).ok, 60_000);
     } else {
-      await mkdir(join(dir, "versitygw"), { recursive: true });
+      const data = opts.storeDir ?? join(dir, "versitygw");
+      await mkdir(data, { recursive: true });
       store = spawn(
         join(bin, "versitygw"),
-        ["--port", `127.0.0.1:${opts.s3Port}`, "--access", opts.accessKey, "--secret", opts.secretKey, "--quiet", "--event-nats-url", natsUrl, "--event-nats-topic", opts.subject, "--event-filter", join(root, "infra", "versitygw-events.json"), "posix", join(dir, "versitygw")],
+        ["--port", `127.0.0.1:${opts.s3Port}`, "--access", opts.accessKey, "--secret", opts.secretKey, "--quiet", "--event-nats-url", natsUrl, "--event-nats-topic", opts.subject, "--event-filter", join(root, "infra", "versitygw-events.json"), "posix", data],
         { stdio: "ignore" },
       );
       await waitFor("private Versity gateway", async () => (await fetch(`${s3Endpoint}/`)).status > 0, 30_000);

@@ -8,6 +8,7 @@ import { execa } from "execa";
 import { createTestEnv, type TestEnv } from "../../test/harness.js";
 import { PermanentError } from "../runtime/handler.js";
 import { readTopLevelAtoms, shiftChunkOffsets, startStreamingUpload } from "./faststart.js";
+import { alignFreeBytes, freeBox } from "./part-alignment.js";
 
 let env: TestEnv;
 let dir: string;
@@ -44,13 +45,18 @@ async function packets(file: string): Promise<string> {
   return stdout.split("\n").filter((l) => !l.startsWith("#")).join("\n");
 }
 
-/** moov moved in front of the media with shifted chunk offsets: what the streaming upload must produce. */
-async function movedMoov(): Promise<Buffer> {
+/**
+ * moov moved in front of the media with shifted chunk offsets: what the streaming upload must produce. Uploaded
+ * in parts with part 1 ending after `headBytes` of the file, a free box after the moov makes part 1 end on a 4 KiB
+ * boundary (part-alignment.ts), and the offsets move past it too.
+ */
+async function movedMoov(headBytes?: number): Promise<Buffer> {
   const top = await atoms(join(dir, "plain.mp4"));
   const ftyp = top[0]!;
   const moov = top.at(-1)!;
-  const patched = shiftChunkOffsets(plain.subarray(moov.start, moov.start + moov.size), moov.size);
-  return Buffer.concat([plain.subarray(0, ftyp.size), patched, plain.subarray(ftyp.size, moov.start)]);
+  const gap = headBytes === undefined ? 0 : alignFreeBytes(moov.size + headBytes);
+  const patched = shiftChunkOffsets(plain.subarray(moov.start, moov.start + moov.size), moov.size + gap);
+  return Buffer.concat([plain.subarray(0, ftyp.size), patched, freeBox(gap), plain.subarray(ftyp.size, moov.start)]);
 }
 
 test("moving moov in front of the media, offsets shifted, keeps every packet and makes the file faststart", async () => {
@@ -58,6 +64,13 @@ test("moving moov in front of the media, offsets shifted, keeps every packet and
   await writeFile(join(dir, "moved.mp4"), await movedMoov());
   assert.deepEqual((await atoms(join(dir, "moved.mp4"))).map((a) => a.type), ["ftyp", "moov", "free", "mdat"]);
   assert.equal(await packets(join(dir, "moved.mp4")), await packets(join(dir, "plain.mp4")));
+  // With a free box after the moov for part 1 to end on a block: the same packets.
+  const aligned = await movedMoov(5 << 20);
+  const moov = (await atoms(join(dir, "plain.mp4"))).at(-1)!;
+  assert.equal((moov.size + alignFreeBytes(moov.size + (5 << 20)) + (5 << 20)) % 4096, 0, "part 1 ends on a 4 KiB boundary");
+  await writeFile(join(dir, "aligned.mp4"), aligned);
+  assert.deepEqual((await atoms(join(dir, "aligned.mp4"))).map((a) => a.type), ["ftyp", "moov", "free", "free", "mdat"]);
+  assert.equal(await packets(join(dir, "aligned.mp4")), await packets(join(dir, "plain.mp4")));
 });
 
 async function growAndUpload(key: string, sizes: { headBytes: number; partBytes: number; tailMargin: number }, check?: () => Promise<void>): Promise<Buffer> {
@@ -71,13 +84,14 @@ async function growAndUpload(key: string, sizes: { headBytes: number; partBytes:
   }
   await fh.close();
   const size = await upload.finish(check);
-  assert.equal(size, plain.length);
   const res = await env.s3.send(new GetObjectCommand({ Bucket: env.config.s3.recordingsBucket, Key: key }));
-  return Buffer.from(await res.Body!.transformToByteArray());
+  const body = Buffer.from(await res.Body!.transformToByteArray());
+  assert.equal(size, body.length, "the size it answers is the object's");
+  return body;
 }
 
 test("a file uploaded in parts while it is written ends up as one faststart object, byte for byte, each part checked by its CRC32", async () => {
-  assert.ok((await growAndUpload("grown.mp4", { headBytes: 5 << 20, partBytes: 5 << 20, tailMargin: 1 << 20 })).equals(await movedMoov()));
+  assert.ok((await growAndUpload("grown.mp4", { headBytes: 5 << 20, partBytes: 5 << 20, tailMargin: 1 << 20 })).equals(await movedMoov(5 << 20)));
   // The parts went up unsigned with their CRC32, which the store verified and combined (CRC32 of the part CRCs, "-<parts>").
   const head = await env.s3.send(new HeadObjectCommand({ Bucket: env.config.s3.recordingsBucket, Key: "grown.mp4", ChecksumMode: "ENABLED" }));
   assert.match(head.ChecksumCRC32 ?? "", /^[A-Za-z0-9+/]{6}==-\d+$/);
@@ -88,7 +102,7 @@ test("parts that were uploaded before moov turned out to be in them are redone",
   // it must be replaced by a media-only part while the part before it stays.
   assert.ok(plain.length >= 15 << 20, `the sample is ${plain.length} bytes`);
   const sizes = { headBytes: plain.length - (10 << 20), partBytes: 5 << 20, tailMargin: 0 };
-  assert.ok((await growAndUpload("no-margin.mp4", sizes)).equals(await movedMoov()));
+  assert.ok((await growAndUpload("no-margin.mp4", sizes)).equals(await movedMoov(sizes.headBytes)));
 });
 
 test("the check runs while the last parts go up: the object is completed after it passes, and never when it fails", async () => {
@@ -99,7 +113,7 @@ test("the check runs while the last parts go up: the object is completed after i
     passed = true;
   });
   assert.ok(passed);
-  assert.ok(made.equals(await movedMoov()));
+  assert.ok(made.equals(await movedMoov(sizes.headBytes)));
 
   await assert.rejects(growAndUpload("refused.mp4", sizes, async () => {
     throw new PermanentError("the MP4 came out without its audio track");

@@ -4,6 +4,7 @@ import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMult
 import { Upload } from "@aws-sdk/lib-storage";
 import * as zlib from "node:zlib";
 import { sleep } from "../../lib/time.js";
+import { alignFreeBytes, freeBox } from "./part-alignment.js";
 
 // A faststart MP4 uploaded while FFmpeg is still writing it.
 //
@@ -275,11 +276,14 @@ export function startStreamingUpload(
       const rest: [number, number, number][] = [];
       for (let start = Math.max(...[...parts.values()].map((p) => p.end)); start < mediaEnd; start += PART_BYTES) rest.push([partNumber++, start, Math.min(mediaEnd, start + PART_BYTES)]);
       // Part 1 (ftyp, the patched moov, and the media bytes before the first streamed part) goes up beside the rest.
+      // It ends on a block boundary (part-alignment.ts): a free box after the moov, the offsets shifted past it too.
+      const gap = alignFreeBytes(head.length + moov.length + HEAD_BYTES - ftyp.size);
+      const patchedFirst = gap ? shiftChunkOffsets(moov, moov.length + gap) : patched;
       let first: { ETag?: string; ChecksumCRC32?: string } = {};
       const sendFirst = async () => {
         const media = Buffer.alloc(HEAD_BYTES - ftyp.size);
         await fh.read(media, 0, media.length, ftyp.size);
-        first = await sendPart(1, Buffer.concat([head, patched, media]));
+        first = await sendPart(1, Buffer.concat([head, patchedFirst, freeBox(gap), media]));
       };
       const uploading = runLimited([sendFirst, ...rest.map(([n, s, e]) => () => uploadPart(fh, n, s, e))], PARALLEL_PARTS);
       // Both settle before anything is decided, so an abort never races a part still going up.
@@ -292,8 +296,8 @@ export function startStreamingUpload(
         ...[...parts.entries()].sort((a, b) => a[0] - b[0]).map(([n, p]) => ({ PartNumber: n, ETag: p.etag, ChecksumCRC32: p.checksum })),
       ];
       await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: completed } }), { abortSignal: signal });
-      onProgress(size);
-      return size;
+      onProgress(size + gap);
+      return size + gap;
     } finally {
       await fh.close();
     }

@@ -148,7 +148,8 @@ async function checkInstantMp4(t: { diagnostic(msg: string): void }, folder: str
   assert.equal(rows.length, 1);
 
   const live = await download(rec.filePath!, name);
-  assert.deepEqual((await topBoxes(live)).slice(0, 3), ["ftyp", "moov", "mdat"], "faststart: moov before the media");
+  // A free box may sit between moov and mdat (part 1 filled up to a block boundary); players skip it.
+  assert.deepEqual((await topBoxes(live)).filter((b) => b !== "free").slice(0, 3), ["ftyp", "moov", "mdat"], "faststart: moov before the media");
   const whole = await wholeFolderMp4(folder, name);
   // Clean, unless SRT lost media on the loaded machine: then the whole-folder MP4 of the same segments says the same.
   const errors = await decodeErrors(live);

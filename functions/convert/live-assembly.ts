@@ -14,6 +14,7 @@ import type { LiveAssembly } from "../../db/schema.js";
 import { TransientError, type HandlerContext, type HandlerResult } from "../runtime/handler.js";
 import { codecSignature, FragmentError, readFragmented, readInit, type Run, type SegmentMedia, type TrackInit } from "./fragments.js";
 import { buildMoov, ftyp, joinRuns, MDAT_HEADER_BYTES, packRuns, TimelineError, unpackRuns, videoSize } from "./moov.js";
+import { alignFreeBytes, alignPadding } from "./part-alignment.js";
 import type { OutputFacts, Track } from "./remux.js";
 
 /**
@@ -456,7 +457,8 @@ async function step(ctx: HandlerContext, row: LiveAssembly, segments: ResolvedSe
       if (err instanceof TimelineError) throw new Fallback("timestamp-jump", err.message);
       throw err;
     }
-    const body = Buffer.concat(taken.pieces.map((s) => s.media));
+    // Zeros up to a block boundary (part-alignment.ts), inside the mdat: no sample points at them.
+    const body = Buffer.concat([...taken.pieces.map((s) => s.media), Buffer.alloc(alignPadding(taken.bytes))]);
     const res = await ctx.s3.send(new UploadPartCommand({ Bucket: ctx.config.s3.recordingsBucket, Key: row.mp4Key, UploadId: row.uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length }), { abortSignal: signal }).catch(uploadGone);
     const ok = await addAssemblyPart(ctx.db, owner, { sourcePrefix: row.sourcePrefix, partNumber, etag: res.ETag!, firstSegment: segmentsDone, segments: taken.end - segmentsDone, bytes: body.length, tables: packRuns(runs) }, uriHash(segments, taken.end));
     if (!ok) throw new TransientError(`lost the live assembly of ${row.sourcePrefix}`);
@@ -651,7 +653,8 @@ async function finish(ctx: HandlerContext, src: Source, row: LiveAssembly, owner
     throw err;
   }
   const head = ftyp(tables);
-  const plan = buildMoov(row.init, tables, head.length, mediaBytes);
+  // Part 1 ends on a block boundary too (part-alignment.ts): a free box after the moov takes up the difference.
+  const plan = buildMoov(row.init, tables, head.length, mediaBytes, (moovBytes) => alignFreeBytes(head.length + moovBytes + MDAT_HEADER_BYTES + row.headBytes!));
   // Damage is located and told by the whole-folder path (warnings), not here.
   const target = Math.max(...segments.map((s) => s.duration));
   if (src.seconds - plan.duration > Math.max(1, target / 2)) throw new Fallback("damaged", `the segments hold ${plan.duration.toFixed(1)} s of the ${src.seconds.toFixed(1)} s the playlist lists`);
@@ -661,7 +664,7 @@ async function finish(ctx: HandlerContext, src: Source, row: LiveAssembly, owner
   mdat.writeUInt32BE(1, 0);
   mdat.write("mdat", 4, "latin1");
   mdat.writeBigUInt64BE(BigInt(MDAT_HEADER_BYTES + mediaBytes), 8);
-  const part1 = Buffer.concat([head, plan.moov, mdat, headMedia]);
+  const part1 = Buffer.concat([head, plan.moov, plan.free, mdat, headMedia]);
   const lastNumber = parts.length + 2;
   const upload = (n: number, body: Buffer) => ctx.s3.send(new UploadPartCommand({ Bucket: recBucket, Key: row.mp4Key, UploadId: row.uploadId, PartNumber: n, Body: body, ContentLength: body.length }), { abortSignal: signal }).catch(uploadGone);
   const [r1, rLast] = await Promise.all([upload(1, part1), tailMedia.length ? upload(lastNumber, tailMedia) : undefined]);
@@ -700,7 +703,7 @@ async function finish(ctx: HandlerContext, src: Source, row: LiveAssembly, owner
   // Where the finish's time goes: reading the head and tail again, the moov, the last uploads, the store's CompleteMultipartUpload, the checks.
   const ms = (a: number, b: number) => Math.round(b - a);
   const stages = { readMs: ms(t0, tRead), moovMs: ms(tRead, tMoov), uploadMs: ms(tMoov, tUpload), completeMs: ms(tUpload, tComplete), verifyMs: ms(tComplete, performance.now()) };
-  log.info({ parts: completed.length, mediaBytes, moovBytes: plan.moov.length, co64: plan.co64, tailSegments: tailSegs.length, headSegments, headFrom, ...stages }, "live MP4 completed");
+  log.info({ parts: completed.length, part1Bytes: part1.length, mediaBytes, moovBytes: plan.moov.length, co64: plan.co64, tailSegments: tailSegs.length, headSegments, headFrom, ...stages }, "live MP4 completed");
   return { kind: "done", mp4: row.mp4Key, size, facts, tracks, sourceBytes };
 }
 

@@ -1,5 +1,6 @@
 import { deflateSync, inflateSync } from "node:zlib";
 import { boxes, child, FragmentError, readInit, type Box, type Run, type TrackInit } from "./fragments.js";
+import { freeBox } from "./part-alignment.js";
 
 // An ordinary (not fragmented) faststart MP4's index, written from the sample tables of runs of samples that
 // were appended one after another to the file's single mdat: [ftyp][moov][mdat header][media].
@@ -176,6 +177,8 @@ export interface MoovPlan {
   /** Longest track, in seconds, as players (and ffprobe) read it. */
   duration: number;
   co64: boolean;
+  /** A `free` box to write between the moov and the mdat header (empty when no gap was asked for). */
+  free: Buffer;
 }
 
 /** The ftyp FFmpeg's MP4 muxer writes by default. */
@@ -187,24 +190,27 @@ export function ftyp(tracks: TrackSamples[]): Buffer {
 }
 
 /**
- * The moov of an MP4 laid out as [ftyp (ftypBytes)][moov][mdat header][media]; `init` is FFmpeg's moov for
- * the segments (track headers and sample descriptions are taken from it). 64-bit chunk offsets when the file
- * passes 4 GB.
+ * The moov of an MP4 laid out as [ftyp (ftypBytes)][moov][free (gap(moov bytes), optional)][mdat header][media];
+ * `init` is FFmpeg's moov for the segments (track headers and sample descriptions are taken from it). 64-bit
+ * chunk offsets when the file passes 4 GB. `gap` gives the bytes of a `free` box after the moov (0, or at least
+ * 8), for a caller that needs the media to start at a chosen alignment.
  */
-export function buildMoov(init: Buffer, tracks: TrackSamples[], ftypBytes: number, mediaBytes: number): MoovPlan {
+export function buildMoov(init: Buffer, tracks: TrackSamples[], ftypBytes: number, mediaBytes: number, gap: (moovBytes: number) => number = () => 0): MoovPlan {
   // The moov's size does not depend on the offsets' values, and co64 adds 4 bytes per chunk: one sizing pass.
   // The sample tables are written once and reused by the second pass, which only changes the chunk offsets.
   const tables = new Map<TrackSamples, Buffer[]>();
   const sized = writeMoov(init, tracks, 0, false, tables).moov.length;
   const chunks = tracks.reduce((n, t) => n + t.chunks.length, 0);
-  const co64 = ftypBytes + sized + MDAT_HEADER_BYTES + mediaBytes > 0xffffffff;
+  const co64 = ftypBytes + sized + gap(sized) + MDAT_HEADER_BYTES + mediaBytes > 0xffffffff;
   const size = co64 ? sized + 4 * chunks : sized;
-  const plan = writeMoov(init, tracks, ftypBytes + size + MDAT_HEADER_BYTES, co64, tables);
+  const freeBytes = gap(size);
+  if (freeBytes !== 0 && freeBytes < 8) throw new FragmentError(`a free box cannot be ${freeBytes} bytes`);
+  const plan = writeMoov(init, tracks, ftypBytes + size + freeBytes + MDAT_HEADER_BYTES, co64, tables);
   if (plan.moov.length !== size) throw new FragmentError(`moov came out ${plan.moov.length} bytes, not the ${size} planned`);
-  return plan;
+  return { ...plan, free: freeBox(freeBytes) };
 }
 
-function writeMoov(initBuf: Buffer, tracks: TrackSamples[], mediaStart: number, co64: boolean, memo: Map<TrackSamples, Buffer[]>): MoovPlan {
+function writeMoov(initBuf: Buffer, tracks: TrackSamples[], mediaStart: number, co64: boolean, memo: Map<TrackSamples, Buffer[]>): Omit<MoovPlan, "free"> {
   const [root] = boxes(initBuf);
   if (!root || root.type !== "moov") throw new FragmentError("malformed MP4: expected a moov box");
   const traks = boxes(initBuf, root.payload, root.end).filter((b) => b.type === "trak");

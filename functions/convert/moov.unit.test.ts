@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { boxes, codecSignature, readFragmented, type Run, type SegmentMedia, type TrackInit } from "./fragments.js";
 import { buildMoov, ftyp, joinRuns, MDAT_HEADER_BYTES, packRuns, TimelineError, unpackRuns } from "./moov.js";
+import { alignFreeBytes, alignPadding } from "./part-alignment.js";
 
 // The live assembly's pure parts: FFmpeg's fragmented output read back into sample tables, tables joined
 // across segments, packed state, and the moov written from them. FFmpeg makes the inputs (a 3-segment HLS
@@ -82,6 +83,36 @@ test("the MP4 written from the joined tables holds exactly the packets of FFmpeg
   const duration = async (f: string) => Number((await execa("ffprobe", ["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", f])).stdout);
   assert.equal(await duration(mine), await duration(theirs));
   assert.ok(Math.abs(plan.duration - (await duration(theirs))) < 0.002, "the duration the row gets is what ffprobe reads");
+});
+
+test("parts padded to 4 KiB (a free box after the moov, zeros in the mdat) still hold exactly FFmpeg's packets", async () => {
+  // As the live assembly lays out its parts for stores that clone block-aligned ranges: segment 1 ends part 1.
+  const ALIGN = 4096;
+  const runs: { run: Run; base: number }[] = [];
+  const media: Buffer[] = [];
+  let at = 0;
+  for (const [i, s] of segments.entries()) {
+    for (const run of s.runs) runs.push({ run, base: at });
+    const zeros = i === 0 || i === segments.length - 1 ? 0 : alignPadding(s.media.length);
+    media.push(s.media, Buffer.alloc(zeros));
+    at += s.media.length + zeros;
+  }
+  const tables = joinRuns(segments[0]!.tracks, runs);
+  const head = ftyp(tables);
+  const plan = buildMoov(segments[0]!.init, tables, head.length, at, (moovBytes) => alignFreeBytes(head.length + moovBytes + MDAT_HEADER_BYTES + segments[0]!.media.length));
+  assert.ok(plan.free.length >= 8, "a free box fills part 1 up");
+  assert.equal(plan.free.toString("latin1", 4, 8), "free");
+  assert.equal((head.length + plan.moov.length + plan.free.length + MDAT_HEADER_BYTES + segments[0]!.media.length) % ALIGN, 0, "part 1 ends on a block");
+  const mdat = Buffer.alloc(MDAT_HEADER_BYTES);
+  mdat.writeUInt32BE(1, 0);
+  mdat.write("mdat", 4, "latin1");
+  mdat.writeBigUInt64BE(BigInt(MDAT_HEADER_BYTES + at), 8);
+  const mine = join(dir, "aligned.mp4");
+  await writeFile(mine, Buffer.concat([head, plan.moov, plan.free, mdat, ...media]));
+  const theirs = join(dir, "theirs-aligned.mp4");
+  await execa("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-i", join(dir, "index.m3u8"), "-map", "0:v:0", "-map", "0:a:0", "-c", "copy", theirs]);
+  const md5 = async (f: string) => (await execa("ffmpeg", ["-v", "error", "-i", f, "-map", "0", "-c", "copy", "-f", "framemd5", "-"])).stdout.split("\n").filter((l) => !l.startsWith("#")).join("\n");
+  assert.equal(await md5(mine), await md5(theirs));
 });
 
 test("past 4 GB the chunk offsets are 64-bit and point past the moov", () => {
