@@ -5,6 +5,7 @@ import { Upload } from "@aws-sdk/lib-storage";
 import * as zlib from "node:zlib";
 import { sleep } from "../../lib/time.js";
 import { alignFreeBytes, freeBox } from "./part-alignment.js";
+import { boxAt, boxes } from "./fragments.js";
 
 // A faststart MP4 uploaded while FFmpeg is still writing it.
 //
@@ -31,6 +32,8 @@ export class FaststartError extends Error {
   override name = "FaststartError";
 }
 
+const faststartError = (message: string): Error => new FaststartError(message);
+
 export interface Atom {
   type: string;
   start: number;
@@ -44,13 +47,9 @@ export async function readTopLevelAtoms(fh: FileHandle, fileSize: number): Promi
   let pos = 0;
   while (pos + 8 <= fileSize) {
     await fh.read(head, 0, 16, pos);
-    let size = head.readUInt32BE(0);
-    const type = head.toString("latin1", 4, 8);
-    if (size === 1) size = Number(head.readBigUInt64BE(8));
-    else if (size === 0) size = fileSize - pos;
-    if (size < 8 || pos + size > fileSize) throw new FaststartError(`malformed MP4: box ${JSON.stringify(type)} at ${pos} has size ${size}`);
-    atoms.push({ type, start: pos, size });
-    pos += size;
+    const b = boxAt(head, 0, fileSize - pos, faststartError, pos);
+    atoms.push({ type: b.type, start: pos, size: b.end });
+    pos += b.end;
   }
   return atoms;
 }
@@ -61,20 +60,11 @@ const CONTAINERS = new Set(["moov", "trak", "mdia", "minf", "stbl"]);
 export function shiftChunkOffsets(moov: Buffer, delta: number): Buffer {
   const out = Buffer.from(moov);
   const walk = (start: number, end: number) => {
-    let pos = start;
-    while (pos + 8 <= end) {
-      let size = out.readUInt32BE(pos);
-      const type = out.toString("latin1", pos + 4, pos + 8);
-      let header = 8;
-      if (size === 1) {
-        size = Number(out.readBigUInt64BE(pos + 8));
-        header = 16;
-      } else if (size === 0) size = end - pos;
-      if (size < header || pos + size > end) throw new FaststartError(`malformed moov: box ${JSON.stringify(type)} at ${pos}`);
-      if (CONTAINERS.has(type)) walk(pos + header, pos + size);
+    for (const { type, payload, end: boxEnd } of boxes(out, start, end, faststartError)) {
+      if (CONTAINERS.has(type)) walk(payload, boxEnd);
       else if (type === "stco" || type === "co64") {
-        const count = out.readUInt32BE(pos + header + 4);
-        let p = pos + header + 8;
+        const count = out.readUInt32BE(payload + 4);
+        let p = payload + 8;
         for (let i = 0; i < count; i++) {
           if (type === "stco") {
             const v = out.readUInt32BE(p) + delta;
@@ -87,7 +77,6 @@ export function shiftChunkOffsets(moov: Buffer, delta: number): Buffer {
           }
         }
       }
-      pos += size;
     }
   };
   walk(8, out.length);

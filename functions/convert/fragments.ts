@@ -21,21 +21,31 @@ export interface Box {
   end: number;
 }
 
+const fragmentError = (message: string): Error => new FragmentError(message);
+
+/**
+ * The box whose header starts at `pos` of `buf`; `end` bounds it (a size of 0 runs to it). `malformed` makes the
+ * caller's error; `origin` is the offset of buf[0] in the file, for the message (a header read on its own).
+ */
+export function boxAt(buf: Buffer, pos: number, end: number, malformed: (message: string) => Error = fragmentError, origin = 0): Box {
+  let size = buf.readUInt32BE(pos);
+  const type = buf.toString("latin1", pos + 4, pos + 8);
+  let header = 8;
+  if (size === 1) {
+    size = Number(buf.readBigUInt64BE(pos + 8));
+    header = 16;
+  } else if (size === 0) size = end - pos;
+  if (size < header || pos + size > end) throw malformed(`malformed MP4: box ${JSON.stringify(type)} at ${origin + pos} has size ${size}`);
+  return { type, start: pos, payload: pos + header, end: pos + size };
+}
+
 /** The boxes between `start` and `end` of `buf` (one level). */
-export function boxes(buf: Buffer, start = 0, end = buf.length): Box[] {
+export function boxes(buf: Buffer, start = 0, end = buf.length, malformed: (message: string) => Error = fragmentError): Box[] {
   const out: Box[] = [];
-  let pos = start;
-  while (pos + 8 <= end) {
-    let size = buf.readUInt32BE(pos);
-    const type = buf.toString("latin1", pos + 4, pos + 8);
-    let header = 8;
-    if (size === 1) {
-      size = Number(buf.readBigUInt64BE(pos + 8));
-      header = 16;
-    } else if (size === 0) size = end - pos;
-    if (size < header || pos + size > end) throw new FragmentError(`malformed MP4: box ${JSON.stringify(type)} at ${pos} has size ${size}`);
-    out.push({ type, start: pos, payload: pos + header, end: pos + size });
-    pos += size;
+  for (let pos = start; pos + 8 <= end; ) {
+    const b = boxAt(buf, pos, end, malformed);
+    out.push(b);
+    pos = b.end;
   }
   return out;
 }
@@ -44,7 +54,7 @@ export function child(buf: Buffer, parent: Box, type: string): Box | undefined {
   return boxes(buf, parent.payload, parent.end).find((b) => b.type === type);
 }
 
-function need(buf: Buffer, parent: Box, type: string): Box {
+export function need(buf: Buffer, parent: Box, type: string): Box {
   const b = child(buf, parent, type);
   if (!b) throw new FragmentError(`malformed MP4: ${parent.type} has no ${type}`);
   return b;
@@ -82,10 +92,16 @@ export interface SegmentMedia {
   media: Buffer;
 }
 
-/** The tracks of an init moov (a buffer holding exactly one moov box). */
-export function readInit(moov: Buffer): TrackInit[] {
+/** The moov box of a buffer that holds one (an init moov). */
+export function moovRoot(moov: Buffer): Box {
   const [root] = boxes(moov);
   if (!root || root.type !== "moov") throw new FragmentError("malformed MP4: expected a moov box");
+  return root;
+}
+
+/** The tracks of an init moov (a buffer holding exactly one moov box). */
+export function readInit(moov: Buffer): TrackInit[] {
+  const root = moovRoot(moov);
   return boxes(moov, root.payload, root.end)
     .filter((b) => b.type === "trak")
     .map((trak) => {

@@ -1,5 +1,5 @@
 import { deflateSync, inflateSync } from "node:zlib";
-import { boxes, child, FragmentError, readInit, type Box, type Run, type TrackInit } from "./fragments.js";
+import { boxes, child, FragmentError, moovRoot, need, readInit, type Box, type Run, type TrackInit } from "./fragments.js";
 import { freeBox } from "./part-alignment.js";
 
 // An ordinary (not fragmented) faststart MP4's index, written from the sample tables of runs of samples that
@@ -211,8 +211,7 @@ export function buildMoov(init: Buffer, tracks: TrackSamples[], ftypBytes: numbe
 }
 
 function writeMoov(initBuf: Buffer, tracks: TrackSamples[], mediaStart: number, co64: boolean, memo: Map<TrackSamples, Buffer[]>): Omit<MoovPlan, "free"> {
-  const [root] = boxes(initBuf);
-  if (!root || root.type !== "moov") throw new FragmentError("malformed MP4: expected a moov box");
+  const root = moovRoot(initBuf);
   const traks = boxes(initBuf, root.payload, root.end).filter((b) => b.type === "trak");
   const ids = readInit(initBuf).map((t) => t.id);
   const starts = tracks.map((t) => firstPts(t) / t.init.timescale);
@@ -267,11 +266,6 @@ function writeMoov(initBuf: Buffer, tracks: TrackSamples[], mediaStart: number, 
   return { moov, duration: movieDuration / MOVIE_TIMESCALE, co64 };
 }
 
-function need(buf: Buffer, parent: Box, type: string): Box {
-  const b = child(buf, parent, type);
-  if (!b) throw new FragmentError(`malformed MP4: ${parent.type} has no ${type}`);
-  return b;
-}
 
 function stblOf(buf: Buffer, trak: Box): Box {
   return need(buf, need(buf, need(buf, trak, "mdia"), "minf"), "stbl");

@@ -119,7 +119,6 @@ export interface NativeIngestServer {
    * reads end of input). false: the listener could not be reached (the fd stays the caller's to close).
    */
   attach(id: number, fd: number): boolean;
-  stats(id: number): SrtStats | undefined;
   /** Every live connection's figures, by connection id, in one round trip to the listener. */
   statsAll(): Record<string, SrtStats>;
   stop(): void;

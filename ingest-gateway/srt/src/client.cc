@@ -41,7 +41,6 @@ Napi::Function IngestServer::Init(Napi::Env env) {
                          InstanceMethod("setStreams", &IngestServer::SetStreams),
                          InstanceMethod("close", &IngestServer::CloseConnection),
                          InstanceMethod("attach", &IngestServer::Attach),
-                         InstanceMethod("stats", &IngestServer::Stats),
                          InstanceMethod("statsAll", &IngestServer::StatsAll),
                          InstanceMethod("stop", &IngestServer::Stop),
                          InstanceAccessor("pid", &IngestServer::Pid, nullptr),
@@ -189,13 +188,6 @@ Napi::Value IngestServer::Attach(const Napi::CallbackInfo& info) {
 Napi::Value IngestServer::StatsAll(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Parse(env, Request(env, {{"op", "statsAll"}}).dump());
-}
-
-Napi::Value IngestServer::Stats(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  json r = Request(env, {{"op", "stats"}, {"id", info[0].ToNumber().Int64Value()}});
-  if (r.is_null()) return env.Undefined();
-  return Parse(env, r.dump());
 }
 
 Napi::Value IngestServer::Stop(const Napi::CallbackInfo& info) {

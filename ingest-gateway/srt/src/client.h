@@ -23,7 +23,6 @@ class IngestServer : public Napi::ObjectWrap<IngestServer> {
   Napi::Value SetStreams(const Napi::CallbackInfo& info);
   Napi::Value CloseConnection(const Napi::CallbackInfo& info);
   Napi::Value Attach(const Napi::CallbackInfo& info);
-  Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value StatsAll(const Napi::CallbackInfo& info);
   bool Post(nlohmann::json cmd, int fd = -1);
   Napi::Value Stop(const Napi::CallbackInfo& info);

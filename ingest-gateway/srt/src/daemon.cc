@@ -89,8 +89,6 @@ int main() {
         // Not taken: this process's copy is closed; the gateway closes its own.
         if (!ok && fd >= 0) close(fd);
         reply["result"] = ok;
-      } else if (op == "stats") {
-        reply["result"] = ConnectionStats(*core, Num(cmd, "id", SRT_INVALID_SOCK));
       } else if (op == "statsAll") {
         // Every connection's figures in one answer: one round trip per sampling, not one per stream.
         std::vector<SRTSOCKET> ids;
